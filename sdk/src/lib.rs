@@ -1,0 +1,100 @@
+//! The crate licmetric plugin authors depend on.
+//!
+//! A plugin implements [`Metric`] and names its type in [`export_metric!`]; the SDK hides the
+//! generated WIT bindings (`wit/v1.0`). Everything else here is plain Rust that also builds and
+//! tests natively (the host reuses it for period rules):
+//!
+//! - [`exact`]: exact decimal/rational numbers, parsed from text, printed as SPEC §5.5 asks;
+//! - [`facts`]: a view over the interned, column-wise timelines the host sends, and the
+//!   attribute lists of the standard fact kinds (SPEC §2);
+//! - [`sweep`]: peaks of piecewise-constant sums over half-open intervals, per day;
+//! - [`calendar`]: day, ISO-week and month buckets;
+//! - [`allocate`]: largest-remainder allocation that always sums to the total.
+
+extern crate self as licmetric_sdk;
+
+pub mod allocate;
+pub mod calendar;
+pub mod exact;
+pub mod facts;
+pub mod sweep;
+
+mod plugin;
+
+pub use exact::Exact;
+pub use plugin::{Metric, PluginFailure};
+pub use serde_json;
+
+/// Version of this SDK, stamped into every plugin's `describe`.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The generated bindings of `wit/v1.0` (guest side). Plugin code rarely needs them directly:
+/// the common types are re-exported in [`types`].
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../wit/v1.0",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "licmetric_sdk::bindings",
+        runtime_path: "licmetric_sdk::__rt",
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen::rt as __rt;
+
+/// The WIT records a plugin builds and reads.
+pub mod types {
+    pub use crate::bindings::licmetric::plugin::types::{
+        Attribute, Contributor, Day, DayResult, Evaluation, FactRequest, InstantSelection,
+        IntervalSelection, MetricInfo, Outcome, PeriodRule, PluginError, PluginInfo, ProductDays,
+        ProductRef, Selection, StringTable, Timeline, ValueType,
+    };
+}
+
+/// Sends a diagnostic line to the host (kept, bounded, with the evaluation's error if it fails).
+pub fn log(message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    bindings::licmetric::plugin::log::log(bindings::licmetric::plugin::log::Level::Info, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = message;
+}
+
+/// Exports a [`Metric`] implementation as the plugin's `licmetric:plugin/metric` interface.
+///
+/// ```ignore
+/// struct Concurrent;
+/// impl licmetric_sdk::Metric for Concurrent { /* … */ }
+/// licmetric_sdk::export_metric!(Concurrent);
+/// ```
+#[macro_export]
+macro_rules! export_metric {
+    ($metric:ty) => {
+        struct __LicmetricExport;
+        impl $crate::bindings::exports::licmetric::plugin::metric::Guest for __LicmetricExport {
+            fn describe() -> $crate::types::PluginInfo {
+                $crate::__private::describe::<$metric>()
+            }
+            fn prepare(
+                rule_data: ::std::string::String,
+                products: ::std::vec::Vec<$crate::types::ProductRef>,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::types::FactRequest>,
+                $crate::types::PluginError,
+            > {
+                $crate::__private::prepare::<$metric>(rule_data, products)
+            }
+            fn evaluate(input: $crate::types::Evaluation) -> $crate::types::Outcome {
+                $crate::__private::evaluate::<$metric>(input)
+            }
+        }
+        $crate::bindings::export!(__LicmetricExport with_types_in $crate::bindings);
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::plugin::{describe, evaluate, prepare};
+}

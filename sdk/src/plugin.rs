@@ -1,0 +1,121 @@
+//! The trait a plugin implements, and the glue between it and the generated bindings.
+
+use crate::facts::Facts;
+use crate::types::{Evaluation, FactRequest, Outcome, PluginError, PluginInfo, ProductRef};
+
+/// A metric plugin. Implement it on a unit struct and export it with [`crate::export_metric!`].
+pub trait Metric {
+    /// Name, version, metrics, the facts read and the schemas (static).
+    fn describe() -> PluginInfo;
+
+    /// Validates the rule data and every product's parameters, and says which facts to send.
+    /// Called before every evaluation and when an operator loads rule data, so keep it cheap.
+    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure>;
+
+    /// Counts. `facts` reads the timelines of the requests `prepare` returned.
+    fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome;
+}
+
+/// A plugin error under construction: `PluginFailure::new("invalid-value", "…").product("mq")`.
+#[derive(Debug, Clone)]
+pub struct PluginFailure(pub PluginError);
+
+impl PluginFailure {
+    /// An error with a SPEC §5.3 code (`missing_attribute`, `invalid_value`, `rule_data_invalid` …).
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        PluginFailure(PluginError {
+            code: code.to_string(),
+            message: message.into(),
+            product: None,
+            date: None,
+            fact_kind: None,
+            fact_key: None,
+            attribute: None,
+            at: None,
+            section: None,
+        })
+    }
+
+    /// The product it concerns.
+    pub fn product(mut self, product: &str) -> Self {
+        self.0.product = Some(product.to_string());
+        self
+    }
+
+    /// The one day it concerns (other days of the product still count).
+    pub fn date(mut self, date: &str) -> Self {
+        self.0.date = Some(date.to_string());
+        self
+    }
+
+    /// The fact at fault.
+    pub fn fact(mut self, kind: &str, key: &str) -> Self {
+        self.0.fact_kind = Some(kind.to_string());
+        self.0.fact_key = Some(key.to_string());
+        self
+    }
+
+    /// The attribute at fault.
+    pub fn attribute(mut self, attribute: &str) -> Self {
+        self.0.attribute = Some(attribute.to_string());
+        self
+    }
+
+    /// The instant at fault (ms).
+    pub fn at(mut self, at: i64) -> Self {
+        self.0.at = Some(at);
+        self
+    }
+
+    /// The rule section, e.g. `SPEC §3.4.1`.
+    pub fn section(mut self, section: &str) -> Self {
+        self.0.section = Some(section.to_string());
+        self
+    }
+}
+
+impl From<PluginFailure> for PluginError {
+    fn from(f: PluginFailure) -> Self {
+        f.0
+    }
+}
+
+/// Routes panic messages to the host's log before the trap, so the host's error says why.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            #[cfg(target_arch = "wasm32")]
+            crate::bindings::licmetric::plugin::log::log(
+                crate::bindings::licmetric::plugin::log::Level::Error,
+                &format!("panic: {info}"),
+            );
+            #[cfg(not(target_arch = "wasm32"))]
+            eprintln!("panic: {info}");
+        }));
+    });
+}
+
+#[doc(hidden)]
+pub fn describe<M: Metric>() -> PluginInfo {
+    install_panic_hook();
+    M::describe()
+}
+
+#[doc(hidden)]
+pub fn prepare<M: Metric>(rule_data: String, products: Vec<ProductRef>) -> Result<Vec<FactRequest>, PluginError> {
+    install_panic_hook();
+    M::prepare(&rule_data, &products).map_err(PluginError::from)
+}
+
+#[doc(hidden)]
+pub fn evaluate<M: Metric>(input: Evaluation) -> Outcome {
+    install_panic_hook();
+    let refs: Vec<ProductRef> = input.products.iter().map(|p| p.product.clone()).collect();
+    let requests = match M::prepare(&input.rule_data, &refs) {
+        Ok(requests) => requests,
+        Err(failure) => return Outcome { days: Vec::new(), errors: vec![failure.0] },
+    };
+    let facts = Facts::new(&input, &requests);
+    M::evaluate(&input, &facts)
+}

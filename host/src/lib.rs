@@ -1,0 +1,5 @@
+//! licmetric: a licence metric evaluation engine. Facts in sled, metrics in sandboxed wasm
+//! plugins, period rules and the query API in the host.
+
+pub mod runtime;
+pub mod store;

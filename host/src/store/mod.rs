@@ -1,0 +1,111 @@
+//! The sled store: facts (append-only observations and their change points), the cache of
+//! daily results, product records and rule data. See [`keys`] for the fact tree's layout.
+
+pub mod fact;
+mod ingest;
+mod keys;
+pub mod records;
+pub mod results;
+pub mod timeline;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::Context;
+
+pub use ingest::{BatchError, IngestReport, LineError};
+
+/// Milliseconds in a UTC day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The store behind one licmetric service. Cheap to share behind an `Arc`.
+pub struct Store {
+    db: sled::Db,
+    facts: sled::Tree,
+    pub(crate) results: sled::Tree,
+    pub(crate) products: sled::Tree,
+    pub(crate) bundles: sled::Tree,
+    pub(crate) rule_data: sled::Tree,
+    pub(crate) meta: sled::Tree,
+    /// Ingests are serialised so the committed sequence number only grows.
+    ingest_lock: Mutex<()>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<Store> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 << 20)
+            .open()
+            .with_context(|| format!("opening the licmetric store in {}", dir.display()))?;
+        Self::from_db(db)
+    }
+
+    /// A store in memory only (tests, replay).
+    pub fn temporary() -> anyhow::Result<Store> {
+        Self::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> anyhow::Result<Store> {
+        Ok(Store {
+            facts: db.open_tree("facts")?,
+            results: db.open_tree("results")?,
+            products: db.open_tree("products")?,
+            bundles: db.open_tree("bundles")?,
+            rule_data: db.open_tree("rule_data")?,
+            meta: db.open_tree("meta")?,
+            db,
+            ingest_lock: Mutex::new(()),
+        })
+    }
+
+    /// The sequence number of the last committed ingest. An evaluation reads it before it reads
+    /// facts; a day computed at sequence `s` is dirty once any fact it reads has a stamp > `s`.
+    pub fn committed_sequence(&self) -> anyhow::Result<u64> {
+        Ok(self
+            .facts
+            .get(keys::SEQUENCE)?
+            .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
+    }
+
+    /// The newest sequence number that touched UTC day `day` (days since the epoch) for `kind`.
+    pub fn day_stamp(&self, kind: &str, day: i64) -> anyhow::Result<u64> {
+        Ok(self
+            .facts
+            .get(keys::stamp(kind, day))?
+            .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
+    }
+
+    /// Remembers the widest look-behind a plugin asked for on `kind` (linger, denial folding),
+    /// so a late fact dirties the days its effect reaches.
+    pub fn note_margin(&self, kind: &str, margin_ms: i64) -> anyhow::Result<()> {
+        let key = format!("margin/{kind}");
+        if margin_ms > self.margin(kind)? {
+            self.meta.insert(key, &margin_ms.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// See [`Store::note_margin`].
+    pub fn margin(&self, kind: &str) -> anyhow::Result<i64> {
+        Ok(self
+            .meta
+            .get(format!("margin/{kind}"))?
+            .map(|v| i64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
+    }
+
+    /// Number of stored observations (for health and benchmarks).
+    pub fn observation_count(&self) -> usize {
+        self.facts.scan_prefix([keys::OBSERVATION]).count()
+    }
+
+    /// Flushes everything to disk.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! Operator-defined records (SPEC §5.6): products, bundles, and each plugin's rule data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Store;
+
+/// A product: what is counted, by which plugin, and how its figures are reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Plugin binding `name@requirement`, e.g. `concurrent@^1`.
+    pub metric: String,
+    #[serde(default = "empty_object")]
+    pub parameters: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundleMembership>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<Entitlement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chargeback: Option<Value>,
+    /// IANA time zone of the product's days (SPEC §1.1); UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// A product's place in a bundle (Cloud Pak, FlexPoints) with its `a:b` ratio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleMembership {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<String>,
+}
+
+/// Licensed quantity and price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entitlement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_unit: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+}
+
+/// A bundle record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub metric_name: Option<String>,
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
+}
+
+impl Product {
+    /// The plugin name and version requirement of `metric` (`concurrent@^1` → `concurrent`, `^1`).
+    pub fn binding(&self) -> Result<(String, semver::VersionReq), String> {
+        let (name, req) = self.metric.split_once('@').unwrap_or((&self.metric, "*"));
+        let req = semver::VersionReq::parse(req)
+            .map_err(|e| format!("metric {:?}: version requirement {req:?}: {e}", self.metric))?;
+        if name.is_empty() {
+            return Err(format!("metric {:?}: no plugin name", self.metric));
+        }
+        Ok((name.to_string(), req))
+    }
+
+    /// Checks the fields the host itself interprets.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.trim().is_empty() {
+            return Err("id: must not be empty".into());
+        }
+        self.binding()?;
+        if !self.parameters.is_object() {
+            return Err("parameters: must be a JSON object".into());
+        }
+        if let Some(tz) = &self.timezone {
+            tz.parse::<chrono_tz::Tz>().map_err(|_| format!("timezone: {tz:?} is not an IANA time zone"))?;
+        }
+        if let Some(ratio) = self.bundle.as_ref().and_then(|b| b.ratio.as_deref()) {
+            super::fact::parse_ratio(ratio).map_err(|e| format!("bundle.ratio: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Stores (or replaces) a product record.
+    pub fn put_product(&self, product: &Product) -> anyhow::Result<()> {
+        self.products.insert(product.id.as_bytes(), serde_json::to_vec(product)?)?;
+        self.products.flush()?;
+        Ok(())
+    }
+
+    /// One product.
+    pub fn product(&self, id: &str) -> anyhow::Result<Option<Product>> {
+        Ok(match self.products.get(id.as_bytes())? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+
+    /// Every product, by id.
+    pub fn products(&self) -> anyhow::Result<Vec<Product>> {
+        self.products.iter().map(|item| Ok(serde_json::from_slice(&item?.1)?)).collect()
+    }
+
+    /// Stores (or replaces) a bundle record.
+    pub fn put_bundle(&self, bundle: &Bundle) -> anyhow::Result<()> {
+        self.bundles.insert(bundle.id.as_bytes(), serde_json::to_vec(bundle)?)?;
+        Ok(())
+    }
+
+    /// Stores a plugin's rule-data document (already validated by the plugin).
+    pub fn put_rule_data(&self, plugin: &str, document: &str) -> anyhow::Result<()> {
+        self.rule_data.insert(plugin.as_bytes(), document.as_bytes())?;
+        self.rule_data.flush()?;
+        Ok(())
+    }
+
+    /// A plugin's rule data, if an operator loaded any.
+    pub fn rule_data(&self, plugin: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.rule_data.get(plugin.as_bytes())?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+}

@@ -5,8 +5,11 @@
 mod build_guests;
 
 /// (crate directory under plugins/, package name, env var holding the built .wasm path)
-const STANDARD: &[(&str, &str, &str)] =
-    &[("concurrent", "licmetric-plugin-concurrent", "LICMETRIC_PLUGIN_CONCURRENT")];
+const STANDARD: &[(&str, &str, &str)] = &[(
+    "concurrent",
+    "licmetric-plugin-concurrent",
+    "LICMETRIC_PLUGIN_CONCURRENT",
+)];
 
 fn main() {
     let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())

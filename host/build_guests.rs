@@ -13,7 +13,13 @@ use std::process::Command;
 pub fn build(packages: &[&str]) -> Vec<PathBuf> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
-    for watched in ["wit", "sdk/src", "sdk/Cargo.toml", "Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "wit",
+        "sdk/src",
+        "sdk/Cargo.toml",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -25,7 +31,14 @@ pub fn build(packages: &[&str]) -> Vec<PathBuf> {
     let mut command = Command::new(cargo);
     command
         .current_dir(&root)
-        .args(["build", "--profile", "guest", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "guest",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
@@ -33,22 +46,24 @@ pub fn build(packages: &[&str]) -> Vec<PathBuf> {
     for package in packages {
         command.args(["-p", package]);
     }
-    let status = command.status().expect("run cargo to build the wasm plugins");
+    let status = command
+        .status()
+        .expect("run cargo to build the wasm plugins");
     assert!(
         status.success(),
         "building the wasm plugins {packages:?} failed; is the wasm32-wasip2 target installed? \
          Run `rustup toolchain install` in the repository root."
     );
-    packages
-        .iter()
-        .map(|p| wasm_path(&target_dir, p))
-        .collect()
+    packages.iter().map(|p| wasm_path(&target_dir, p)).collect()
 }
 
 /// Watches a guest crate's sources so the build script reruns when they change.
 pub fn watch(crate_dir: &Path) {
     println!("cargo:rerun-if-changed={}", crate_dir.join("src").display());
-    println!("cargo:rerun-if-changed={}", crate_dir.join("Cargo.toml").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        crate_dir.join("Cargo.toml").display()
+    );
 }
 
 fn wasm_path(target_dir: &Path, package: &str) -> PathBuf {

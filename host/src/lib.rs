@@ -1,5 +1,9 @@
 //! licmetric: a licence metric evaluation engine. Facts in sled, metrics in sandboxed wasm
 //! plugins, period rules and the query API in the host.
 
+pub mod api;
+pub mod cli;
+pub mod eval;
+pub mod replay;
 pub mod runtime;
 pub mod store;

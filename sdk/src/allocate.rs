@@ -12,14 +12,18 @@ pub fn largest_remainder(total: i128, weights: &[(&str, Exact)]) -> Option<Vec<i
     if sum.is_zero() {
         return None;
     }
-    let shares: Vec<Exact> = weights.iter().map(|w| Exact::int(total) * w.1 / sum).collect();
+    let shares: Vec<Exact> = weights
+        .iter()
+        .map(|w| Exact::int(total) * w.1 / sum)
+        .collect();
     let mut parts: Vec<i128> = shares.iter().map(|s| s.floor()).collect();
     let leftover = total - parts.iter().sum::<i128>();
     let mut order: Vec<usize> = (0..weights.len()).collect();
     order.sort_by(|&a, &b| {
         let fa = shares[a] - Exact::int(parts[a]);
         let fb = shares[b] - Exact::int(parts[b]);
-        fb.cmp(&fa).then_with(|| weights[a].0.as_bytes().cmp(weights[b].0.as_bytes()))
+        fb.cmp(&fa)
+            .then_with(|| weights[a].0.as_bytes().cmp(weights[b].0.as_bytes()))
     });
     for &i in order.iter().take(leftover.max(0) as usize) {
         parts[i] += 1;
@@ -33,10 +37,21 @@ mod tests {
 
     #[test]
     fn parts_sum_to_total_with_remainders() {
-        let w = [("a", Exact::int(1)), ("b", Exact::int(1)), ("c", Exact::int(1))];
+        let w = [
+            ("a", Exact::int(1)),
+            ("b", Exact::int(1)),
+            ("c", Exact::int(1)),
+        ];
         assert_eq!(largest_remainder(100, &w), Some(vec![34, 33, 33]));
-        let cb = [("CC1", Exact::int(60)), ("CC2", Exact::int(20)), ("CC3", Exact::int(10))];
-        assert_eq!(largest_remainder(90_000, &cb), Some(vec![60_000, 20_000, 10_000]));
+        let cb = [
+            ("CC1", Exact::int(60)),
+            ("CC2", Exact::int(20)),
+            ("CC3", Exact::int(10)),
+        ];
+        assert_eq!(
+            largest_remainder(90_000, &cb),
+            Some(vec![60_000, 20_000, 10_000])
+        );
         assert_eq!(largest_remainder(5, &[("x", Exact::ZERO)]), None);
     }
 

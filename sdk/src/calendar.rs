@@ -18,7 +18,9 @@ impl std::str::FromStr for TimeUnit {
             "days" | "day" => Ok(TimeUnit::Days),
             "weeks" | "week" => Ok(TimeUnit::Weeks),
             "months" | "month" => Ok(TimeUnit::Months),
-            other => Err(format!("time unit {other:?} is not one of days, weeks, months")),
+            other => Err(format!(
+                "time unit {other:?} is not one of days, weeks, months"
+            )),
         }
     }
 }
@@ -28,9 +30,8 @@ pub fn bucket_start(date: NaiveDate, unit: TimeUnit, week_start: Weekday) -> Nai
     match unit {
         TimeUnit::Days => date,
         TimeUnit::Weeks => {
-            let back = (7 + date.weekday().num_days_from_monday()
-                - week_start.num_days_from_monday())
-                % 7;
+            let back =
+                (7 + date.weekday().num_days_from_monday() - week_start.num_days_from_monday()) % 7;
             date - chrono::Days::new(back as u64)
         }
         TimeUnit::Months => date.with_day(1).unwrap_or(date),
@@ -39,7 +40,11 @@ pub fn bucket_start(date: NaiveDate, unit: TimeUnit, week_start: Weekday) -> Nai
 
 /// Groups `dates` (sorted ascending) into buckets: `(bucket start, indices of its dates)`.
 /// A bucket cut by the edge of the period holds only the dates given.
-pub fn group(dates: &[NaiveDate], unit: TimeUnit, week_start: Weekday) -> Vec<(NaiveDate, Vec<usize>)> {
+pub fn group(
+    dates: &[NaiveDate],
+    unit: TimeUnit,
+    week_start: Weekday,
+) -> Vec<(NaiveDate, Vec<usize>)> {
     let mut out: Vec<(NaiveDate, Vec<usize>)> = Vec::new();
     for (i, &d) in dates.iter().enumerate() {
         let key = bucket_start(d, unit, week_start);
@@ -61,16 +66,31 @@ mod tests {
 
     #[test]
     fn iso_weeks_start_monday_and_sunday_setting_moves_them() {
-        assert_eq!(bucket_start(d("2019-10-20"), TimeUnit::Weeks, Weekday::Mon), d("2019-10-14"));
-        assert_eq!(bucket_start(d("2019-10-21"), TimeUnit::Weeks, Weekday::Mon), d("2019-10-21"));
-        assert_eq!(bucket_start(d("2019-10-20"), TimeUnit::Weeks, Weekday::Sun), d("2019-10-20"));
-        assert_eq!(bucket_start(d("2019-10-19"), TimeUnit::Weeks, Weekday::Sun), d("2019-10-13"));
+        assert_eq!(
+            bucket_start(d("2019-10-20"), TimeUnit::Weeks, Weekday::Mon),
+            d("2019-10-14")
+        );
+        assert_eq!(
+            bucket_start(d("2019-10-21"), TimeUnit::Weeks, Weekday::Mon),
+            d("2019-10-21")
+        );
+        assert_eq!(
+            bucket_start(d("2019-10-20"), TimeUnit::Weeks, Weekday::Sun),
+            d("2019-10-20")
+        );
+        assert_eq!(
+            bucket_start(d("2019-10-19"), TimeUnit::Weeks, Weekday::Sun),
+            d("2019-10-13")
+        );
     }
 
     #[test]
     fn months_and_grouping() {
         let dates = [d("2019-10-30"), d("2019-10-31"), d("2019-11-01")];
         let groups = group(&dates, TimeUnit::Months, Weekday::Mon);
-        assert_eq!(groups, vec![(d("2019-10-01"), vec![0, 1]), (d("2019-11-01"), vec![2])]);
+        assert_eq!(
+            groups,
+            vec![(d("2019-10-01"), vec![0, 1]), (d("2019-11-01"), vec![2])]
+        );
     }
 }

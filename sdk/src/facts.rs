@@ -36,7 +36,11 @@ impl<'a> Strings<'a> {
             Some(&e) => e as usize,
             None => return "",
         };
-        let start = if i == 0 { 0 } else { self.table.ends[i - 1] as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            self.table.ends[i - 1] as usize
+        };
         self.table
             .bytes
             .get(start..end)
@@ -59,7 +63,11 @@ impl<'a> Facts<'a> {
             .timelines
             .iter()
             .zip(requests)
-            .map(|(timeline, request)| Kind { strings, timeline, request })
+            .map(|(timeline, request)| Kind {
+                strings,
+                timeline,
+                request,
+            })
             .collect();
         Facts { strings, kinds }
     }
@@ -174,7 +182,10 @@ pub fn request(kind: &str, attributes: &[(&str, ValueType)], selection: Selectio
         kind: kind.to_string(),
         attributes: attributes
             .iter()
-            .map(|(name, ty)| Attribute { name: name.to_string(), type_: *ty })
+            .map(|(name, ty)| Attribute {
+                name: name.to_string(),
+                type_: *ty,
+            })
             .collect(),
         selection,
     }
@@ -190,45 +201,92 @@ pub mod standard {
 
     /// `server` (SPEC §2.4).
     pub const SERVER: &[(&str, ValueType)] = &[
-        ("cores", I), ("sockets", I), ("max_sockets", I), ("processor_vendor", S),
-        ("processor_brand", S), ("processor_model", S), ("server_model", S),
-        ("threads_per_core", I), ("pvu_per_core", I), ("core_factor", D), ("region", S),
-        ("cluster", S), ("vcenter", S), ("cloud", S), ("hypervisor_data", B),
+        ("cores", I),
+        ("sockets", I),
+        ("max_sockets", I),
+        ("processor_vendor", S),
+        ("processor_brand", S),
+        ("processor_model", S),
+        ("server_model", S),
+        ("threads_per_core", I),
+        ("pvu_per_core", I),
+        ("core_factor", D),
+        ("region", S),
+        ("cluster", S),
+        ("vcenter", S),
+        ("cloud", S),
+        ("hypervisor_data", B),
     ];
     /// `pool` (SPEC §2.5).
     pub const POOL: &[(&str, ValueType)] = &[("server", S), ("cores", D)];
     /// `vm` (SPEC §2.6).
     pub const VM: &[(&str, ValueType)] = &[
-        ("server", S), ("vcpus", I), ("partitioning", S), ("lpar_mode", S),
-        ("entitled_capacity", D), ("virtual_processors", I), ("pool", S), ("threads", I),
-        ("cloud", S), ("threads_per_core", I),
+        ("server", S),
+        ("vcpus", I),
+        ("partitioning", S),
+        ("lpar_mode", S),
+        ("entitled_capacity", D),
+        ("virtual_processors", I),
+        ("pool", S),
+        ("threads", I),
+        ("cloud", S),
+        ("threads_per_core", I),
     ];
     /// `installation` (SPEC §2.7).
-    pub const INSTALLATION: &[(&str, ValueType)] =
-        &[("product", S), ("on", S), ("edition", S), ("on_kind", S), ("owner", S)];
+    pub const INSTALLATION: &[(&str, ValueType)] = &[
+        ("product", S),
+        ("on", S),
+        ("edition", S),
+        ("on_kind", S),
+        ("owner", S),
+    ];
     /// `node` (SPEC §2.8).
     pub const NODE: &[(&str, ValueType)] = &[
-        ("cluster", S), ("capacity_cores", D), ("threads_per_core", I), ("pvu_per_core", I),
-        ("processor_vendor", S), ("processor_brand", S), ("processor_model", S),
+        ("cluster", S),
+        ("capacity_cores", D),
+        ("threads_per_core", I),
+        ("pvu_per_core", I),
+        ("processor_vendor", S),
+        ("processor_brand", S),
+        ("processor_model", S),
     ];
     /// `pod` (SPEC §2.9).
     pub const POD: &[(&str, ValueType)] = &[
-        ("cluster", S), ("node", S), ("namespace", S), ("product", S), ("cpu_limit_cores", D),
-        ("bundle", S), ("ratio", S),
+        ("cluster", S),
+        ("node", S),
+        ("namespace", S),
+        ("product", S),
+        ("cpu_limit_cores", D),
+        ("bundle", S),
+        ("ratio", S),
     ];
     /// `namespace` (SPEC §2.10).
     pub const NAMESPACE: &[(&str, ValueType)] = &[("cluster", S), ("group", S)];
     /// `session` (SPEC §2.11).
     pub const SESSION: &[(&str, ValueType)] = &[
-        ("license_type", S), ("user", S), ("start", T), ("end", T), ("host", S),
-        ("display", S), ("space", S), ("count", I),
+        ("license_type", S),
+        ("user", S),
+        ("start", T),
+        ("end", T),
+        ("host", S),
+        ("display", S),
+        ("space", S),
+        ("count", I),
     ];
     /// `denial` (SPEC §2.12).
-    pub const DENIAL: &[(&str, ValueType)] =
-        &[("license_type", S), ("user", S), ("time", T), ("ultimate", B)];
+    pub const DENIAL: &[(&str, ValueType)] = &[
+        ("license_type", S),
+        ("user", S),
+        ("time", T),
+        ("ultimate", B),
+    ];
     /// `assignment` (SPEC §2.13).
-    pub const ASSIGNMENT: &[(&str, ValueType)] =
-        &[("license_type", S), ("user", S), ("active", B), ("device", B)];
+    pub const ASSIGNMENT: &[(&str, ValueType)] = &[
+        ("license_type", S),
+        ("user", S),
+        ("active", B),
+        ("device", B),
+    ];
 
     /// The attributes of a standard kind, `None` for any other kind.
     pub fn attributes(kind: &str) -> Option<&'static [(&'static str, ValueType)]> {
@@ -288,7 +346,10 @@ pub fn denial_request(margin_ms: i64) -> FactRequest {
     request(
         "denial",
         &with_organisation(standard::DENIAL),
-        Selection::Instants(InstantSelection { time: "time".into(), margin_ms }),
+        Selection::Instants(InstantSelection {
+            time: "time".into(),
+            margin_ms,
+        }),
     )
 }
 
@@ -328,10 +389,13 @@ fn organisation<'a>(state: &State<'_, 'a>) -> Vec<(&'static str, &'a str)> {
 impl<'a> Session<'a> {
     /// Reads every session of the evaluation (an empty list when none were requested).
     pub fn all(facts: &Facts<'a>) -> Result<Vec<Session<'a>>, MissingAttribute> {
-        let Some(kind) = facts.kind("session") else { return Ok(Vec::new()) };
+        let Some(kind) = facts.kind("session") else {
+            return Ok(Vec::new());
+        };
         let col = |n: &str| kind.column(n);
         let (lt, user, start, end) = (col("license_type"), col("user"), col("start"), col("end"));
-        let (host, display, space, count) = (col("host"), col("display"), col("space"), col("count"));
+        let (host, display, space, count) =
+            (col("host"), col("display"), col("space"), col("count"));
         let missing = |s: &State<'_, 'a>, attribute| MissingAttribute {
             kind: "session",
             key: s.key().to_string(),
@@ -369,7 +433,9 @@ pub struct Denial<'a> {
 impl<'a> Denial<'a> {
     /// Reads every denial of the evaluation (an empty list when none were requested).
     pub fn all(facts: &Facts<'a>) -> Result<Vec<Denial<'a>>, MissingAttribute> {
-        let Some(kind) = facts.kind("denial") else { return Ok(Vec::new()) };
+        let Some(kind) = facts.kind("denial") else {
+            return Ok(Vec::new());
+        };
         let (lt, user, time, ultimate) = (
             kind.column("license_type"),
             kind.column("user"),

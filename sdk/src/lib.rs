@@ -90,7 +90,12 @@ macro_rules! export_metric {
                 $crate::__private::evaluate::<$metric>(input)
             }
         }
-        $crate::bindings::export!(__LicmetricExport with_types_in $crate::bindings);
+        // Only a wasm build exports the WIT functions; natively (tests, benchmarks) the
+        // metric is called through `__private`.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+    $crate::bindings::export!(__LicmetricExport with_types_in $crate::bindings);
+        };
     };
 }
 

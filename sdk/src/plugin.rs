@@ -10,7 +10,8 @@ pub trait Metric {
 
     /// Validates the rule data and every product's parameters, and says which facts to send.
     /// Called before every evaluation and when an operator loads rule data, so keep it cheap.
-    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure>;
+    fn prepare(rule_data: &str, products: &[ProductRef])
+    -> Result<Vec<FactRequest>, PluginFailure>;
 
     /// Counts. `facts` reads the timelines of the requests `prepare` returned.
     fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome;
@@ -103,7 +104,10 @@ pub fn describe<M: Metric>() -> PluginInfo {
 }
 
 #[doc(hidden)]
-pub fn prepare<M: Metric>(rule_data: String, products: Vec<ProductRef>) -> Result<Vec<FactRequest>, PluginError> {
+pub fn prepare<M: Metric>(
+    rule_data: String,
+    products: Vec<ProductRef>,
+) -> Result<Vec<FactRequest>, PluginError> {
     install_panic_hook();
     M::prepare(&rule_data, &products).map_err(PluginError::from)
 }
@@ -114,7 +118,12 @@ pub fn evaluate<M: Metric>(input: Evaluation) -> Outcome {
     let refs: Vec<ProductRef> = input.products.iter().map(|p| p.product.clone()).collect();
     let requests = match M::prepare(&input.rule_data, &refs) {
         Ok(requests) => requests,
-        Err(failure) => return Outcome { days: Vec::new(), errors: vec![failure.0] },
+        Err(failure) => {
+            return Outcome {
+                days: Vec::new(),
+                errors: vec![failure.0],
+            };
+        }
     };
     let facts = Facts::new(&input, &requests);
     M::evaluate(&input, &facts)

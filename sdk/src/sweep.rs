@@ -40,7 +40,13 @@ pub fn span_peaks<T: Quantity>(intervals: &[Segment<T>], spans: &[(i64, i64)]) -
 
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_unstable_by_key(|&i| spans[i].0);
-    let mut peaks = vec![Peak { value: T::default(), at: 0 }; spans.len()];
+    let mut peaks = vec![
+        Peak {
+            value: T::default(),
+            at: 0
+        };
+        spans.len()
+    ];
 
     let mut value = T::default();
     let mut next = 0;
@@ -104,7 +110,11 @@ pub fn max_segments<T: Quantity>(intervals: &[Segment<T>]) -> Vec<Segment<T>> {
         if let Some((&max, _)) = open.iter().next_back() {
             match out.last_mut() {
                 Some(last) if last.to == t && last.value == max => last.to = i64::MAX,
-                _ => out.push(Segment { from: t, to: i64::MAX, value: max }),
+                _ => out.push(Segment {
+                    from: t,
+                    to: i64::MAX,
+                    value: max,
+                }),
             }
         }
     }

@@ -31,8 +31,10 @@ pub use plugin::{Call, FailureKind, LoadedPlugin, PluginFailure};
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The standard plugins, built from plugins/ by host/build.rs.
-pub const STANDARD_PLUGINS: &[(&str, &[u8])] =
-    &[("concurrent", include_bytes!(env!("LICMETRIC_PLUGIN_CONCURRENT")))];
+pub const STANDARD_PLUGINS: &[(&str, &[u8])] = &[(
+    "concurrent",
+    include_bytes!(env!("LICMETRIC_PLUGIN_CONCURRENT")),
+)];
 
 /// The engine, the compile cache and the loaded plugins.
 pub struct Runtime {
@@ -65,14 +67,24 @@ impl Runtime {
         let cache_dir = cache_dir.join(format!("{:016x}", hasher.finish()));
         std::fs::create_dir_all(&cache_dir)
             .with_context(|| format!("creating the compile cache {}", cache_dir.display()))?;
-        Ok(Arc::new(Runtime { engine, limits, cache_dir, plugins: RwLock::new(BTreeMap::new()) }))
+        Ok(Arc::new(Runtime {
+            engine,
+            limits,
+            cache_dir,
+            plugins: RwLock::new(BTreeMap::new()),
+        }))
     }
 
     /// A runtime with the standard plugins loaded.
-    pub fn with_standard_plugins(cache_dir: PathBuf, limits: Limits) -> anyhow::Result<Arc<Runtime>> {
+    pub fn with_standard_plugins(
+        cache_dir: PathBuf,
+        limits: Limits,
+    ) -> anyhow::Result<Arc<Runtime>> {
         let runtime = Runtime::new(cache_dir, limits)?;
         for (name, bytes) in STANDARD_PLUGINS {
-            runtime.load(bytes).with_context(|| format!("loading the standard plugin {name}"))?;
+            runtime
+                .load(bytes)
+                .with_context(|| format!("loading the standard plugin {name}"))?;
         }
         Ok(runtime)
     }
@@ -86,7 +98,12 @@ impl Runtime {
     pub fn load(self: &Arc<Self>, wasm: &[u8]) -> anyhow::Result<Arc<LoadedPlugin>> {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(wasm)));
         let component = self.compile(wasm, &digest)?;
-        let plugin = Arc::new(LoadedPlugin::link(self.clone(), &self.engine, component, digest)?);
+        let plugin = Arc::new(LoadedPlugin::link(
+            self.clone(),
+            &self.engine,
+            component,
+            digest,
+        )?);
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
         let versions = plugins.entry(plugin.name().to_string()).or_default();
         versions.retain(|p| p.version() != plugin.version());
@@ -96,15 +113,29 @@ impl Runtime {
     }
 
     /// Loads a plugin file.
-    pub fn load_file(self: &Arc<Self>, path: &std::path::Path) -> anyhow::Result<Arc<LoadedPlugin>> {
-        let wasm = std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
-        self.load(&wasm).with_context(|| format!("loading plugin {}", path.display()))
+    pub fn load_file(
+        self: &Arc<Self>,
+        path: &std::path::Path,
+    ) -> anyhow::Result<Arc<LoadedPlugin>> {
+        let wasm =
+            std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
+        self.load(&wasm)
+            .with_context(|| format!("loading plugin {}", path.display()))
     }
 
     /// The highest loaded version of `name` matching `requirement`.
-    pub fn resolve(&self, name: &str, requirement: &semver::VersionReq) -> Option<Arc<LoadedPlugin>> {
+    pub fn resolve(
+        &self,
+        name: &str,
+        requirement: &semver::VersionReq,
+    ) -> Option<Arc<LoadedPlugin>> {
         let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
-        plugins.get(name)?.iter().rev().find(|p| requirement.matches(p.version())).cloned()
+        plugins
+            .get(name)?
+            .iter()
+            .rev()
+            .find(|p| requirement.matches(p.version()))
+            .cloned()
     }
 
     /// Every loaded plugin.
@@ -114,20 +145,29 @@ impl Runtime {
     }
 
     fn compile(&self, wasm: &[u8], digest: &str) -> anyhow::Result<Component> {
-        let path = self.cache_dir.join(format!("{}.cwasm", digest.trim_start_matches("sha256:")));
-        if path.exists() && matches!(wasmtime::Engine::detect_precompiled_file(&path), Ok(Some(_))) {
+        let path = self
+            .cache_dir
+            .join(format!("{}.cwasm", digest.trim_start_matches("sha256:")));
+        if path.exists()
+            && matches!(
+                wasmtime::Engine::detect_precompiled_file(&path),
+                Ok(Some(_))
+            )
+        {
             // SAFETY: the file is one this runtime wrote from bytes it compiled itself, under a
             // directory keyed by the engine's compatibility hash.
             if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
                 return Ok(component);
             }
         }
-        let compiled = self
-            .engine
-            .precompile_component(wasm)
-            .map_err(|e| anyhow::anyhow!("the plugin does not compile as a WebAssembly component: {e}"))?;
+        let compiled = self.engine.precompile_component(wasm).map_err(|e| {
+            anyhow::anyhow!("the plugin does not compile as a WebAssembly component: {e}")
+        })?;
         let partial = path.with_extension(format!("{}.partial", std::process::id()));
-        if std::fs::write(&partial, &compiled).and_then(|_| std::fs::rename(&partial, &path)).is_err() {
+        if std::fs::write(&partial, &compiled)
+            .and_then(|_| std::fs::rename(&partial, &path))
+            .is_err()
+        {
             let _ = std::fs::remove_file(&partial);
         }
         // SAFETY: `compiled` was produced by this engine a moment ago.

@@ -25,7 +25,12 @@ impl log::Host for State {
         if self.log.len() < self.log_lines {
             let mut message = message;
             message.truncate(4096);
-            self.log.push(format!("{level:?}: {message}").to_lowercase().replacen(&message.to_lowercase(), &message, 1));
+            self.log
+                .push(format!("{level:?}: {message}").to_lowercase().replacen(
+                    &message.to_lowercase(),
+                    &message,
+                    1,
+                ));
         }
     }
 }
@@ -85,12 +90,36 @@ impl LoadedPlugin {
     ) -> anyhow::Result<LoadedPlugin> {
         check_api_version(engine, &component)?;
         let mut linker: Linker<State> = Linker::new(engine);
-        Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(super::anyhow_error)?;
-        // std's WASI imports (cli, io …) exist but trap: no filesystem, network, env or clock.
-        linker.define_unknown_imports_as_traps(&component).map_err(super::anyhow_error)?;
-        let pre = linker.instantiate_pre(&component).map_err(super::anyhow_error)?;
-        let pre = PluginPre::new(pre)
-            .map_err(|e| anyhow::anyhow!("the plugin does not export the licmetric:plugin@{} world: {e}", wit::API_VERSION))?;
+        Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(super::anyhow_error)?;
+        // std's hash maps ask for a seed: a fixed one keeps evaluations deterministic.
+        let seed_imports: Vec<String> = component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .filter(|name| name.starts_with("wasi:random/insecure-seed@0.2."))
+            .collect();
+        for name in seed_imports {
+            linker
+                .instance(&name)
+                .and_then(|mut i| {
+                    i.func_wrap("insecure-seed", |_, (): ()| Ok(((0x5EED_u64, 0x11C_u64),)))
+                })
+                .map_err(super::anyhow_error)?;
+        }
+        // std's other WASI imports (cli, io …) exist but trap: no filesystem, network, env or clock.
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(super::anyhow_error)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(super::anyhow_error)?;
+        let pre = PluginPre::new(pre).map_err(|e| {
+            anyhow::anyhow!(
+                "the plugin does not export the licmetric:plugin@{} world: {e}",
+                wit::API_VERSION
+            )
+        })?;
         let mut plugin = LoadedPlugin {
             runtime,
             pre,
@@ -101,11 +130,24 @@ impl LoadedPlugin {
             days_evaluated: AtomicU64::new(0),
         };
         let info = plugin.call()?.describe()?;
-        if info.name.trim().is_empty() || !info.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
-            anyhow::bail!("describe: plugin name {:?} must be non-empty ASCII letters, digits, - or _", info.name);
+        if info.name.trim().is_empty()
+            || !info
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
+            anyhow::bail!(
+                "describe: plugin name {:?} must be non-empty ASCII letters, digits, - or _",
+                info.name
+            );
         }
-        plugin.version = semver::Version::parse(&info.version)
-            .map_err(|e| anyhow::anyhow!("describe: version {:?} of plugin {} is not semver: {e}", info.version, info.name))?;
+        plugin.version = semver::Version::parse(&info.version).map_err(|e| {
+            anyhow::anyhow!(
+                "describe: version {:?} of plugin {} is not semver: {e}",
+                info.version,
+                info.name
+            )
+        })?;
         plugin.info = info;
         Ok(plugin)
     }
@@ -137,7 +179,10 @@ impl LoadedPlugin {
 
     /// How many `evaluate` calls ran, and how many product-days they covered.
     pub fn evaluation_counts(&self) -> (u64, u64) {
-        (self.evaluations.load(Ordering::Relaxed), self.days_evaluated.load(Ordering::Relaxed))
+        (
+            self.evaluations.load(Ordering::Relaxed),
+            self.days_evaluated.load(Ordering::Relaxed),
+        )
     }
 
     /// A fresh sandboxed instance for one evaluation (~50 µs). Dropped afterwards.
@@ -146,7 +191,10 @@ impl LoadedPlugin {
         let mut store = wasmtime::Store::new(
             self.pre.engine(),
             State {
-                limiter: MemoryLimiter { cap: limits.memory_bytes, exceeded: false },
+                limiter: MemoryLimiter {
+                    cap: limits.memory_bytes,
+                    exceeded: false,
+                },
                 log: Vec::new(),
                 log_lines: limits.log_lines,
             },
@@ -155,8 +203,16 @@ impl LoadedPlugin {
         store.set_hostcall_fuel(limits.output_bytes);
         store.set_epoch_deadline(deadline_ticks(&limits));
         store.epoch_deadline_trap();
-        let mut call = Call { plugin: self, store, instance: None, limits };
-        let instance = self.pre.instantiate(&mut call.store).map_err(|e| call.failure(e))?;
+        let mut call = Call {
+            plugin: self,
+            store,
+            instance: None,
+            limits,
+        };
+        let instance = self
+            .pre
+            .instantiate(&mut call.store)
+            .map_err(|e| call.failure(e))?;
         call.instance = Some(instance);
         Ok(call)
     }
@@ -173,14 +229,19 @@ pub struct Call<'p> {
 impl Call<'_> {
     fn metric(&mut self) -> (&mut wasmtime::Store<State>, &Plugin) {
         self.store.set_epoch_deadline(deadline_ticks(&self.limits));
-        (&mut self.store, self.instance.as_ref().expect("instantiated"))
+        (
+            &mut self.store,
+            self.instance.as_ref().expect("instantiated"),
+        )
     }
 
     /// `describe()`.
     pub fn describe(&mut self) -> Result<sdk::PluginInfo, PluginFailure> {
         let (store, instance) = self.metric();
         let result = instance.licmetric_plugin_metric().call_describe(store);
-        result.map(wit::plugin_info_from).map_err(|e| self.failure(e))
+        result
+            .map(wit::plugin_info_from)
+            .map_err(|e| self.failure(e))
     }
 
     /// `prepare(rule-data, products)`: the fact requests, or the plugin's own error.
@@ -189,11 +250,17 @@ impl Call<'_> {
         rule_data: &str,
         products: &[sdk::ProductRef],
     ) -> Result<Result<Vec<sdk::FactRequest>, sdk::PluginError>, PluginFailure> {
-        let products: Vec<wit::wit::ProductRef> = products.iter().cloned().map(wit::product_ref_to).collect();
+        let products: Vec<wit::wit::ProductRef> =
+            products.iter().cloned().map(wit::product_ref_to).collect();
         let (store, instance) = self.metric();
-        let result = instance.licmetric_plugin_metric().call_prepare(store, rule_data, &products);
+        let result = instance
+            .licmetric_plugin_metric()
+            .call_prepare(store, rule_data, &products);
         match result {
-            Ok(Ok(requests)) => Ok(Ok(requests.into_iter().map(wit::fact_request_from).collect())),
+            Ok(Ok(requests)) => Ok(Ok(requests
+                .into_iter()
+                .map(wit::fact_request_from)
+                .collect())),
             Ok(Err(e)) => Ok(Err(wit::error_from(e))),
             Err(e) => Err(self.failure(e)),
         }
@@ -203,16 +270,23 @@ impl Call<'_> {
     pub fn evaluate(&mut self, input: sdk::Evaluation) -> Result<sdk::Outcome, PluginFailure> {
         let days: usize = input.products.iter().map(|p| p.days.len()).sum();
         self.plugin.evaluations.fetch_add(1, Ordering::Relaxed);
-        self.plugin.days_evaluated.fetch_add(days as u64, Ordering::Relaxed);
+        self.plugin
+            .days_evaluated
+            .fetch_add(days as u64, Ordering::Relaxed);
         let input = wit::evaluation_to(input);
         let (store, instance) = self.metric();
-        let result = instance.licmetric_plugin_metric().call_evaluate(store, &input);
+        let result = instance
+            .licmetric_plugin_metric()
+            .call_evaluate(store, &input);
         let outcome = result.map_err(|e| self.failure(e))?;
         let size = wit::outcome_size(&outcome);
         if size > self.limits.output_bytes {
             return Err(self.fail(
                 FailureKind::Output,
-                format!("returned about {size} bytes, over its output cap of {} bytes", self.limits.output_bytes),
+                format!(
+                    "returned about {size} bytes, over its output cap of {} bytes",
+                    self.limits.output_bytes
+                ),
             ));
         }
         Ok(wit::outcome_from(outcome))
@@ -224,7 +298,11 @@ impl Call<'_> {
     }
 
     fn fail(&self, kind: FailureKind, message: String) -> PluginFailure {
-        PluginFailure { plugin: self.plugin.label_or_digest(), kind, message }
+        PluginFailure {
+            plugin: self.plugin.label_or_digest(),
+            kind,
+            message,
+        }
     }
 
     /// Classifies a trap: deadline, memory cap, output cap, panic (with its message), other.
@@ -234,15 +312,39 @@ impl Call<'_> {
         let trap = error.downcast_ref::<wasmtime::Trap>().copied();
         let text = format!("{error:#}");
         let (kind, message) = if trap == Some(wasmtime::Trap::Interrupt) {
-            (FailureKind::Timeout, format!("exceeded its CPU budget of {} ms", self.limits.cpu.as_millis()))
+            (
+                FailureKind::Timeout,
+                format!(
+                    "exceeded its CPU budget of {} ms",
+                    self.limits.cpu.as_millis()
+                ),
+            )
         } else if state.limiter.exceeded {
-            (FailureKind::Memory, format!("exceeded its memory cap of {} MiB", self.limits.memory_bytes >> 20))
+            (
+                FailureKind::Memory,
+                format!(
+                    "exceeded its memory cap of {} MiB",
+                    self.limits.memory_bytes >> 20
+                ),
+            )
         } else if text.contains("hostcall fuel") || text.contains("HostcallFuel") {
-            (FailureKind::Output, format!("returned more than its output cap of {} bytes", self.limits.output_bytes))
+            (
+                FailureKind::Output,
+                format!(
+                    "returned more than its output cap of {} bytes",
+                    self.limits.output_bytes
+                ),
+            )
         } else if let Some(panic) = panic {
-            (FailureKind::Panic, panic.trim_start_matches("error: ").to_string())
+            (
+                FailureKind::Panic,
+                panic.trim_start_matches("error: ").to_string(),
+            )
         } else {
-            (FailureKind::Trap, format!("trapped: {}", first_line(&text)))
+            (
+                FailureKind::Trap,
+                format!("trapped: {}", trap_reason(&text)),
+            )
         };
         self.fail(kind, message)
     }
@@ -250,12 +352,27 @@ impl Call<'_> {
 
 impl LoadedPlugin {
     fn label_or_digest(&self) -> String {
-        if self.info.name.is_empty() { format!("{} (loading)", &self.digest[..19.min(self.digest.len())]) } else { self.label() }
+        if self.info.name.is_empty() {
+            format!("{} (loading)", &self.digest[..19.min(self.digest.len())])
+        } else {
+            self.label()
+        }
     }
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
+/// The cause of a trap without wasmtime's backtrace ("error while executing at wasm backtrace:
+/// …" comes first, the cause last).
+fn trap_reason(text: &str) -> String {
+    let cause = text.rsplit(": ").next().unwrap_or(text);
+    let cause = cause.lines().last().unwrap_or(cause).trim();
+    let frame = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("0:") || l.contains(" - "))
+        .map(str::trim);
+    match frame {
+        Some(f) => format!("{cause} (at {f})"),
+        None => cause.to_string(),
+    }
 }
 
 fn deadline_ticks(limits: &Limits) -> u64 {
@@ -297,7 +414,9 @@ fn check_api_version(engine: &wasmtime::Engine, component: &Component) -> anyhow
                 );
             }
             if theirs > ours {
-                anyhow::bail!("the plugin needs licmetric:plugin@{theirs}, newer than this host's {ours}");
+                anyhow::bail!(
+                    "the plugin needs licmetric:plugin@{theirs}, newer than this host's {ours}"
+                );
             }
             Ok(())
         }

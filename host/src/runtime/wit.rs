@@ -30,7 +30,10 @@ pub fn fact_request_from(r: wit::FactRequest) -> sdk::FactRequest {
         attributes: r
             .attributes
             .into_iter()
-            .map(|a| sdk::Attribute { name: a.name, type_: value_type_from(a.type_) })
+            .map(|a| sdk::Attribute {
+                name: a.name,
+                type_: value_type_from(a.type_),
+            })
             .collect(),
         selection: match r.selection {
             wit::Selection::States => sdk::Selection::States,
@@ -39,9 +42,10 @@ pub fn fact_request_from(r: wit::FactRequest) -> sdk::FactRequest {
                 end: i.end,
                 margin_ms: i.margin_ms,
             }),
-            wit::Selection::Instants(i) => {
-                sdk::Selection::Instants(sdk::InstantSelection { time: i.time, margin_ms: i.margin_ms })
-            }
+            wit::Selection::Instants(i) => sdk::Selection::Instants(sdk::InstantSelection {
+                time: i.time,
+                margin_ms: i.margin_ms,
+            }),
         },
     }
 }
@@ -77,7 +81,10 @@ pub fn plugin_info_from(i: wit::PluginInfo) -> sdk::PluginInfo {
 }
 
 pub fn product_ref_to(p: sdk::ProductRef) -> wit::ProductRef {
-    wit::ProductRef { id: p.id, parameters: p.parameters }
+    wit::ProductRef {
+        id: p.id,
+        parameters: p.parameters,
+    }
 }
 
 pub fn evaluation_to(e: sdk::Evaluation) -> wit::Evaluation {
@@ -89,14 +96,31 @@ pub fn evaluation_to(e: sdk::Evaluation) -> wit::Evaluation {
             .into_iter()
             .map(|p| wit::ProductDays {
                 product: product_ref_to(p.product),
-                days: p.days.into_iter().map(|d| wit::Day { date: d.date, start: d.start, end: d.end }).collect(),
+                days: p
+                    .days
+                    .into_iter()
+                    .map(|d| wit::Day {
+                        date: d.date,
+                        start: d.start,
+                        end: d.end,
+                    })
+                    .collect(),
             })
             .collect(),
-        strings: wit::StringTable { bytes: e.strings.bytes, ends: e.strings.ends },
+        strings: wit::StringTable {
+            bytes: e.strings.bytes,
+            ends: e.strings.ends,
+        },
         timelines: e
             .timelines
             .into_iter()
-            .map(|t| wit::Timeline { kind: t.kind, entity: t.entity, from: t.from, to: t.to, columns: t.columns })
+            .map(|t| wit::Timeline {
+                kind: t.kind,
+                entity: t.entity,
+                from: t.from,
+                to: t.to,
+                columns: t.columns,
+            })
             .collect(),
     }
 }
@@ -157,12 +181,21 @@ pub fn outcome_size(o: &wit::Outcome) -> usize {
                 + d.date.len()
                 + d.partition.len()
                 + d.quantity.len()
-                + d.measures.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>()
+                + d.measures
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 16)
+                    .sum::<usize>()
                 + d.contributors
                     .iter()
                     .map(|c| {
-                        48 + c.kind.len() + c.key.len() + c.unit.len() + c.weight.len()
-                            + c.attrs.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>()
+                        48 + c.kind.len()
+                            + c.key.len()
+                            + c.unit.len()
+                            + c.weight.len()
+                            + c.attrs
+                                .iter()
+                                .map(|(k, v)| k.len() + v.len() + 16)
+                                .sum::<usize>()
                     })
                     .sum::<usize>()
                 + strings(&d.explanation)

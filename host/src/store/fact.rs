@@ -43,7 +43,10 @@ pub struct FieldError {
 }
 
 fn field_error(field: &str, reason: impl Into<String>) -> FieldError {
-    FieldError { field: field.to_string(), reason: reason.into() }
+    FieldError {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,7 +68,10 @@ pub fn parse(line: &str) -> Result<Observation, FieldError> {
         match reason.strip_prefix("unknown field `") {
             Some(rest) => {
                 let name = rest.split('`').next().unwrap_or("");
-                field_error(name, "unknown envelope field (expected kind, key, at, id, source, retired, attrs)")
+                field_error(
+                    name,
+                    "unknown envelope field (expected kind, key, at, id, source, retired, attrs)",
+                )
             }
             None => field_error("(line)", format!("not a JSON object: {reason}")),
         }
@@ -91,7 +97,15 @@ pub fn parse(line: &str) -> Result<Observation, FieldError> {
             return Err(field_error(name, "must not contain a NUL character"));
         }
     }
-    let mut observation = Observation { kind, key, at, id: String::new(), source, retired, attrs };
+    let mut observation = Observation {
+        kind,
+        key,
+        at,
+        id: String::new(),
+        source,
+        retired,
+        attrs,
+    };
     if !observation.retired {
         validate_standard(&observation)?;
     }
@@ -143,11 +157,16 @@ fn content_id(o: &Observation) -> String {
 
 /// Checks the standard kinds' attribute types and required attributes (SPEC §2.2–§2.14).
 fn validate_standard(o: &Observation) -> Result<(), FieldError> {
-    let Some(attributes) = standard::attributes(&o.kind) else { return Ok(()) };
+    let Some(attributes) = standard::attributes(&o.kind) else {
+        return Ok(());
+    };
     for (name, value) in &o.attrs {
         let field = format!("attrs.{name}");
         if value.is_null() {
-            return Err(field_error(&field, "must not be null (leave the attribute out instead)"));
+            return Err(field_error(
+                &field,
+                "must not be null (leave the attribute out instead)",
+            ));
         }
         let expected = attributes
             .iter()
@@ -161,11 +180,17 @@ fn validate_standard(o: &Observation) -> Result<(), FieldError> {
     }
     for name in standard::required(&o.kind) {
         if !o.attrs.contains_key(*name) {
-            return Err(field_error(&format!("attrs.{name}"), format!("is required on a {} fact", o.kind)));
+            return Err(field_error(
+                &format!("attrs.{name}"),
+                format!("is required on a {} fact", o.kind),
+            ));
         }
     }
     if o.kind == "server" && !o.attrs.contains_key("cores") {
-        return Err(field_error("attrs.cores", "is required on a server fact (SPEC §2.4)"));
+        return Err(field_error(
+            "attrs.cores",
+            "is required on a server fact (SPEC §2.4)",
+        ));
     }
     Ok(())
 }
@@ -190,13 +215,18 @@ fn check_type(value: &Value, ty: ValueType, kind: &str, name: &str) -> Result<()
         },
         ValueType::Decimal => {
             let text = decimal_text(value).ok_or("must be a decimal (JSON number or string)")?;
-            let d: Exact = text.parse().map_err(|_| format!("{text:?} is not a decimal"))?;
+            let d: Exact = text
+                .parse()
+                .map_err(|_| format!("{text:?} is not a decimal"))?;
             if d < Exact::ZERO {
                 return Err("must be ≥ 0".into());
             }
             Ok(())
         }
-        ValueType::Boolean => value.as_bool().map(|_| ()).ok_or_else(|| "must be true or false".into()),
+        ValueType::Boolean => value
+            .as_bool()
+            .map(|_| ())
+            .ok_or_else(|| "must be true or false".into()),
         ValueType::Time => {
             let text = value.as_str().ok_or("must be an RFC 3339 time string")?;
             parse_time(text).map(|_| ())
@@ -235,18 +265,25 @@ mod tests {
         assert_eq!(o.at, parse_time("2026-11-01T09:00:00Z").unwrap());
         assert!(o.id.starts_with("sha256:"));
         let again = parse(r#"{"kind":"vm","key":"vc1/vm-42","at":"2026-11-01T10:00:00+01:00","source":"vcenter-1","attrs":{"vcpus":8,"server":"esx-7"}}"#).unwrap();
-        assert_eq!(o.id, again.id, "attribute order does not change the content id");
+        assert_eq!(
+            o.id, again.id,
+            "attribute order does not change the content id"
+        );
     }
 
     #[test]
     fn names_the_field_at_fault() {
-        let e = parse(r#"{"kind":"vm","key":"v","at":"2026-11-01T10:00:00Z","attrs":{"vcpus":"eight"}}"#).unwrap_err();
+        let e = parse(
+            r#"{"kind":"vm","key":"v","at":"2026-11-01T10:00:00Z","attrs":{"vcpus":"eight"}}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.field, "attrs.vcpus");
         let e = parse(r#"{"kind":"vm","key":"v","at":"yesterday"}"#).unwrap_err();
         assert_eq!(e.field, "at");
         let e = parse(r#"{"kind":"session","key":"s","at":"2026-11-01T10:00:00Z","attrs":{"user":"u","start":"2026-11-01T10:00:00Z"}}"#).unwrap_err();
         assert_eq!(e.field, "attrs.license_type");
-        let e = parse(r#"{"kind":"vm","key":"v","at":"2026-11-01T10:00:00Z","colour":"red"}"#).unwrap_err();
+        let e = parse(r#"{"kind":"vm","key":"v","at":"2026-11-01T10:00:00Z","colour":"red"}"#)
+            .unwrap_err();
         assert_eq!(e.field, "colour");
         let e = parse(r#"{"kind":"pod","key":"p","at":"2026-11-01T10:00:00Z","attrs":{"cluster":"c","namespace":"n","product":"x","ratio":"0:1"}}"#).unwrap_err();
         assert_eq!(e.field, "attrs.ratio");

@@ -68,7 +68,11 @@ impl Store {
                 continue;
             }
             let o = fact::parse(line).map_err(|e| {
-                BatchError::Invalid(LineError { line: i + 1, field: e.field, reason: e.reason })
+                BatchError::Invalid(LineError {
+                    line: i + 1,
+                    field: e.field,
+                    reason: e.reason,
+                })
             })?;
             parsed.push((i + 1, o));
         }
@@ -76,8 +80,14 @@ impl Store {
     }
 
     /// Stores already parsed observations (with their line numbers, for errors).
-    pub fn ingest_observations(&self, parsed: Vec<(usize, Observation)>) -> Result<IngestReport, BatchError> {
-        let mut report = IngestReport { received: parsed.len(), ..Default::default() };
+    pub fn ingest_observations(
+        &self,
+        parsed: Vec<(usize, Observation)>,
+    ) -> Result<IngestReport, BatchError> {
+        let mut report = IngestReport {
+            received: parsed.len(),
+            ..Default::default()
+        };
         let _guard = self.ingest_lock.lock().unwrap_or_else(|p| p.into_inner());
 
         // 1. Drop facts already stored or repeated in the batch; refuse a reused id.
@@ -85,7 +95,11 @@ impl Store {
         let mut fresh: Vec<&Observation> = Vec::new();
         for (index, (line, o)) in parsed.iter().enumerate() {
             let conflict = |reason: String| {
-                BatchError::Invalid(LineError { line: *line, field: "id".into(), reason })
+                BatchError::Invalid(LineError {
+                    line: *line,
+                    field: "id".into(),
+                    reason,
+                })
             };
             if let Some(&earlier) = by_id.get(o.id.as_str()) {
                 if !same_fact(&parsed[earlier].1, o) {
@@ -126,7 +140,10 @@ impl Store {
         let mut stamps: BTreeMap<(String, i64), ()> = BTreeMap::new();
         let mut entities: BTreeMap<(&str, &str), Vec<&Observation>> = BTreeMap::new();
         for o in &fresh {
-            entities.entry((o.kind.as_str(), o.key.as_str())).or_default().push(o);
+            entities
+                .entry((o.kind.as_str(), o.key.as_str()))
+                .or_default()
+                .push(o);
         }
         let today = Utc::now().timestamp_millis().div_euclid(DAY_MS);
         for ((kind, key), mut new) in entities {
@@ -144,7 +161,11 @@ impl Store {
             }
             for (from, to) in dirty {
                 let first = from.div_euclid(DAY_MS);
-                let last = if to == i64::MAX { today.max(first) } else { (to - 1).div_euclid(DAY_MS) };
+                let last = if to == i64::MAX {
+                    today.max(first)
+                } else {
+                    (to - 1).div_euclid(DAY_MS)
+                };
                 for day in first..=last.min(first + 3660) {
                     stamps.insert((kind.to_string(), day), ());
                 }
@@ -185,10 +206,16 @@ impl Store {
             Ok((k.to_vec(), o))
         };
         // The merged sequence around each new observation: stored neighbours and batch ones.
-        let obs_key = |o: &Observation| keys::observation(keys::OBSERVATION, kind, key, o.at, &o.id);
-        let mut positions: Vec<(Vec<u8>, Observation)> = new.iter().map(|o| (obs_key(o), (*o).clone())).collect();
+        let obs_key =
+            |o: &Observation| keys::observation(keys::OBSERVATION, kind, key, o.at, &o.id);
+        let mut positions: Vec<(Vec<u8>, Observation)> =
+            new.iter().map(|o| (obs_key(o), (*o).clone())).collect();
         let stored_pred = |k: &[u8]| -> Result<Option<(Vec<u8>, Observation)>, BatchError> {
-            self.facts.range(prefix.clone()..k.to_vec()).next_back().map(load).transpose()
+            self.facts
+                .range(prefix.clone()..k.to_vec())
+                .next_back()
+                .map(load)
+                .transpose()
         };
         let stored_succ = |k: &[u8]| -> Result<Option<(Vec<u8>, Observation)>, BatchError> {
             let mut after = k.to_vec();
@@ -232,7 +259,10 @@ impl Store {
             };
             let change_key = prefixed(keys::CHANGE, &k[1..]);
             if pred.is_none_or(|p| !p.same_state(&o)) {
-                batch.insert(change_key, serde_json::to_vec(&o).map_err(anyhow::Error::from)?);
+                batch.insert(
+                    change_key,
+                    serde_json::to_vec(&o).map_err(anyhow::Error::from)?,
+                );
             } else {
                 batch.remove(change_key);
             }
@@ -242,7 +272,11 @@ impl Store {
 
     /// The latest stored observation of an entity.
     fn latest(&self, kind: &str, key: &str) -> Result<Option<Observation>, BatchError> {
-        match self.facts.scan_prefix(keys::entity(keys::OBSERVATION, kind, key)).next_back() {
+        match self
+            .facts
+            .scan_prefix(keys::entity(keys::OBSERVATION, kind, key))
+            .next_back()
+        {
             Some(item) => {
                 let (_, v) = item?;
                 Ok(serde_json::from_slice(&v).ok())
@@ -259,14 +293,23 @@ fn time_span(o: &Observation, margin: i64) -> Option<(i64, i64)> {
         .attrs
         .values()
         .filter_map(|v| match v {
-            Value::String(s) if s.len() >= 20 && s.as_bytes()[4] == b'-' => fact::parse_time(s).ok(),
+            Value::String(s) if s.len() >= 20 && s.as_bytes()[4] == b'-' => {
+                fact::parse_time(s).ok()
+            }
             _ => None,
         })
         .collect();
     let first = *times.iter().min()?;
     let last = *times.iter().max()?;
     let open = o.kind == "session" && !o.attrs.contains_key("end");
-    Some((first, if open { i64::MAX } else { last.saturating_add(margin).saturating_add(1) }))
+    Some((
+        first,
+        if open {
+            i64::MAX
+        } else {
+            last.saturating_add(margin).saturating_add(1)
+        },
+    ))
 }
 
 fn same_fact(a: &Observation, b: &Observation) -> bool {

@@ -92,7 +92,8 @@ impl Product {
             return Err("parameters: must be a JSON object".into());
         }
         if let Some(tz) = &self.timezone {
-            tz.parse::<chrono_tz::Tz>().map_err(|_| format!("timezone: {tz:?} is not an IANA time zone"))?;
+            tz.parse::<chrono_tz::Tz>()
+                .map_err(|_| format!("timezone: {tz:?} is not an IANA time zone"))?;
         }
         if let Some(ratio) = self.bundle.as_ref().and_then(|b| b.ratio.as_deref()) {
             super::fact::parse_ratio(ratio).map_err(|e| format!("bundle.ratio: {e}"))?;
@@ -104,7 +105,8 @@ impl Product {
 impl Store {
     /// Stores (or replaces) a product record.
     pub fn put_product(&self, product: &Product) -> anyhow::Result<()> {
-        self.products.insert(product.id.as_bytes(), serde_json::to_vec(product)?)?;
+        self.products
+            .insert(product.id.as_bytes(), serde_json::to_vec(product)?)?;
         self.products.flush()?;
         Ok(())
     }
@@ -119,24 +121,32 @@ impl Store {
 
     /// Every product, by id.
     pub fn products(&self) -> anyhow::Result<Vec<Product>> {
-        self.products.iter().map(|item| Ok(serde_json::from_slice(&item?.1)?)).collect()
+        self.products
+            .iter()
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect()
     }
 
     /// Stores (or replaces) a bundle record.
     pub fn put_bundle(&self, bundle: &Bundle) -> anyhow::Result<()> {
-        self.bundles.insert(bundle.id.as_bytes(), serde_json::to_vec(bundle)?)?;
+        self.bundles
+            .insert(bundle.id.as_bytes(), serde_json::to_vec(bundle)?)?;
         Ok(())
     }
 
     /// Stores a plugin's rule-data document (already validated by the plugin).
     pub fn put_rule_data(&self, plugin: &str, document: &str) -> anyhow::Result<()> {
-        self.rule_data.insert(plugin.as_bytes(), document.as_bytes())?;
+        self.rule_data
+            .insert(plugin.as_bytes(), document.as_bytes())?;
         self.rule_data.flush()?;
         Ok(())
     }
 
     /// A plugin's rule data, if an operator loaded any.
     pub fn rule_data(&self, plugin: &str) -> anyhow::Result<Option<String>> {
-        Ok(self.rule_data.get(plugin.as_bytes())?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self
+            .rule_data
+            .get(plugin.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 }

@@ -56,9 +56,15 @@ pub struct ResultKey<'a> {
 
 impl ResultKey<'_> {
     fn bytes(&self, date: &str) -> Vec<u8> {
-        [self.plugin_digest, self.rule_version, self.parameters_digest, self.product, date]
-            .join("\0")
-            .into_bytes()
+        [
+            self.plugin_digest,
+            self.rule_version,
+            self.parameters_digest,
+            self.product,
+            date,
+        ]
+        .join("\0")
+        .into_bytes()
     }
 }
 
@@ -72,7 +78,11 @@ impl Store {
     }
 
     /// Stores computed days.
-    pub fn cache_days(&self, key: &ResultKey<'_>, days: &[(String, CachedDay)]) -> anyhow::Result<()> {
+    pub fn cache_days(
+        &self,
+        key: &ResultKey<'_>,
+        days: &[(String, CachedDay)],
+    ) -> anyhow::Result<()> {
         let mut batch = sled::Batch::default();
         for (date, day) in days {
             batch.insert(key.bytes(date), serde_json::to_vec(day)?);

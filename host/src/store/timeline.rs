@@ -24,7 +24,11 @@ impl Default for Interner {
     fn default() -> Self {
         let mut index = HashMap::new();
         index.insert(String::new(), 0);
-        Interner { bytes: Vec::new(), ends: vec![0], index }
+        Interner {
+            bytes: Vec::new(),
+            ends: vec![0],
+            index,
+        }
     }
 }
 
@@ -43,7 +47,10 @@ impl Interner {
 
     /// The finished table.
     pub fn into_table(self) -> StringTable {
-        StringTable { bytes: self.bytes, ends: self.ends }
+        StringTable {
+            bytes: self.bytes,
+            ends: self.ends,
+        }
     }
 }
 
@@ -62,10 +69,18 @@ impl Store {
         window: Window,
         strings: &mut Interner,
     ) -> anyhow::Result<Vec<Timeline>> {
-        requests.iter().map(|r| self.timeline(r, window, strings)).collect()
+        requests
+            .iter()
+            .map(|r| self.timeline(r, window, strings))
+            .collect()
     }
 
-    fn timeline(&self, request: &FactRequest, window: Window, strings: &mut Interner) -> anyhow::Result<Timeline> {
+    fn timeline(
+        &self,
+        request: &FactRequest,
+        window: Window,
+        strings: &mut Interner,
+    ) -> anyhow::Result<Timeline> {
         let mut out = Timeline {
             kind: request.kind.clone(),
             entity: Vec::new(),
@@ -75,7 +90,10 @@ impl Store {
         };
         let mut entity: Vec<u8> = Vec::new();
         let mut changes: Vec<(i64, Observation)> = Vec::new();
-        for item in self.facts.scan_prefix(keys::kind(keys::CHANGE, &request.kind)) {
+        for item in self
+            .facts
+            .scan_prefix(keys::kind(keys::CHANGE, &request.kind))
+        {
             let (k, v) = item?;
             let (this_entity, at) = keys::split_observation(&k[1..]);
             if this_entity != entity.as_slice() {
@@ -91,8 +109,16 @@ impl Store {
 }
 
 /// Appends the states of one entity (its change points, in time order) that the request keeps.
-fn select(request: &FactRequest, window: Window, changes: &[(i64, Observation)], strings: &mut Interner, out: &mut Timeline) {
-    let Some((_, last)) = changes.last() else { return };
+fn select(
+    request: &FactRequest,
+    window: Window,
+    changes: &[(i64, Observation)],
+    strings: &mut Interner,
+    out: &mut Timeline,
+) {
+    let Some((_, last)) = changes.last() else {
+        return;
+    };
     match &request.selection {
         Selection::States => {
             for (i, (from, o)) in changes.iter().enumerate() {
@@ -112,7 +138,13 @@ fn select(request: &FactRequest, window: Window, changes: &[(i64, Observation)],
             } else {
                 (last, None)
             };
-            let time = |name: &str| state.attrs.get(name).and_then(Value::as_str).and_then(|t| fact::parse_time(t).ok());
+            let time = |name: &str| {
+                state
+                    .attrs
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .and_then(|t| fact::parse_time(t).ok())
+            };
             let Some(start) = time(&sel.start) else {
                 // Missing start: send it anyway so the plugin reports the missing attribute.
                 push(request, state, state.at, OPEN, None, strings, out);
@@ -121,15 +153,31 @@ fn select(request: &FactRequest, window: Window, changes: &[(i64, Observation)],
             let end = time(&sel.end).or(retired_at);
             let reach = end.map(|e| e.saturating_add(sel.margin_ms)).unwrap_or(OPEN);
             if start < window.end && reach > window.start {
-                let end_override = if time(&sel.end).is_none() { retired_at.map(|r| (sel.end.as_str(), r)) } else { None };
-                push(request, state, start, end.unwrap_or(OPEN), end_override, strings, out);
+                let end_override = if time(&sel.end).is_none() {
+                    retired_at.map(|r| (sel.end.as_str(), r))
+                } else {
+                    None
+                };
+                push(
+                    request,
+                    state,
+                    start,
+                    end.unwrap_or(OPEN),
+                    end_override,
+                    strings,
+                    out,
+                );
             }
         }
         Selection::Instants(sel) => {
             if last.retired {
                 return;
             }
-            let t = last.attrs.get(&sel.time).and_then(Value::as_str).and_then(|t| fact::parse_time(t).ok());
+            let t = last
+                .attrs
+                .get(&sel.time)
+                .and_then(Value::as_str)
+                .and_then(|t| fact::parse_time(t).ok());
             match t {
                 Some(t) if t >= window.start.saturating_sub(sel.margin_ms) && t < window.end => {
                     push(request, last, t, t.saturating_add(1), None, strings, out)

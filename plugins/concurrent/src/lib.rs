@@ -12,7 +12,8 @@ use licmetric_sdk::{Metric, PluginFailure, export_metric};
 
 use rules::{AGGREGATE, Parameters, RuleData};
 
-struct Concurrent;
+/// The concurrent metric (public so benchmarks can run the same logic natively).
+pub struct Concurrent;
 
 const SECTION: &str = "SPEC §3.4.1";
 /// Holders named in one explanation line before the rest are counted.
@@ -37,7 +38,10 @@ impl Metric for Concurrent {
         }
     }
 
-    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(
+        rule_data: &str,
+        products: &[ProductRef],
+    ) -> Result<Vec<FactRequest>, PluginFailure> {
         let rules = RuleData::parse(rule_data)?;
         for product in products {
             Parameters::parse(product)?;
@@ -49,7 +53,10 @@ impl Metric for Concurrent {
     }
 
     fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome {
-        let mut outcome = Outcome { days: Vec::new(), errors: Vec::new() };
+        let mut outcome = Outcome {
+            days: Vec::new(),
+            errors: Vec::new(),
+        };
         let rules = match RuleData::parse(&input.rule_data) {
             Ok(r) => r,
             Err(e) => {
@@ -112,7 +119,12 @@ struct Counter<'a> {
 }
 
 impl<'a> Counter<'a> {
-    fn new(rules: &RuleData, sessions: &'a [Session<'a>], denials: &[Denial<'a>], run_at: i64) -> Self {
+    fn new(
+        rules: &RuleData,
+        sessions: &'a [Session<'a>],
+        denials: &[Denial<'a>],
+        run_at: i64,
+    ) -> Self {
         let mut by_type: BTreeMap<&'a str, Vec<&'a Session<'a>>> = BTreeMap::new();
         for s in sessions {
             by_type.entry(s.license_type).or_default().push(s);
@@ -130,13 +142,20 @@ impl<'a> Counter<'a> {
 
     fn product(&self, product: &ProductDays) -> Result<Vec<DayResult>, PluginFailure> {
         let params = Parameters::parse(&product.product)?;
-        let license_type = params.license_type.as_deref().unwrap_or(&product.product.id);
+        let license_type = params
+            .license_type
+            .as_deref()
+            .unwrap_or(&product.product.id);
         let types: Vec<&str> = if license_type == AGGREGATE {
             match &self.aggregate_types {
                 Some(t) => t.iter().map(String::as_str).collect(),
                 None => {
-                    let seen: BTreeSet<&str> =
-                        self.holders.keys().chain(self.denials.keys()).copied().collect();
+                    let seen: BTreeSet<&str> = self
+                        .holders
+                        .keys()
+                        .chain(self.denials.keys())
+                        .copied()
+                        .collect();
                     seen.into_iter().collect()
                 }
             }
@@ -149,11 +168,17 @@ impl<'a> Counter<'a> {
                 holders.extend(h.as_ref().map_err(Clone::clone)?.iter());
             }
         }
-        let segments: Vec<Segment<i64>> =
-            holders.iter().flat_map(|h| h.segments.iter().copied()).collect();
+        let segments: Vec<Segment<i64>> = holders
+            .iter()
+            .flat_map(|h| h.segments.iter().copied())
+            .collect();
         let spans: Vec<(i64, i64)> = product.days.iter().map(|d| (d.start, d.end)).collect();
         let peaks = sweep::span_peaks(&segments, &spans);
-        let label = if license_type == AGGREGATE { "ALL CONCURRENT" } else { license_type };
+        let label = if license_type == AGGREGATE {
+            "ALL CONCURRENT"
+        } else {
+            license_type
+        };
 
         Ok(product
             .days
@@ -163,13 +188,21 @@ impl<'a> Counter<'a> {
                 let denials: usize = types
                     .iter()
                     .filter_map(|t| self.denials.get(t))
-                    .map(|ts| ts.iter().filter(|&&t| day.start <= t && t < day.end).count())
+                    .map(|ts| {
+                        ts.iter()
+                            .filter(|&&t| day.start <= t && t < day.end)
+                            .count()
+                    })
                     .sum();
                 let mut contributors = Vec::new();
                 let mut names = Vec::new();
                 if peak.value > 0 {
                     for h in &holders {
-                        if let Some(seg) = h.segments.iter().find(|s| sweep::holds_at(s.from, s.to, peak.at)) {
+                        if let Some(seg) = h
+                            .segments
+                            .iter()
+                            .find(|s| sweep::holds_at(s.from, s.to, peak.at))
+                        {
                             contributors.push(contributor(h, seg.value, peak.at));
                             names.push(h.name.clone());
                         }
@@ -221,7 +254,11 @@ fn contributor(holder: &Holder<'_>, weight: i64, at: i64) -> Contributor {
         unit: format!("license_type:{}", holder.license_type),
         at,
         weight: weight.to_string(),
-        attrs: session.organisation.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        attrs: session
+            .organisation
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -274,7 +311,12 @@ fn holders_of<'a>(
             } else {
                 key.join("@")
             };
-            Holder { license_type, name, segments: sweep::max_segments(&intervals), sessions }
+            Holder {
+                license_type,
+                name,
+                segments: sweep::max_segments(&intervals),
+                sessions,
+            }
         })
         .collect();
     holders.sort_by(|a, b| a.name.cmp(&b.name));
@@ -282,11 +324,18 @@ fn holders_of<'a>(
 }
 
 /// Denial folding (SPEC §3.4.1 step 9): the instants at which denials count, per licence type.
-fn fold_denials<'a>(rules: &RuleData, sessions: &[Session<'a>], denials: &[Denial<'a>]) -> BTreeMap<&'a str, Vec<i64>> {
+fn fold_denials<'a>(
+    rules: &RuleData,
+    sessions: &[Session<'a>],
+    denials: &[Denial<'a>],
+) -> BTreeMap<&'a str, Vec<i64>> {
     let fold = rules.denial_fold_ms();
     let mut starts: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
     for s in sessions {
-        starts.entry((s.user, s.license_type)).or_default().push(s.start);
+        starts
+            .entry((s.user, s.license_type))
+            .or_default()
+            .push(s.start);
     }
     let mut per_user: BTreeMap<(&'a str, &'a str), Vec<&Denial<'a>>> = BTreeMap::new();
     let mut counted: BTreeMap<&'a str, Vec<i64>> = BTreeMap::new();
@@ -294,7 +343,10 @@ fn fold_denials<'a>(rules: &RuleData, sessions: &[Session<'a>], denials: &[Denia
         match d.ultimate {
             Some(true) => counted.entry(d.license_type).or_default().push(d.time),
             Some(false) => {}
-            None => per_user.entry((d.user, d.license_type)).or_default().push(d),
+            None => per_user
+                .entry((d.user, d.license_type))
+                .or_default()
+                .push(d),
         }
     }
     for ((user, license_type), mut list) in per_user {

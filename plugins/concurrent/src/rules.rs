@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use licmetric_sdk::PluginFailure;
-use licmetric_sdk::types::ProductRef;
 use licmetric_sdk::serde_json;
+use licmetric_sdk::types::ProductRef;
 use serde::Deserialize;
 
 /// The reserved licence type that selects the ALL CONCURRENT aggregate.
@@ -67,8 +67,11 @@ fn invalid(code: &str, what: &str, error: serde_json::Error) -> PluginFailure {
     PluginFailure::new(code, format!("{what}: {error}")).section("SPEC §3.4.2")
 }
 
-static NO_SETTINGS: LicenseType =
-    LicenseType { linger_publisher_s: 0, linger_operator_s: 0, dup_group: Vec::new() };
+static NO_SETTINGS: LicenseType = LicenseType {
+    linger_publisher_s: 0,
+    linger_operator_s: 0,
+    dup_group: Vec::new(),
+};
 
 impl RuleData {
     pub fn parse(text: &str) -> Result<RuleData, PluginFailure> {
@@ -96,7 +99,11 @@ impl RuleData {
     }
 
     pub fn max_linger_ms(&self) -> i64 {
-        self.license_types.values().map(LicenseType::linger_ms).max().unwrap_or(0)
+        self.license_types
+            .values()
+            .map(LicenseType::linger_ms)
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn denial_fold_ms(&self) -> i64 {
@@ -113,10 +120,18 @@ pub struct Parameters {
 
 impl Parameters {
     pub fn parse(product: &ProductRef) -> Result<Parameters, PluginFailure> {
-        let text = if product.parameters.trim().is_empty() { "{}" } else { &product.parameters };
+        let text = if product.parameters.trim().is_empty() {
+            "{}"
+        } else {
+            &product.parameters
+        };
         serde_json::from_str(text).map_err(|e| {
-            invalid("product_parameter_invalid", &format!("parameters of product {}", product.id), e)
-                .product(&product.id)
+            invalid(
+                "product_parameter_invalid",
+                &format!("parameters of product {}", product.id),
+                e,
+            )
+            .product(&product.id)
         })
     }
 }

@@ -1,0 +1,28 @@
+//! `POST /api/v1/facts`: an NDJSON batch, validated whole, stored durably, idempotent.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::{AppState, Problem, blocking};
+use crate::store::{BatchError, IngestReport};
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    body: String,
+) -> Result<Json<IngestReport>, Problem> {
+    let store = state.evaluator.store.clone();
+    blocking(move || match store.ingest(&body) {
+        Ok(report) => Ok(Json(report)),
+        Err(BatchError::Invalid(e)) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-fact",
+            format!("{e}; nothing from this batch was stored"),
+        )
+        .with("line", e.line)
+        .with("field", &e.field)
+        .with("reason", &e.reason)),
+        Err(BatchError::Storage(e)) => Err(Problem::from(e)),
+    })
+    .await
+}

@@ -1,0 +1,45 @@
+//! Health, version and the 404 answer.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use serde_json::{Value, json};
+
+use super::{AppState, Problem, blocking};
+use crate::runtime::wit::API_VERSION;
+
+pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    blocking(move || {
+        let store = &state.evaluator.store;
+        Ok(Json(json!({
+            "status": "ok",
+            "uptime_s": state.started.elapsed().as_secs(),
+            "fact_sequence": store.committed_sequence()?,
+            "plugins": state.evaluator.runtime.plugins().iter().map(|p| json!({
+                "name": p.name(), "version": p.version().to_string(), "digest": p.digest(),
+            })).collect::<Vec<_>>(),
+            "warnings": [],
+        })))
+    })
+    .await
+}
+
+pub async fn version(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "name": "licmetric",
+        "version": env!("CARGO_PKG_VERSION"),
+        "plugin_api": format!("licmetric:plugin@{API_VERSION}"),
+        "plugins": state.evaluator.runtime.plugins().iter().map(|p| json!({
+            "name": p.name(), "version": p.version().to_string(), "digest": p.digest(),
+            "sdk_version": p.info().sdk_version,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+pub async fn not_found(uri: Uri) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no route for {}", uri.path()),
+    )
+}

@@ -1,0 +1,254 @@
+//! `licmetric bench`: ingest over HTTP and evaluation on a generated estate of session facts,
+//! and one plugin call against the same logic compiled natively. Figures: docs/BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use clap::Args;
+use licmetric_sdk::types::{self as sdk, Selection};
+
+use crate::api::{self, AppState};
+use crate::eval::{Evaluator, calendar};
+use crate::runtime::{Limits, Runtime};
+use crate::store::records::Product;
+use crate::store::timeline::{Interner, Window};
+use crate::store::{DAY_MS, Store};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Session facts to generate (each one NDJSON line).
+    #[arg(long, default_value_t = 1_000_000)]
+    sessions: usize,
+    /// Days the sessions spread over.
+    #[arg(long, default_value_t = 90)]
+    days: u32,
+    /// Licence types (one product each, plus the ALL CONCURRENT aggregate).
+    #[arg(long, default_value_t = 10)]
+    license_types: usize,
+    /// Lines per HTTP batch.
+    #[arg(long, default_value_t = 20_000)]
+    batch: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Repetitions of the plugin-versus-native comparison (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+}
+
+const FIRST_DAY: &str = "2026-08-01";
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(Store::open(dir.path())?);
+    let runtime = Runtime::with_standard_plugins(super::default_cache_dir(), Limits::default())?;
+    let evaluator = Evaluator {
+        store: store.clone(),
+        runtime,
+    };
+    let start: NaiveDate = FIRST_DAY.parse()?;
+    let end = start + chrono::Days::new(args.days as u64);
+
+    println!(
+        "generating {} sessions over {} days …",
+        args.sessions, args.days
+    );
+    let batches = generate(&args, start);
+
+    // Ingest over HTTP, as collectors do.
+    let state = AppState {
+        evaluator: evaluator.clone(),
+        started: Arc::new(Instant::now()),
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let ingest_time = rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/api/v1/facts", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+        let client = reqwest::Client::new();
+        let queue = Arc::new(tokio::sync::Mutex::new(batches));
+        let began = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..args.clients {
+            let (queue, client, url) = (queue.clone(), client.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Some(body) = queue.lock().await.pop() else {
+                        break;
+                    };
+                    let response = client.post(&url).body(body).send().await?;
+                    anyhow::ensure!(
+                        response.status().is_success(),
+                        "ingest failed: {}",
+                        response.text().await?
+                    );
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        anyhow::Ok(began.elapsed())
+    })?;
+    println!(
+        "ingest over HTTP: {} facts in {:.2} s = {:.0} facts/s ({} clients, {} lines per batch)",
+        args.sessions,
+        ingest_time.as_secs_f64(),
+        args.sessions as f64 / ingest_time.as_secs_f64(),
+        args.clients,
+        args.batch
+    );
+
+    let mut products: Vec<Product> = (0..args.license_types)
+        .map(|i| product(&format!("lt-{i}"), serde_json::json!({})))
+        .collect();
+    products.push(product(
+        "all-concurrent",
+        serde_json::json!({"license_type": "license_type.aggregated.cc.all"}),
+    ));
+    for p in &products {
+        store.put_product(p)?;
+    }
+    let run_at = calendar::midnight(chrono_tz::Tz::UTC, end);
+    let timed = |label: &str, products: &[Product]| -> anyhow::Result<Duration> {
+        let began = Instant::now();
+        let results = evaluator.days(products, start, end, run_at)?;
+        let elapsed = began.elapsed();
+        for r in results {
+            r.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        println!("evaluate {label}: {:.3} s", elapsed.as_secs_f64());
+        Ok(elapsed)
+    };
+    timed(
+        &format!("{} products x {} days, cold", products.len(), args.days),
+        &products,
+    )?;
+    timed(
+        &format!("{} products x {} days, cached", products.len(), args.days),
+        &products,
+    )?;
+
+    // One plugin call against the same logic compiled natively, on the same input.
+    let plugin = evaluator
+        .runtime
+        .resolve("concurrent", &semver::VersionReq::STAR)
+        .expect("built in");
+    let rule_data = plugin.info().default_rule_data.clone();
+    let refs: Vec<sdk::ProductRef> = products
+        .iter()
+        .map(|p| sdk::ProductRef {
+            id: p.id.clone(),
+            parameters: p.parameters.to_string(),
+        })
+        .collect();
+    let requests = plugin
+        .call()?
+        .prepare(&rule_data, &refs)?
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let days = calendar::days(chrono_tz::Tz::UTC, start, end);
+    let window = Window {
+        start: days[0].start,
+        end: days[days.len() - 1].end,
+    };
+    let read_began = Instant::now();
+    let mut strings = Interner::default();
+    let timelines = store.timelines(&requests, window, &mut strings)?;
+    let read_time = read_began.elapsed();
+    let states: usize = timelines.iter().map(|t| t.entity.len()).sum();
+    println!(
+        "read timelines: {states} states in {:.3} s",
+        read_time.as_secs_f64()
+    );
+    let input = sdk::Evaluation {
+        rule_data,
+        run_at,
+        products: refs
+            .iter()
+            .map(|r| sdk::ProductDays {
+                product: r.clone(),
+                days: days.clone(),
+            })
+            .collect(),
+        strings: strings.into_table(),
+        timelines,
+    };
+    let mut wasm = Vec::new();
+    let mut native = Vec::new();
+    for _ in 0..args.repeat {
+        let began = Instant::now();
+        let outcome = plugin.call()?.evaluate(input.clone())?;
+        wasm.push(began.elapsed());
+        anyhow::ensure!(
+            outcome.errors.is_empty(),
+            "wasm evaluation failed: {:?}",
+            outcome.errors
+        );
+        let began = Instant::now();
+        let outcome = licmetric_sdk::__private::evaluate::<licmetric_plugin_concurrent::Concurrent>(
+            input.clone(),
+        );
+        native.push(began.elapsed());
+        anyhow::ensure!(outcome.errors.is_empty(), "native evaluation failed");
+    }
+    let (w, n) = (median(&mut wasm), median(&mut native));
+    println!(
+        "one evaluate call, {} products x {} days, {states} sessions: wasm {:.3} s, native {:.3} s, ratio {:.2} (median of {})",
+        products.len(),
+        args.days,
+        w.as_secs_f64(),
+        n.as_secs_f64(),
+        w.as_secs_f64() / n.as_secs_f64(),
+        args.repeat
+    );
+    let _ = Selection::States;
+    Ok(())
+}
+
+fn product(id: &str, parameters: serde_json::Value) -> Product {
+    serde_json::from_value(
+        serde_json::json!({"id": id, "metric": "concurrent@^1", "parameters": parameters}),
+    )
+    .expect("valid product")
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Sessions of 5 minutes to 8 hours, spread over the days, in NDJSON batches.
+fn generate(args: &BenchArgs, start: NaiveDate) -> Vec<String> {
+    let first = calendar::midnight(chrono_tz::Tz::UTC, start);
+    let span = args.days as i64 * DAY_MS;
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut batches = Vec::new();
+    let mut batch = String::with_capacity(args.batch * 220);
+    for i in 0..args.sessions {
+        let begin = first + (next() % span as u64) as i64;
+        let length = 300_000 + (next() % 28_500_000) as i64;
+        let lt = next() as usize % args.license_types.max(1);
+        let user = next() % 5_000;
+        let t = |ms: i64| crate::store::fact::format_time(ms);
+        batch.push_str(&format!(
+            "{{\"kind\":\"session\",\"key\":\"s-{i}\",\"at\":\"{}\",\"attrs\":{{\"license_type\":\"lt-{lt}\",\"user\":\"u{user}\",\"host\":\"h{}\",\"start\":\"{}\",\"end\":\"{}\",\"cost_center\":\"cc{}\"}}}}\n",
+            t(begin), user % 700, t(begin), t(begin + length), user % 13
+        ));
+        if (i + 1) % args.batch == 0 {
+            batches.push(std::mem::take(&mut batch));
+        }
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches.reverse();
+    batches
+}

@@ -1,0 +1,470 @@
+//! Evaluation: which days need computing, one plugin call per plugin for all of them, the
+//! daily-result cache, and period rules (period.rs).
+//!
+//! A product's day is served from the cache when a result exists for the same plugin digest,
+//! rule-data version, parameters, product and date, and no fact of a kind the plugin reads has
+//! touched that day since (dirty stamps, see store::ingest). Days still in progress are never
+//! cached. Everything else is computed in one `evaluate` call per plugin, with only those days.
+
+pub mod calendar;
+pub mod period;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use licmetric_sdk::Exact;
+use licmetric_sdk::types::{self as sdk, Day, Selection};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::runtime::{LoadedPlugin, PluginFailure, Runtime};
+use crate::store::fact::format_time;
+use crate::store::records::Product;
+use crate::store::results::{CachedDay, Contributor, DayRecord, ResultKey};
+use crate::store::timeline::{Interner, Window};
+use crate::store::{DAY_MS, Store};
+
+/// Why a product could not be evaluated.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EvalError {
+    /// The product's metric names no loaded plugin.
+    #[error("product {product}: no loaded plugin matches metric {metric:?}")]
+    NoPlugin { product: String, metric: String },
+    /// The product record is unusable.
+    #[error("product {product}: {reason}")]
+    Product { product: String, reason: String },
+    /// The plugin reported an error for this product (SPEC §5.3).
+    #[error("{plugin}: product {product}: {code}: {message}")]
+    Rule {
+        plugin: String,
+        product: String,
+        code: String,
+        message: String,
+        date: Option<String>,
+        fact_kind: Option<String>,
+        fact_key: Option<String>,
+        attribute: Option<String>,
+        at: Option<String>,
+        section: Option<String>,
+    },
+    /// The plugin trapped, timed out, ran out of memory or returned garbage.
+    #[error("{message}")]
+    PluginFailure {
+        plugin: String,
+        kind: String,
+        message: String,
+    },
+    /// The store failed.
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+impl From<anyhow::Error> for EvalError {
+    fn from(e: anyhow::Error) -> Self {
+        EvalError::Storage(format!("{e:#}"))
+    }
+}
+
+impl From<PluginFailure> for EvalError {
+    fn from(f: PluginFailure) -> Self {
+        EvalError::PluginFailure {
+            plugin: f.plugin.clone(),
+            kind: serde_json::to_value(f.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            message: f.to_string(),
+        }
+    }
+}
+
+/// One product's days over a period, each computed or cached, or failed.
+pub struct ProductDays {
+    pub product: Product,
+    pub plugin: Arc<LoadedPlugin>,
+    pub rule_version: String,
+    pub days: Vec<(Day, Result<Vec<DayRecord>, EvalError>)>,
+}
+
+/// Evaluates products against the store with the runtime's plugins.
+#[derive(Clone)]
+pub struct Evaluator {
+    pub store: Arc<Store>,
+    pub runtime: Arc<Runtime>,
+}
+
+impl Evaluator {
+    /// Every day of `[start, end)` for each product, computing only what the cache lacks.
+    /// `run_at` is "now": open intervals end there, and days not yet over are not cached.
+    pub fn days(
+        &self,
+        products: &[Product],
+        start: NaiveDate,
+        end: NaiveDate,
+        run_at: i64,
+    ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
+        let mut groups: BTreeMap<String, (Arc<LoadedPlugin>, Vec<usize>)> = BTreeMap::new();
+        let mut out: Vec<Option<Result<ProductDays, EvalError>>> =
+            (0..products.len()).map(|_| None).collect();
+        for (i, product) in products.iter().enumerate() {
+            let resolved = product
+                .binding()
+                .map_err(|reason| EvalError::Product {
+                    product: product.id.clone(),
+                    reason,
+                })
+                .and_then(|(name, req)| {
+                    self.runtime
+                        .resolve(&name, &req)
+                        .ok_or_else(|| EvalError::NoPlugin {
+                            product: product.id.clone(),
+                            metric: product.metric.clone(),
+                        })
+                });
+            match resolved {
+                Ok(plugin) => groups
+                    .entry(plugin.digest().to_string())
+                    .or_insert((plugin, Vec::new()))
+                    .1
+                    .push(i),
+                Err(e) => out[i] = Some(Err(e)),
+            }
+        }
+        for (plugin, members) in groups.into_values() {
+            let group: Vec<&Product> = members.iter().map(|&i| &products[i]).collect();
+            let results = self.plugin_days(&plugin, &group, start, end, run_at)?;
+            for (i, r) in members.into_iter().zip(results) {
+                out[i] = Some(r);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.expect("every product resolved or failed"))
+            .collect())
+    }
+
+    fn plugin_days(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        products: &[&Product],
+        start: NaiveDate,
+        end: NaiveDate,
+        run_at: i64,
+    ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
+        let rule_data = match self.store.rule_data(plugin.name())? {
+            Some(r) => r,
+            None => plugin.info().default_rule_data.clone(),
+        };
+        let rule_version = serde_json::from_str::<Value>(&rule_data)
+            .ok()
+            .and_then(|v| v.get("version").and_then(Value::as_str).map(String::from))
+            .unwrap_or_else(|| "unversioned".into());
+        let sequence = self.store.committed_sequence()?;
+        let kinds: Vec<&str> = plugin
+            .info()
+            .facts
+            .iter()
+            .map(|f| f.kind.as_str())
+            .collect();
+
+        // 1. Serve what the cache holds; collect the days to compute.
+        let mut all: Vec<Result<ProductDays, EvalError>> = Vec::new();
+        let mut needed: Vec<(usize, sdk::ProductRef, Vec<Day>)> = Vec::new();
+        for (index, product) in products.iter().enumerate() {
+            let tz = match calendar::zone(product.timezone.as_deref()) {
+                Ok(tz) => tz,
+                Err(reason) => {
+                    all.push(Err(EvalError::Product {
+                        product: product.id.clone(),
+                        reason,
+                    }));
+                    continue;
+                }
+            };
+            let parameters = product.parameters.to_string();
+            let parameters_digest = short_digest(&parameters);
+            let key = ResultKey {
+                plugin_digest: plugin.digest(),
+                rule_version: &rule_version,
+                parameters_digest: &parameters_digest,
+                product: &product.id,
+            };
+            let mut days = Vec::new();
+            let mut missing = Vec::new();
+            for day in calendar::days(tz, start, end) {
+                let cached = if day.end <= run_at {
+                    self.store.cached_day(&key, &day.date)?
+                } else {
+                    None
+                };
+                match cached {
+                    Some(c) if c.sequence >= self.newest_stamp(&kinds, &day)? => {
+                        days.push((day, Ok(c.records)))
+                    }
+                    _ => {
+                        missing.push(day.clone());
+                        days.push((day, Err(EvalError::Storage("not evaluated".into()))));
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                needed.push((
+                    index,
+                    sdk::ProductRef {
+                        id: product.id.clone(),
+                        parameters,
+                    },
+                    missing,
+                ));
+            }
+            all.push(Ok(ProductDays {
+                product: (*product).clone(),
+                plugin: plugin.clone(),
+                rule_version: rule_version.clone(),
+                days,
+            }));
+        }
+        if needed.is_empty() {
+            return Ok(all);
+        }
+
+        // 2. One call for every missing day of every product of this plugin.
+        let computed = self.compute(plugin, &rule_data, &needed, run_at);
+        for (index, product_ref, _) in &needed {
+            let Ok(product_days) = &mut all[*index] else {
+                continue;
+            };
+            let parameters_digest = short_digest(&product_ref.parameters);
+            let key = ResultKey {
+                plugin_digest: plugin.digest(),
+                rule_version: &rule_version,
+                parameters_digest: &parameters_digest,
+                product: &product_ref.id,
+            };
+            let mut to_cache = Vec::new();
+            for (day, slot) in product_days.days.iter_mut() {
+                if !matches!(slot, Err(EvalError::Storage(m)) if m == "not evaluated") {
+                    continue;
+                }
+                *slot = match &computed {
+                    Err(e) => Err(e.clone()),
+                    Ok(results) => results
+                        .get(&(product_ref.id.clone(), day.date.clone()))
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            Err(malformed(
+                                plugin,
+                                format!(
+                                    "returned no result for product {} on {}",
+                                    product_ref.id, day.date
+                                ),
+                            ))
+                        }),
+                };
+                if let (Ok(records), true) = (&*slot, day.end <= run_at) {
+                    to_cache.push((
+                        day.date.clone(),
+                        CachedDay {
+                            sequence,
+                            records: records.clone(),
+                        },
+                    ));
+                }
+            }
+            self.store.cache_days(&key, &to_cache)?;
+        }
+        Ok(all)
+    }
+
+    /// Calls the plugin; returns per (product, date) the day's records or its error.
+    fn compute(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        rule_data: &str,
+        needed: &[(usize, sdk::ProductRef, Vec<Day>)],
+        run_at: i64,
+    ) -> Result<HashMap<(String, String), Result<Vec<DayRecord>, EvalError>>, EvalError> {
+        let mut call = plugin.call()?;
+        let refs: Vec<sdk::ProductRef> = needed.iter().map(|n| n.1.clone()).collect();
+        let requests = match call.prepare(rule_data, &refs)? {
+            Ok(r) => r,
+            Err(e) => return Err(rule_error(plugin, e, "")),
+        };
+        for r in &requests {
+            match &r.selection {
+                Selection::Intervals(s) => self.store.note_margin(&r.kind, s.margin_ms)?,
+                Selection::Instants(s) => self.store.note_margin(&r.kind, s.margin_ms)?,
+                Selection::States => {}
+            }
+        }
+        let window = Window {
+            start: needed
+                .iter()
+                .flat_map(|n| n.2.iter().map(|d| d.start))
+                .min()
+                .unwrap_or(0),
+            end: needed
+                .iter()
+                .flat_map(|n| n.2.iter().map(|d| d.end))
+                .max()
+                .unwrap_or(0),
+        };
+        let mut strings = Interner::default();
+        let timelines = self.store.timelines(&requests, window, &mut strings)?;
+        let input = sdk::Evaluation {
+            rule_data: rule_data.to_string(),
+            run_at,
+            products: needed
+                .iter()
+                .map(|n| sdk::ProductDays {
+                    product: n.1.clone(),
+                    days: n.2.clone(),
+                })
+                .collect(),
+            strings: strings.into_table(),
+            timelines,
+        };
+        let outcome = call.evaluate(input)?;
+
+        let mut results: HashMap<(String, String), Result<Vec<DayRecord>, EvalError>> =
+            HashMap::new();
+        let wanted: HashMap<&str, Vec<&str>> = needed
+            .iter()
+            .map(|n| {
+                (
+                    n.1.id.as_str(),
+                    n.2.iter().map(|d| d.date.as_str()).collect(),
+                )
+            })
+            .collect();
+        for day in outcome.days {
+            let Some(dates) = wanted.get(day.product.as_str()) else {
+                return Err(malformed(
+                    plugin,
+                    format!(
+                        "returned a result for product {} it was not asked for",
+                        day.product
+                    ),
+                ));
+            };
+            if !dates.contains(&day.date.as_str()) {
+                continue;
+            }
+            let record = to_record(plugin, day)?;
+            let slot = results
+                .entry((record.product.clone(), record.date.clone()))
+                .or_insert_with(|| Ok(Vec::new()));
+            if let Ok(records) = slot {
+                records.push(record);
+            }
+        }
+        for e in outcome.errors {
+            let product = e.product.clone().unwrap_or_default();
+            let dates: Vec<String> = match (&e.date, wanted.get(product.as_str())) {
+                (Some(d), _) => vec![d.clone()],
+                (None, Some(all)) => all.iter().map(|d| d.to_string()).collect(),
+                (None, None) => {
+                    // An error for no product fails every product of the call.
+                    for (p, ds) in &wanted {
+                        for d in ds {
+                            results.insert(
+                                (p.to_string(), d.to_string()),
+                                Err(rule_error(plugin, e.clone(), p)),
+                            );
+                        }
+                    }
+                    continue;
+                }
+            };
+            for d in dates {
+                results.insert(
+                    (product.clone(), d),
+                    Err(rule_error(plugin, e.clone(), &product)),
+                );
+            }
+        }
+        Ok(results)
+    }
+
+    /// The newest ingest that touched `day` for any of `kinds` (UTC days overlapping it).
+    fn newest_stamp(&self, kinds: &[&str], day: &Day) -> Result<u64, EvalError> {
+        let mut newest = 0;
+        for kind in kinds {
+            for utc_day in day.start.div_euclid(DAY_MS)..=(day.end - 1).div_euclid(DAY_MS) {
+                newest = newest.max(self.store.day_stamp(kind, utc_day)?);
+            }
+        }
+        Ok(newest)
+    }
+}
+
+fn short_digest(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+fn malformed(plugin: &LoadedPlugin, what: String) -> EvalError {
+    EvalError::PluginFailure {
+        plugin: plugin.label(),
+        kind: "malformed_result".into(),
+        message: format!("plugin {} failed: malformed result: {what}", plugin.label()),
+    }
+}
+
+fn rule_error(plugin: &LoadedPlugin, e: sdk::PluginError, product: &str) -> EvalError {
+    EvalError::Rule {
+        plugin: plugin.label(),
+        product: e.product.unwrap_or_else(|| product.to_string()),
+        code: e.code,
+        message: e.message,
+        date: e.date,
+        fact_kind: e.fact_kind,
+        fact_key: e.fact_key,
+        attribute: e.attribute,
+        at: e.at.map(format_time),
+        section: e.section,
+    }
+}
+
+fn to_record(plugin: &LoadedPlugin, d: sdk::DayResult) -> Result<DayRecord, EvalError> {
+    let exact = |what: &str, text: &str| -> Result<String, EvalError> {
+        text.parse::<Exact>().map(|e| e.to_string()).map_err(|_| {
+            malformed(
+                plugin,
+                format!(
+                    "{what} {text:?} of product {} on {} is not an exact number",
+                    d.product, d.date
+                ),
+            )
+        })
+    };
+    Ok(DayRecord {
+        quantity: exact("quantity", &d.quantity)?,
+        peak_at: format_time(d.peak_at),
+        measures: d
+            .measures
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), exact(&format!("measure {k}"), v)?)))
+            .collect::<Result<_, EvalError>>()?,
+        contributors: d
+            .contributors
+            .iter()
+            .map(|c| {
+                Ok(Contributor {
+                    kind: c.kind.clone(),
+                    key: c.key.clone(),
+                    unit: c.unit.clone(),
+                    at: format_time(c.at),
+                    weight: exact("contributor weight", &c.weight)?,
+                    attrs: c.attrs.iter().cloned().collect(),
+                })
+            })
+            .collect::<Result<_, EvalError>>()?,
+        explanation: d.explanation.clone(),
+        warnings: d.warnings.clone(),
+        product: d.product,
+        date: d.date,
+        partition: d.partition,
+    })
+}

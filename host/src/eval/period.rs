@@ -1,0 +1,238 @@
+//! Period rules (SPEC §1.9–§1.11): high-water mark with peak day, partition sums, buckets.
+//! Generic: the same for every metric; the plugin only says which rule applies.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, Weekday};
+use licmetric_sdk::Exact;
+use licmetric_sdk::calendar::{self, TimeUnit};
+use licmetric_sdk::types::PeriodRule;
+use serde::Serialize;
+
+use super::{EvalError, ProductDays};
+use crate::store::results::{Contributor, DayRecord};
+
+/// A partition's high-water mark.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PartitionPeak {
+    pub partition: String,
+    pub hwm: String,
+    pub peak_date: Option<String>,
+    pub peak_at: Option<String>,
+}
+
+/// One day's value (summed over partitions) and, when partitioned, each partition's.
+#[derive(Debug, Clone, Serialize)]
+pub struct DailyValue {
+    pub date: String,
+    pub quantity: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub partitions: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub measures: BTreeMap<String, String>,
+}
+
+/// One bucket of a `days | weeks | months` answer, keyed by its peak day (§1.11).
+#[derive(Debug, Clone, Serialize)]
+pub struct Bucket {
+    pub date: String,
+    pub quantity: String,
+}
+
+/// A product's figures for a period (SPEC §5.2).
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    pub product: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub metric: String,
+    pub plugin: String,
+    pub plugin_digest: String,
+    pub rule_data_version: String,
+    pub period: Period,
+    /// The period value: the HWM, or the sum of partition HWMs.
+    pub quantity: String,
+    pub peak_date: Option<String>,
+    pub peak_at: Option<String>,
+    pub partitions: Vec<PartitionPeak>,
+    pub daily: Vec<DailyValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<Vec<Bucket>>,
+    /// Consumers at the peak day's peak (per partition, each at its peak day).
+    pub contributors: Vec<Contributor>,
+    /// How the peak day's number was reached.
+    pub explanation: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// `[start, end)`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Period {
+    pub start: String,
+    pub end: String,
+}
+
+/// Applies the plugin's period rule to a product's days. Fails when any day failed: a product
+/// never gets a quantity computed over missing days.
+pub fn usage(
+    days: &ProductDays,
+    start: NaiveDate,
+    end: NaiveDate,
+    unit: Option<TimeUnit>,
+    week_start: Weekday,
+) -> Result<Usage, EvalError> {
+    let mut records: Vec<&DayRecord> = Vec::new();
+    for (_, result) in &days.days {
+        records.extend(result.as_ref().map_err(Clone::clone)?.iter());
+    }
+    let rule = days
+        .plugin
+        .info()
+        .metrics
+        .first()
+        .map(|m| m.period_rule)
+        .unwrap_or(PeriodRule::HighWaterMark);
+    let exact = |r: &DayRecord| r.quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
+
+    // Each partition's high-water mark: the earliest day reaching the maximum.
+    let mut peaks: BTreeMap<&str, (&DayRecord, Exact)> = BTreeMap::new();
+    for r in &records {
+        let q = exact(r);
+        match peaks.get(r.partition.as_str()) {
+            Some((_, best)) if *best >= q => {}
+            _ => {
+                peaks.insert(&r.partition, (r, q));
+            }
+        }
+    }
+    let mut daily: Vec<DailyValue> = Vec::new();
+    for (day, result) in &days.days {
+        let list = result.as_ref().map_err(Clone::clone)?;
+        let total: Exact = list.iter().map(|r| exact(r)).sum();
+        let partitioned = list.iter().any(|r| !r.partition.is_empty());
+        let mut measures: BTreeMap<String, String> = BTreeMap::new();
+        for r in list {
+            for (k, v) in &r.measures {
+                let sum = measures
+                    .get(k)
+                    .and_then(|s| s.parse::<Exact>().ok())
+                    .unwrap_or(Exact::ZERO)
+                    + v.parse().unwrap_or(Exact::ZERO);
+                measures.insert(k.clone(), sum.to_string());
+            }
+        }
+        daily.push(DailyValue {
+            date: day.date.clone(),
+            quantity: total.to_string(),
+            partitions: if partitioned {
+                list.iter()
+                    .map(|r| (r.partition.clone(), r.quantity.clone()))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
+            measures,
+        });
+    }
+    let (quantity, peak): (Exact, Option<&DayRecord>) = match rule {
+        PeriodRule::PartitionSum => {
+            let sum = peaks.values().map(|(_, q)| *q).sum();
+            let first = peaks
+                .values()
+                .map(|(r, _)| *r)
+                .min_by(|a, b| a.date.cmp(&b.date));
+            (sum, first)
+        }
+        // Distinct union is the named plugin's (issue 4); until then its HWM is reported.
+        PeriodRule::HighWaterMark | PeriodRule::DistinctUnion => {
+            // Sum first, then maximum (§1.10): the HWM of the daily totals.
+            let best = daily
+                .iter()
+                .enumerate()
+                .fold(None::<(usize, Exact)>, |best, (i, d)| {
+                    let q: Exact = d.quantity.parse().unwrap_or(Exact::ZERO);
+                    match best {
+                        Some((_, b)) if b >= q => best,
+                        _ => Some((i, q)),
+                    }
+                });
+            match best {
+                Some((i, q)) => (q, records.iter().copied().find(|r| r.date == daily[i].date)),
+                None => (Exact::ZERO, None),
+            }
+        }
+    };
+    let peak_dates: Vec<&str> = match rule {
+        PeriodRule::PartitionSum => peaks.values().map(|(r, _)| r.date.as_str()).collect(),
+        _ => peak.map(|r| vec![r.date.as_str()]).unwrap_or_default(),
+    };
+    let at_peak: Vec<&&DayRecord> = records
+        .iter()
+        .filter(|r| match rule {
+            PeriodRule::PartitionSum => peaks
+                .get(r.partition.as_str())
+                .is_some_and(|(p, _)| p.date == r.date),
+            _ => peak_dates.contains(&r.date.as_str()),
+        })
+        .collect();
+    let mut warnings: Vec<String> = records
+        .iter()
+        .flat_map(|r| r.warnings.iter().cloned())
+        .collect();
+    warnings.sort();
+    warnings.dedup();
+
+    let buckets = unit.map(|unit| {
+        let dates: Vec<NaiveDate> = daily.iter().filter_map(|d| d.date.parse().ok()).collect();
+        calendar::group(&dates, unit, week_start)
+            .into_iter()
+            .map(|(_, members)| {
+                // Keyed by its peak day: the earliest day with the bucket's maximum.
+                let best = members.iter().copied().fold(members[0], |b, i| {
+                    let q = |k: usize| daily[k].quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
+                    if q(i) > q(b) { i } else { b }
+                });
+                Bucket {
+                    date: daily[best].date.clone(),
+                    quantity: daily[best].quantity.clone(),
+                }
+            })
+            .collect()
+    });
+
+    Ok(Usage {
+        product: days.product.id.clone(),
+        name: days.product.name.clone(),
+        metric: days.product.metric.clone(),
+        plugin: days.plugin.label(),
+        plugin_digest: days.plugin.digest().to_string(),
+        rule_data_version: days.rule_version.clone(),
+        period: Period {
+            start: start.to_string(),
+            end: end.to_string(),
+        },
+        quantity: quantity.to_string(),
+        peak_date: peak.map(|r| r.date.clone()),
+        peak_at: peak.map(|r| r.peak_at.clone()),
+        partitions: peaks
+            .iter()
+            .map(|(p, (r, q))| PartitionPeak {
+                partition: p.to_string(),
+                hwm: q.to_string(),
+                peak_date: Some(r.date.clone()),
+                peak_at: Some(r.peak_at.clone()),
+            })
+            .collect(),
+        daily,
+        buckets,
+        contributors: at_peak
+            .iter()
+            .flat_map(|r| r.contributors.iter().cloned())
+            .collect(),
+        explanation: at_peak
+            .iter()
+            .flat_map(|r| r.explanation.iter().cloned())
+            .collect(),
+        warnings,
+    })
+}

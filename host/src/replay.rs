@@ -1,0 +1,355 @@
+//! The replay harness: fixture folders of facts and expected results, evaluated in a temporary
+//! store, compared figure by figure.
+//!
+//! A fixture folder holds `case.json`, `facts.ndjson` and optionally `late.ndjson` (ingested
+//! after a first evaluation checked against `expected_before_late`, to prove back-dated facts
+//! recompute the right days). See README.md, "Replay fixtures".
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{NaiveDate, Weekday};
+use licmetric_sdk::Exact;
+use licmetric_sdk::calendar::TimeUnit;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::eval::Evaluator;
+use crate::eval::calendar;
+use crate::eval::period::{self, Usage};
+use crate::runtime::Runtime;
+use crate::store::Store;
+use crate::store::records::{Bundle, Product};
+
+/// `case.json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub title: String,
+    pub products: Vec<Product>,
+    #[serde(default)]
+    pub bundles: Vec<Bundle>,
+    #[serde(default)]
+    pub rule_data: BTreeMap<String, Value>,
+    pub period: CasePeriod,
+    /// "Now" for the evaluation (RFC 3339); default: the end of the period.
+    #[serde(default)]
+    pub run_at: Option<String>,
+    /// Week start for week buckets; default Monday (ISO).
+    #[serde(default)]
+    pub week_start: Option<String>,
+    #[serde(default)]
+    pub expected_before_late: Vec<Expected>,
+    pub expected: Vec<Expected>,
+}
+
+/// The period `[start, end)`.
+#[derive(Debug, Deserialize)]
+pub struct CasePeriod {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+/// One expected figure.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    #[serde(default)]
+    pub product: Option<String>,
+    #[serde(default)]
+    pub bundle: Option<String>,
+    pub quantity: Value,
+    #[serde(default)]
+    pub peak_date: Option<String>,
+    /// date → quantity
+    #[serde(default)]
+    pub daily: Option<BTreeMap<String, Value>>,
+    /// `days` | `weeks` | `months` → (bucket key date → quantity)
+    #[serde(default)]
+    pub buckets: Option<BTreeMap<String, BTreeMap<String, Value>>>,
+    /// date → measure → value
+    #[serde(default)]
+    pub measures: Option<BTreeMap<String, BTreeMap<String, Value>>>,
+    #[serde(default)]
+    pub chargeback: Option<Value>,
+    /// Expected error code (the product must fail with it instead of getting a quantity).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The outcome of one fixture.
+#[derive(Debug)]
+pub struct CaseReport {
+    pub dir: PathBuf,
+    pub title: String,
+    /// One line per mismatch; empty = pass.
+    pub mismatches: Vec<String>,
+}
+
+impl CaseReport {
+    /// True when every expected figure matched.
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
+
+/// Replays every fixture folder with the runtime's plugins.
+pub fn replay(runtime: &Arc<Runtime>, dirs: &[PathBuf]) -> anyhow::Result<Vec<CaseReport>> {
+    dirs.iter().map(|d| replay_one(runtime, d)).collect()
+}
+
+/// Every fixture folder (a folder holding `case.json`) under `root`, sorted.
+pub fn find_fixtures(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if dir.join("case.json").is_file() {
+            found.push(dir.clone());
+        }
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            stack.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+    }
+    found.sort();
+    found
+}
+
+fn replay_one(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<CaseReport> {
+    let case_path = dir.join("case.json");
+    let text = std::fs::read_to_string(&case_path)
+        .with_context(|| format!("reading {}", case_path.display()))?;
+    let case: Case = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid case", case_path.display()))?;
+    let store = Arc::new(Store::temporary()?);
+    for p in &case.products {
+        p.validate()
+            .map_err(|e| anyhow::anyhow!("{}: product {}: {e}", case_path.display(), p.id))?;
+        store.put_product(p)?;
+    }
+    for b in &case.bundles {
+        store.put_bundle(b)?;
+    }
+    for (plugin, doc) in &case.rule_data {
+        store.put_rule_data(plugin, &doc.to_string())?;
+    }
+    let evaluator = Evaluator {
+        store: store.clone(),
+        runtime: runtime.clone(),
+    };
+    let run_at = match &case.run_at {
+        Some(t) => crate::store::fact::parse_time(t).map_err(|e| anyhow::anyhow!("run_at: {e}"))?,
+        None => calendar::midnight(chrono_tz::Tz::UTC, case.period.end),
+    };
+    let week_start = match &case.week_start {
+        Some(w) => w
+            .parse::<Weekday>()
+            .map_err(|_| anyhow::anyhow!("week_start: {w:?} is not a weekday"))?,
+        None => Weekday::Mon,
+    };
+    ingest_file(&store, &dir.join("facts.ndjson"))?;
+    let mut mismatches = Vec::new();
+    let late = dir.join("late.ndjson");
+    if late.is_file() {
+        compare(
+            &evaluator,
+            &case,
+            &case.expected_before_late,
+            run_at,
+            week_start,
+            "before late facts: ",
+            &mut mismatches,
+        )?;
+        ingest_file(&store, &late)?;
+    }
+    compare(
+        &evaluator,
+        &case,
+        &case.expected,
+        run_at,
+        week_start,
+        "",
+        &mut mismatches,
+    )?;
+    Ok(CaseReport {
+        dir: dir.to_path_buf(),
+        title: case.title,
+        mismatches,
+    })
+}
+
+fn ingest_file(store: &Store, path: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    store
+        .ingest(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
+fn compare(
+    evaluator: &Evaluator,
+    case: &Case,
+    expected: &[Expected],
+    run_at: i64,
+    week_start: Weekday,
+    stage: &str,
+    out: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let (start, end) = (case.period.start, case.period.end);
+    let products: Vec<Product> = case.products.clone();
+    let results = evaluator
+        .days(&products, start, end, run_at)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut by_id: BTreeMap<String, Result<Usage, String>> = BTreeMap::new();
+    let mut bucketed: BTreeMap<(String, String), Usage> = BTreeMap::new();
+    for (product, result) in products.iter().zip(results) {
+        let usage = result.and_then(|days| {
+            for unit in ["days", "weeks", "months"] {
+                let u: TimeUnit = unit.parse().expect("known unit");
+                if let Ok(b) = period::usage(&days, start, end, Some(u), week_start) {
+                    bucketed.insert((product.id.clone(), unit.to_string()), b);
+                }
+            }
+            period::usage(&days, start, end, None, week_start)
+        });
+        by_id.insert(product.id.clone(), usage.map_err(|e| e.to_string()));
+    }
+    for e in expected {
+        let Some(id) = &e.product else {
+            out.push(format!(
+                "{stage}bundle {:?}: bundles are not evaluated yet",
+                e.bundle
+            ));
+            continue;
+        };
+        let label = format!("{stage}product {id}");
+        let usage = match by_id.get(id) {
+            None => {
+                out.push(format!("{label}: not among the case's products"));
+                continue;
+            }
+            Some(Err(message)) => {
+                if let Some(code) = &e.error {
+                    if !message.contains(code.as_str()) {
+                        out.push(format!("{label}: expected error {code}, got: {message}"));
+                    }
+                } else {
+                    out.push(format!(
+                        "{label}: expected quantity {}, got error: {message}",
+                        text(&e.quantity)
+                    ));
+                }
+                continue;
+            }
+            Some(Ok(u)) => u,
+        };
+        if let Some(code) = &e.error {
+            out.push(format!(
+                "{label}: expected error {code}, got quantity {}",
+                usage.quantity
+            ));
+            continue;
+        }
+        if !same(&e.quantity, &usage.quantity) {
+            out.push(format!(
+                "{label}: quantity expected {}, got {} (peak {}; {})",
+                text(&e.quantity),
+                usage.quantity,
+                usage.peak_date.as_deref().unwrap_or("-"),
+                usage.explanation.join(" | ")
+            ));
+        }
+        if let Some(peak) = &e.peak_date {
+            if usage.peak_date.as_deref() != Some(peak.as_str()) {
+                out.push(format!(
+                    "{label}: peak date expected {peak}, got {}",
+                    usage.peak_date.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+        for (date, want) in e.daily.iter().flatten() {
+            match usage.daily.iter().find(|d| &d.date == date) {
+                Some(d) if same(want, &d.quantity) => {}
+                Some(d) => out.push(format!(
+                    "{label}: {date}: expected {}, got {}",
+                    text(want),
+                    d.quantity
+                )),
+                None => out.push(format!("{label}: {date}: not in the period")),
+            }
+        }
+        for (date, measures) in e.measures.iter().flatten() {
+            let day = usage.daily.iter().find(|d| &d.date == date);
+            for (name, want) in measures {
+                let got = day
+                    .and_then(|d| d.measures.get(name))
+                    .map(String::as_str)
+                    .unwrap_or("-");
+                if !same(want, got) {
+                    out.push(format!(
+                        "{label}: {date}: measure {name} expected {}, got {got}",
+                        text(want)
+                    ));
+                }
+            }
+        }
+        for (unit, want) in e.buckets.iter().flatten() {
+            let got: BTreeMap<String, String> = bucketed
+                .get(&(id.clone(), unit.clone()))
+                .and_then(|u| u.buckets.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|b| (b.date, b.quantity))
+                .collect();
+            let want_text: BTreeMap<String, String> =
+                want.iter().map(|(k, v)| (k.clone(), text(v))).collect();
+            let matches = got.len() == want.len()
+                && want
+                    .iter()
+                    .all(|(k, v)| got.get(k).is_some_and(|g| same(v, g)));
+            if !matches {
+                out.push(format!(
+                    "{label}: {unit} buckets expected {want_text:?}, got {got:?}"
+                ));
+            }
+        }
+        if e.chargeback.is_some() {
+            out.push(format!("{label}: chargeback is not evaluated yet"));
+        }
+    }
+    Ok(())
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn same(want: &Value, got: &str) -> bool {
+    match (text(want).parse::<Exact>(), got.parse::<Exact>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => text(want) == got,
+    }
+}
+
+/// Prints reports as a readable diff; returns the number of failed cases.
+pub fn print(reports: &[CaseReport]) -> usize {
+    let mut failed = 0;
+    for r in reports {
+        if r.passed() {
+            println!("PASS {} — {}", r.dir.display(), r.title);
+        } else {
+            failed += 1;
+            println!("FAIL {} — {}", r.dir.display(), r.title);
+            for m in &r.mismatches {
+                println!("    {m}");
+            }
+        }
+    }
+    println!("{} passed, {} failed", reports.len() - failed, failed);
+    failed
+}

@@ -1,1 +1,124 @@
+//! Helpers for licmetric's end-to-end tests: the hostile test plugins, a runtime with a shared
+//! compile cache, and a real HTTP server on a loopback port.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use licmetric::api::{self, AppState};
+use licmetric::eval::Evaluator;
+use licmetric::runtime::{Limits, Runtime};
+use licmetric::store::Store;
+
+/// Built by tests/build.rs from tests/plugins/*.
+pub const SPIN_FOREVER: &str = env!("LICMETRIC_TEST_SPIN_FOREVER");
+pub const MEMORY_BOMB: &str = env!("LICMETRIC_TEST_MEMORY_BOMB");
+pub const PANIC: &str = env!("LICMETRIC_TEST_PANIC");
+pub const HUGE_OUTPUT: &str = env!("LICMETRIC_TEST_HUGE_OUTPUT");
+
+/// The repository's tests/fixtures folder.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Tight limits so hostile plugins fail fast.
+pub fn test_limits() -> Limits {
+    Limits {
+        cpu: std::time::Duration::from_secs(2),
+        memory_bytes: 128 << 20,
+        output_bytes: 16 << 20,
+        log_lines: 16,
+    }
+}
+
+/// A runtime with the standard plugins, compiling into the shared test cache.
+pub fn runtime(limits: Limits) -> Arc<Runtime> {
+    Runtime::with_standard_plugins(licmetric::cli::default_cache_dir(), limits).expect("runtime")
+}
+
+/// A licmetric API served on 127.0.0.1 from a background thread; stops when dropped.
+pub struct TestServer {
+    pub url: String,
+    pub evaluator: Evaluator,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Serves `store` with `runtime`.
+    pub fn start(store: Arc<Store>, runtime: Arc<Runtime>) -> TestServer {
+        let evaluator = Evaluator { store, runtime };
+        let state = AppState { evaluator: evaluator.clone(), started: Arc::new(Instant::now()) };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().expect("tokio");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                addr_tx.send(listener.local_addr().expect("addr")).expect("send addr");
+                axum::serve(listener, api::router(state))
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("server address");
+        TestServer { url: format!("http://{addr}"), evaluator, shutdown: Some(tx), thread: Some(thread) }
+    }
+
+    /// `GET path` → (status, JSON body).
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::blocking::get(format!("{}{path}", self.url)).expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `POST path` with a text body → (status, content type, JSON body).
+    pub fn post(&self, path: &str, body: &str) -> (u16, String, serde_json::Value) {
+        self.send(reqwest::blocking::Client::new().post(format!("{}{path}", self.url)).body(body.to_string()))
+    }
+
+    /// `PUT path` with a JSON body → (status, content type, JSON body).
+    pub fn put(&self, path: &str, body: &serde_json::Value) -> (u16, String, serde_json::Value) {
+        self.send(reqwest::blocking::Client::new().put(format!("{}{path}", self.url)).body(body.to_string()))
+    }
+
+    fn send(&self, request: reqwest::blocking::RequestBuilder) -> (u16, String, serde_json::Value) {
+        let r = request.send().expect("request");
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, content_type, r.json().unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A product record bound to `metric`.
+pub fn product(id: &str, metric: &str, parameters: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "id": id, "metric": metric, "parameters": parameters })
+}
+
+/// One session fact as an NDJSON line.
+pub fn session(key: &str, license_type: &str, user: &str, start: &str, end: Option<&str>) -> String {
+    let mut attrs = serde_json::json!({ "license_type": license_type, "user": user, "start": start });
+    if let Some(end) = end {
+        attrs["end"] = end.into();
+    }
+    serde_json::json!({ "kind": "session", "key": key, "at": end.unwrap_or(start), "attrs": attrs }).to_string()
+}

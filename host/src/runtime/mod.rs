@@ -16,6 +16,7 @@ pub mod wit;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::Duration;
@@ -42,6 +43,9 @@ pub struct Runtime {
     limits: Limits,
     cache_dir: PathBuf,
     plugins: RwLock<BTreeMap<String, Vec<Arc<LoadedPlugin>>>>,
+    /// Components compiled with Cranelift / loaded from the disk cache.
+    compiled: AtomicU64,
+    deserialized: AtomicU64,
 }
 
 impl Runtime {
@@ -72,6 +76,8 @@ impl Runtime {
             limits,
             cache_dir,
             plugins: RwLock::new(BTreeMap::new()),
+            compiled: AtomicU64::new(0),
+            deserialized: AtomicU64::new(0),
         }))
     }
 
@@ -144,6 +150,11 @@ impl Runtime {
         plugins.values().flatten().cloned().collect()
     }
 
+    /// How many components were compiled, and how many came from the disk cache.
+    pub fn compile_counts(&self) -> (u64, u64) {
+        (self.compiled.load(Ordering::Relaxed), self.deserialized.load(Ordering::Relaxed))
+    }
+
     fn compile(&self, wasm: &[u8], digest: &str) -> anyhow::Result<Component> {
         let path = self
             .cache_dir
@@ -157,12 +168,14 @@ impl Runtime {
             // SAFETY: the file is one this runtime wrote from bytes it compiled itself, under a
             // directory keyed by the engine's compatibility hash.
             if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
+                self.deserialized.fetch_add(1, Ordering::Relaxed);
                 return Ok(component);
             }
         }
         let compiled = self.engine.precompile_component(wasm).map_err(|e| {
             anyhow::anyhow!("the plugin does not compile as a WebAssembly component: {e}")
         })?;
+        self.compiled.fetch_add(1, Ordering::Relaxed);
         let partial = path.with_extension(format!("{}.partial", std::process::id()));
         if std::fs::write(&partial, &compiled)
             .and_then(|_| std::fs::rename(&partial, &path))

@@ -327,7 +327,7 @@ impl Call<'_> {
                     self.limits.memory_bytes >> 20
                 ),
             )
-        } else if text.contains("hostcall fuel") || text.contains("HostcallFuel") {
+        } else if text.contains("fuel allocated for hostcalls") {
             (
                 FailureKind::Output,
                 format!(

@@ -150,7 +150,13 @@ impl Store {
             new.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
             let margin = self.margin(kind)?;
             let mut dirty: Vec<(i64, i64)> = Vec::new();
-            self.entity_changes(kind, key, &new, &mut batch, &mut dirty)?;
+            let mut state_spans: Vec<(i64, i64)> = Vec::new();
+            self.entity_changes(kind, key, &new, &mut batch, &mut state_spans)?;
+            // A kind selected by its own times only changes the days those times reach;
+            // any other kind changes its state from the observation on.
+            if !self.selected_by_own_time(kind)? {
+                dirty.extend(state_spans);
+            }
             // Interval and instant facts (sessions, denials) act at their own times, and the
             // state they replace did too.
             if let Some(previous) = self.latest(kind, key)? {

@@ -79,14 +79,20 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// Remembers the widest look-behind a plugin asked for on `kind` (linger, denial folding),
-    /// so a late fact dirties the days its effect reaches.
+    /// Remembers that plugins select `kind` by its own times (sessions, denials), and the widest
+    /// look-behind they asked for (linger, denial folding), so a late fact dirties exactly the
+    /// days its effect reaches rather than every day from its observation on.
     pub fn note_margin(&self, kind: &str, margin_ms: i64) -> anyhow::Result<()> {
         let key = format!("margin/{kind}");
-        if margin_ms > self.margin(kind)? {
+        if !self.selected_by_own_time(kind)? || margin_ms > self.margin(kind)? {
             self.meta.insert(key, &margin_ms.to_be_bytes())?;
         }
         Ok(())
+    }
+
+    /// True once a plugin selected `kind` by its own times (see [`Store::note_margin`]).
+    pub fn selected_by_own_time(&self, kind: &str) -> anyhow::Result<bool> {
+        Ok(self.meta.contains_key(format!("margin/{kind}"))?)
     }
 
     /// See [`Store::note_margin`].

@@ -1,1 +1,53 @@
+//! Test plugin: returns far more than the output cap allows.
 
+use licmetric_sdk::facts::Facts;
+use licmetric_sdk::types::*;
+use licmetric_sdk::{Metric, PluginFailure, export_metric};
+
+const NAME: &str = "huge-output";
+
+struct Hostile;
+
+impl Metric for Hostile {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: NAME.into(),
+            version: "1.0.0".into(),
+            sdk_version: licmetric_sdk::SDK_VERSION.into(),
+            metrics: vec![MetricInfo {
+                code_name: "HOSTILE".into(),
+                name: "A hostile test plugin".into(),
+                unit: "units".into(),
+                period_rule: PeriodRule::HighWaterMark,
+            }],
+            facts: Vec::new(),
+            rule_data_schema: "{}".into(),
+            parameter_schema: "{}".into(),
+            default_rule_data: r#"{"version":"test"}"#.into(),
+        }
+    }
+
+    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure> {
+        Ok(Vec::new())
+    }
+
+    fn evaluate(input: &Evaluation, _facts: &Facts<'_>) -> Outcome {
+        let filler = "x".repeat(1 << 20);
+        let days = (0..40)
+            .map(|i| DayResult {
+                product: input.products.first().map(|p| p.product.id.clone()).unwrap_or_default(),
+                date: format!("day-{i}"),
+                partition: String::new(),
+                quantity: "1".into(),
+                peak_at: 0,
+                measures: Vec::new(),
+                contributors: Vec::new(),
+                explanation: vec![filler.clone()],
+                warnings: Vec::new(),
+            })
+            .collect();
+        Outcome { days, errors: Vec::new() }
+    }
+}
+
+export_metric!(Hostile);

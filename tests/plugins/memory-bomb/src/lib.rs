@@ -1,1 +1,43 @@
+//! Test plugin: allocates without bound in `evaluate`; the host's memory cap must stop it.
 
+use licmetric_sdk::facts::Facts;
+use licmetric_sdk::types::*;
+use licmetric_sdk::{Metric, PluginFailure, export_metric};
+
+const NAME: &str = "memory-bomb";
+
+struct Hostile;
+
+impl Metric for Hostile {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: NAME.into(),
+            version: "1.0.0".into(),
+            sdk_version: licmetric_sdk::SDK_VERSION.into(),
+            metrics: vec![MetricInfo {
+                code_name: "HOSTILE".into(),
+                name: "A hostile test plugin".into(),
+                unit: "units".into(),
+                period_rule: PeriodRule::HighWaterMark,
+            }],
+            facts: Vec::new(),
+            rule_data_schema: "{}".into(),
+            parameter_schema: "{}".into(),
+            default_rule_data: r#"{"version":"test"}"#.into(),
+        }
+    }
+
+    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure> {
+        Ok(Vec::new())
+    }
+
+    fn evaluate(input: &Evaluation, _facts: &Facts<'_>) -> Outcome {
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            hoard.push(vec![input.run_at as u8; 16 << 20]);
+            std::hint::black_box(&hoard);
+        }
+    }
+}
+
+export_metric!(Hostile);

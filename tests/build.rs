@@ -15,7 +15,10 @@ fn main() {
     for (name, _) in HOSTILE {
         build_guests::watch(&dir.join("plugins").join(name));
     }
-    let packages: Vec<String> = HOSTILE.iter().map(|(n, _)| format!("licmetric-plugin-{n}")).collect();
+    let packages: Vec<String> = HOSTILE
+        .iter()
+        .map(|(n, _)| format!("licmetric-plugin-{n}"))
+        .collect();
     let refs: Vec<&str> = packages.iter().map(String::as_str).collect();
     for ((_, var), path) in HOSTILE.iter().zip(build_guests::build(&refs)) {
         println!("cargo:rustc-env={var}={}", path.display());

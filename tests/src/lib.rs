@@ -48,14 +48,21 @@ impl TestServer {
     /// Serves `store` with `runtime`.
     pub fn start(store: Arc<Store>, runtime: Arc<Runtime>) -> TestServer {
         let evaluator = Evaluator { store, runtime };
-        let state = AppState { evaluator: evaluator.clone(), started: Arc::new(Instant::now()) };
+        let state = AppState {
+            evaluator: evaluator.clone(),
+            started: Arc::new(Instant::now()),
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().expect("tokio");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                addr_tx.send(listener.local_addr().expect("addr")).expect("send addr");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
                 axum::serve(listener, api::router(state))
                     .with_graceful_shutdown(async {
                         let _ = rx.await;
@@ -65,7 +72,12 @@ impl TestServer {
             });
         });
         let addr = addr_rx.recv().expect("server address");
-        TestServer { url: format!("http://{addr}"), evaluator, shutdown: Some(tx), thread: Some(thread) }
+        TestServer {
+            url: format!("http://{addr}"),
+            evaluator,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     /// `GET path` → (status, JSON body).
@@ -77,12 +89,20 @@ impl TestServer {
 
     /// `POST path` with a text body → (status, content type, JSON body).
     pub fn post(&self, path: &str, body: &str) -> (u16, String, serde_json::Value) {
-        self.send(reqwest::blocking::Client::new().post(format!("{}{path}", self.url)).body(body.to_string()))
+        self.send(
+            reqwest::blocking::Client::new()
+                .post(format!("{}{path}", self.url))
+                .body(body.to_string()),
+        )
     }
 
     /// `PUT path` with a JSON body → (status, content type, JSON body).
     pub fn put(&self, path: &str, body: &serde_json::Value) -> (u16, String, serde_json::Value) {
-        self.send(reqwest::blocking::Client::new().put(format!("{}{path}", self.url)).body(body.to_string()))
+        self.send(
+            reqwest::blocking::Client::new()
+                .put(format!("{}{path}", self.url))
+                .body(body.to_string()),
+        )
     }
 
     fn send(&self, request: reqwest::blocking::RequestBuilder) -> (u16, String, serde_json::Value) {
@@ -94,7 +114,11 @@ impl TestServer {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        (status, content_type, r.json().unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            content_type,
+            r.json().unwrap_or(serde_json::Value::Null),
+        )
     }
 }
 
@@ -115,10 +139,18 @@ pub fn product(id: &str, metric: &str, parameters: serde_json::Value) -> serde_j
 }
 
 /// One session fact as an NDJSON line.
-pub fn session(key: &str, license_type: &str, user: &str, start: &str, end: Option<&str>) -> String {
-    let mut attrs = serde_json::json!({ "license_type": license_type, "user": user, "start": start });
+pub fn session(
+    key: &str,
+    license_type: &str,
+    user: &str,
+    start: &str,
+    end: Option<&str>,
+) -> String {
+    let mut attrs =
+        serde_json::json!({ "license_type": license_type, "user": user, "start": start });
     if let Some(end) = end {
         attrs["end"] = end.into();
     }
-    serde_json::json!({ "kind": "session", "key": key, "at": end.unwrap_or(start), "attrs": attrs }).to_string()
+    serde_json::json!({ "kind": "session", "key": key, "at": end.unwrap_or(start), "attrs": attrs })
+        .to_string()
 }

@@ -11,12 +11,26 @@ use serde_json::json;
 fn hostile_plugins_fail_alone_and_the_service_keeps_serving() {
     let runtime = runtime(test_limits());
     for path in [SPIN_FOREVER, MEMORY_BOMB, PANIC, HUGE_OUTPUT] {
-        runtime.load_file(std::path::Path::new(path)).expect("hostile plugins load: they misbehave only when evaluating");
+        runtime
+            .load_file(std::path::Path::new(path))
+            .expect("hostile plugins load: they misbehave only when evaluating");
     }
     let server = TestServer::start(Arc::new(Store::temporary().unwrap()), runtime);
     let facts = [
-        session("s1", "cad", "ann", "2026-11-02T09:00:00Z", Some("2026-11-02T11:00:00Z")),
-        session("s2", "cad", "bob", "2026-11-02T10:00:00Z", Some("2026-11-02T12:00:00Z")),
+        session(
+            "s1",
+            "cad",
+            "ann",
+            "2026-11-02T09:00:00Z",
+            Some("2026-11-02T11:00:00Z"),
+        ),
+        session(
+            "s2",
+            "cad",
+            "bob",
+            "2026-11-02T10:00:00Z",
+            Some("2026-11-02T12:00:00Z"),
+        ),
     ]
     .join("\n");
     assert_eq!(server.post("/api/v1/facts", &facts).0, 200);
@@ -27,14 +41,31 @@ fn hostile_plugins_fail_alone_and_the_service_keeps_serving() {
         ("panics", "panic@1"),
         ("flood", "huge-output@1"),
     ] {
-        assert_eq!(server.put(&format!("/api/v1/products/{id}"), &product(id, metric, json!({}))).0, 200);
+        assert_eq!(
+            server
+                .put(
+                    &format!("/api/v1/products/{id}"),
+                    &product(id, metric, json!({}))
+                )
+                .0,
+            200
+        );
     }
-    let usage = |id: &str| server.get(&format!("/api/v1/usage?product={id}&start=2026-11-01&end=2026-11-04"));
+    let usage = |id: &str| {
+        server.get(&format!(
+            "/api/v1/usage?product={id}&start=2026-11-01&end=2026-11-04"
+        ))
+    };
 
     let expectations = [
         ("loop", "spin-forever@1.0.0", "timeout", "CPU budget"),
         ("bomb", "memory-bomb@1.0.0", "memory", "memory cap"),
-        ("panics", "panic@1.0.0", "panic", "deliberate test panic for 1 products"),
+        (
+            "panics",
+            "panic@1.0.0",
+            "panic",
+            "deliberate test panic for 1 products",
+        ),
         ("flood", "huge-output@1.0.0", "output", "output cap"),
     ];
     for (id, plugin, kind, words) in expectations {
@@ -43,7 +74,10 @@ fn hostile_plugins_fail_alone_and_the_service_keeps_serving() {
         assert_eq!(body["error"]["plugin"], plugin, "{id}: {body}");
         assert_eq!(body["error"]["kind"], kind, "{id}: {body}");
         let detail = body["detail"].as_str().unwrap();
-        assert!(detail.contains(plugin) && detail.contains(words), "{id}: {detail}");
+        assert!(
+            detail.contains(plugin) && detail.contains(words),
+            "{id}: {detail}"
+        );
         // Between hostile calls, the real metric still answers.
         let (status, body) = usage("cad");
         assert_eq!(status, 200, "{body}");

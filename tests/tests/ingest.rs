@@ -12,34 +12,77 @@ use serde_json::json;
 
 fn batch() -> String {
     [
-        session("s1", "cad", "ann", "2026-11-02T09:00:00Z", Some("2026-11-02T11:00:00Z")),
-        session("s2", "cad", "bob", "2026-11-02T10:00:00Z", Some("2026-11-02T12:00:00Z")),
-        session("s3", "cad", "cy", "2026-11-03T10:00:00Z", Some("2026-11-03T12:00:00Z")),
+        session(
+            "s1",
+            "cad",
+            "ann",
+            "2026-11-02T09:00:00Z",
+            Some("2026-11-02T11:00:00Z"),
+        ),
+        session(
+            "s2",
+            "cad",
+            "bob",
+            "2026-11-02T10:00:00Z",
+            Some("2026-11-02T12:00:00Z"),
+        ),
+        session(
+            "s3",
+            "cad",
+            "cy",
+            "2026-11-03T10:00:00Z",
+            Some("2026-11-03T12:00:00Z"),
+        ),
     ]
     .join("\n")
 }
 
 #[test]
 fn the_same_batch_twice_changes_nothing() {
-    let server = TestServer::start(Arc::new(Store::temporary().unwrap()), runtime(test_limits()));
-    server.put("/api/v1/products/cad", &product("cad", "concurrent@^1", json!({})));
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    server.put(
+        "/api/v1/products/cad",
+        &product("cad", "concurrent@^1", json!({})),
+    );
     let (status, _, first) = server.post("/api/v1/facts", &batch());
     assert_eq!(status, 200);
-    assert_eq!((first["stored"].as_u64(), first["duplicates"].as_u64()), (Some(3), Some(0)));
-    let usage = server.get("/api/v1/usage?product=cad&start=2026-11-01&end=2026-11-05").1;
+    assert_eq!(
+        (first["stored"].as_u64(), first["duplicates"].as_u64()),
+        (Some(3), Some(0))
+    );
+    let usage = server
+        .get("/api/v1/usage?product=cad&start=2026-11-01&end=2026-11-05")
+        .1;
     let (status, _, second) = server.post("/api/v1/facts", &batch());
     assert_eq!(status, 200);
-    assert_eq!((second["stored"].as_u64(), second["duplicates"].as_u64()), (Some(0), Some(3)));
-    assert_eq!(second["sequence"], first["sequence"], "nothing new was committed");
-    let again = server.get("/api/v1/usage?product=cad&start=2026-11-01&end=2026-11-05").1;
+    assert_eq!(
+        (second["stored"].as_u64(), second["duplicates"].as_u64()),
+        (Some(0), Some(3))
+    );
+    assert_eq!(
+        second["sequence"], first["sequence"],
+        "nothing new was committed"
+    );
+    let again = server
+        .get("/api/v1/usage?product=cad&start=2026-11-01&end=2026-11-05")
+        .1;
     assert_eq!(usage["daily"], again["daily"]);
     assert_eq!(again["quantity"], "2");
 }
 
 #[test]
 fn one_bad_line_rejects_the_whole_batch_and_names_it() {
-    let server = TestServer::start(Arc::new(Store::temporary().unwrap()), runtime(test_limits()));
-    server.put("/api/v1/products/cad", &product("cad", "concurrent@^1", json!({})));
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    server.put(
+        "/api/v1/products/cad",
+        &product("cad", "concurrent@^1", json!({})),
+    );
     assert_eq!(server.post("/api/v1/facts", &batch()).0, 200);
     let before = server.get("/api/v1/health").1["fact_sequence"].clone();
 
@@ -54,16 +97,34 @@ fn one_bad_line_rejects_the_whole_batch_and_names_it() {
     assert_eq!(content_type, "application/problem+json");
     assert_eq!(problem["line"], 3);
     assert_eq!(problem["field"], "attrs.start");
-    assert!(problem["detail"].as_str().unwrap().contains("line 3: attrs.start"), "{problem}");
-    assert_eq!(server.get("/api/v1/health").1["fact_sequence"], before, "nothing was stored");
-    let usage = server.get("/api/v1/usage?product=cad&start=2026-11-03&end=2026-11-04").1;
-    assert_eq!(usage["quantity"], "1", "dan and eve were not stored: {usage}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("line 3: attrs.start"),
+        "{problem}"
+    );
+    assert_eq!(
+        server.get("/api/v1/health").1["fact_sequence"],
+        before,
+        "nothing was stored"
+    );
+    let usage = server
+        .get("/api/v1/usage?product=cad&start=2026-11-03&end=2026-11-04")
+        .1;
+    assert_eq!(
+        usage["quantity"], "1",
+        "dan and eve were not stored: {usage}"
+    );
 
     // A reused id with other content is refused too.
     let reused = r#"{"kind":"vm","key":"v1","id":"fact-1","at":"2026-11-01T00:00:00Z","attrs":{"vcpus":2}}
 {"kind":"vm","key":"v1","id":"fact-1","at":"2026-11-01T00:00:00Z","attrs":{"vcpus":4}}"#;
     let (status, _, problem) = server.post("/api/v1/facts", reused);
-    assert_eq!((status, problem["line"].as_u64(), problem["field"].as_str()), (400, Some(2), Some("id")));
+    assert_eq!(
+        (status, problem["line"].as_u64(), problem["field"].as_str()),
+        (400, Some(2), Some("id"))
+    );
 }
 
 #[test]
@@ -72,7 +133,13 @@ fn the_cli_exits_2_on_a_bad_file_and_stores_nothing() {
     let file = dir.path().join("facts.ndjson");
     std::fs::write(&file, format!("{}\n{{\"kind\":\"vm\",\"key\":\"v\",\"at\":\"2026-11-01T00:00:00Z\",\"attrs\":{{\"vcpus\":-1}}}}\n", batch())).unwrap();
     let data = dir.path().join("data");
-    let code = licmetric::cli::run_args(["licmetric", "ingest", file.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    let code = licmetric::cli::run_args([
+        "licmetric",
+        "ingest",
+        file.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     assert_eq!(Store::open(&data).unwrap().committed_sequence().unwrap(), 0);
 }
@@ -84,18 +151,35 @@ fn facts_and_compiled_plugins_survive_a_restart() {
     let first_figures;
     {
         let store = Arc::new(Store::open(&dir.path().join("data")).unwrap());
-        let runtime = licmetric::runtime::Runtime::with_standard_plugins(cache.clone(), test_limits()).unwrap();
-        assert_eq!(runtime.compile_counts().0, 1, "a new cache compiles the plugin once");
+        let runtime =
+            licmetric::runtime::Runtime::with_standard_plugins(cache.clone(), test_limits())
+                .unwrap();
+        assert_eq!(
+            runtime.compile_counts().0,
+            1,
+            "a new cache compiles the plugin once"
+        );
         let server = TestServer::start(store, runtime);
-        server.put("/api/v1/products/cad", &product("cad", "concurrent@^1", json!({})));
+        server.put(
+            "/api/v1/products/cad",
+            &product("cad", "concurrent@^1", json!({})),
+        );
         assert_eq!(server.post("/api/v1/facts", &batch()).0, 200);
-        first_figures = server.get("/api/v1/usage?product=cad&start=2026-11-01&end=2026-11-05").1;
+        first_figures = server
+            .get("/api/v1/usage?product=cad&start=2026-11-01&end=2026-11-05")
+            .1;
     }
     let store = Arc::new(Store::open(&dir.path().join("data")).unwrap());
     let runtime = licmetric::runtime::Runtime::with_standard_plugins(cache, test_limits()).unwrap();
-    assert_eq!(runtime.compile_counts(), (0, 1), "after a restart the plugin comes from the disk cache");
+    assert_eq!(
+        runtime.compile_counts(),
+        (0, 1),
+        "after a restart the plugin comes from the disk cache"
+    );
     let server = TestServer::start(store, runtime);
-    let figures = server.get("/api/v1/usage?product=cad&start=2026-11-01&end=2026-11-05").1;
+    let figures = server
+        .get("/api/v1/usage?product=cad&start=2026-11-01&end=2026-11-05")
+        .1;
     assert_eq!(figures["daily"], first_figures["daily"]);
     assert_eq!(figures["quantity"], "2");
 }
@@ -105,16 +189,31 @@ fn identical_consecutive_observations_form_one_interval() {
     let store = Store::temporary().unwrap();
     let mut lines = Vec::new();
     for half_hour in 0..48 {
-        let at = chrono::DateTime::from_timestamp(1_793_491_200 + half_hour * 1800, 0).unwrap().to_rfc3339();
-        lines.push(json!({"kind":"vm","key":"vc1/vm-42","at":at,"attrs":{"server":"esx-7","vcpus":8}}).to_string());
+        let at = chrono::DateTime::from_timestamp(1_793_491_200 + half_hour * 1800, 0)
+            .unwrap()
+            .to_rfc3339();
+        lines.push(
+            json!({"kind":"vm","key":"vc1/vm-42","at":at,"attrs":{"server":"esx-7","vcpus":8}})
+                .to_string(),
+        );
     }
     // A back-dated change in the middle splits it, and the state returns afterwards.
     lines.push(json!({"kind":"vm","key":"vc1/vm-42","at":"2026-11-01T12:10:00Z","attrs":{"server":"esx-7","vcpus":16}}).to_string());
     store.ingest(&lines.join("\n")).unwrap();
     let req = request("vm", standard::VM, Selection::States);
-    let window = Window { start: 0, end: i64::MAX };
-    let t = store.timelines(&[req], window, &mut Interner::default()).unwrap().remove(0);
+    let window = Window {
+        start: 0,
+        end: i64::MAX,
+    };
+    let t = store
+        .timelines(&[req], window, &mut Interner::default())
+        .unwrap()
+        .remove(0);
     let vcpus = t.columns[1].clone();
-    assert_eq!(vcpus, vec![8, 16, 8], "48 identical scans are one state, split by the back-dated change");
+    assert_eq!(
+        vcpus,
+        vec![8, 16, 8],
+        "48 identical scans are one state, split by the back-dated change"
+    );
     assert_eq!(t.to[0], t.from[1]);
 }

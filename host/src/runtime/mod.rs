@@ -152,7 +152,10 @@ impl Runtime {
 
     /// How many components were compiled, and how many came from the disk cache.
     pub fn compile_counts(&self) -> (u64, u64) {
-        (self.compiled.load(Ordering::Relaxed), self.deserialized.load(Ordering::Relaxed))
+        (
+            self.compiled.load(Ordering::Relaxed),
+            self.deserialized.load(Ordering::Relaxed),
+        )
     }
 
     fn compile(&self, wasm: &[u8], digest: &str) -> anyhow::Result<Component> {

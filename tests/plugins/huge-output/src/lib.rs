@@ -27,7 +27,10 @@ impl Metric for Hostile {
         }
     }
 
-    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(
+        _rule_data: &str,
+        _products: &[ProductRef],
+    ) -> Result<Vec<FactRequest>, PluginFailure> {
         Ok(Vec::new())
     }
 
@@ -35,7 +38,11 @@ impl Metric for Hostile {
         let filler = "x".repeat(1 << 20);
         let days = (0..40)
             .map(|i| DayResult {
-                product: input.products.first().map(|p| p.product.id.clone()).unwrap_or_default(),
+                product: input
+                    .products
+                    .first()
+                    .map(|p| p.product.id.clone())
+                    .unwrap_or_default(),
                 date: format!("day-{i}"),
                 partition: String::new(),
                 quantity: "1".into(),
@@ -46,7 +53,10 @@ impl Metric for Hostile {
                 warnings: Vec::new(),
             })
             .collect();
-        Outcome { days, errors: Vec::new() }
+        Outcome {
+            days,
+            errors: Vec::new(),
+        }
     }
 }
 

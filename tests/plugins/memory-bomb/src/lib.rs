@@ -27,7 +27,10 @@ impl Metric for Hostile {
         }
     }
 
-    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(
+        _rule_data: &str,
+        _products: &[ProductRef],
+    ) -> Result<Vec<FactRequest>, PluginFailure> {
         Ok(Vec::new())
     }
 

@@ -27,12 +27,18 @@ impl Metric for Hostile {
         }
     }
 
-    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(
+        _rule_data: &str,
+        _products: &[ProductRef],
+    ) -> Result<Vec<FactRequest>, PluginFailure> {
         Ok(Vec::new())
     }
 
     fn evaluate(input: &Evaluation, _facts: &Facts<'_>) -> Outcome {
-        panic!("deliberate test panic for {} products", input.products.len())
+        panic!(
+            "deliberate test panic for {} products",
+            input.products.len()
+        )
     }
 }
 

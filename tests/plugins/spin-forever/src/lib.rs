@@ -27,7 +27,10 @@ impl Metric for Hostile {
         }
     }
 
-    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(
+        _rule_data: &str,
+        _products: &[ProductRef],
+    ) -> Result<Vec<FactRequest>, PluginFailure> {
         Ok(Vec::new())
     }
 
@@ -39,7 +42,10 @@ impl Metric for Hostile {
                 break;
             }
         }
-        Outcome { days: Vec::new(), errors: Vec::new() }
+        Outcome {
+            days: Vec::new(),
+            errors: Vec::new(),
+        }
     }
 }
 

@@ -1,5 +1,8 @@
 //! Test plugin: allocates without bound in `evaluate`; the host's memory cap must stop it.
 
+#[path = "../../common.rs"]
+mod common;
+
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::*;
 use licmetric_sdk::{Metric, PluginFailure, export_metric};
@@ -10,21 +13,7 @@ struct Hostile;
 
 impl Metric for Hostile {
     fn describe() -> PluginInfo {
-        PluginInfo {
-            name: NAME.into(),
-            version: "1.0.0".into(),
-            sdk_version: licmetric_sdk::SDK_VERSION.into(),
-            metrics: vec![MetricInfo {
-                code_name: "HOSTILE".into(),
-                name: "A hostile test plugin".into(),
-                unit: "units".into(),
-                period_rule: PeriodRule::HighWaterMark,
-            }],
-            facts: Vec::new(),
-            rule_data_schema: "{}".into(),
-            parameter_schema: "{}".into(),
-            default_rule_data: r#"{"version":"test"}"#.into(),
-        }
+        common::describe(NAME)
     }
 
     fn prepare(

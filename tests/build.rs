@@ -23,6 +23,9 @@ fn main() {
     for ((_, var), path) in HOSTILE.iter().zip(build_guests::build(&refs)) {
         println!("cargo:rustc-env={var}={}", path.display());
     }
-    println!("cargo:rerun-if-changed={}", dir.join("plugins/common.rs").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        dir.join("plugins/common.rs").display()
+    );
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -17,8 +17,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::eval::Evaluator;
+use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::calendar;
-use crate::eval::period::{self, Usage};
+use crate::eval::period::{self, PartitionPeak, Usage};
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::store::records::{Bundle, Product};
@@ -77,6 +78,35 @@ pub struct Expected {
     /// Expected error code (the product must fail with it instead of getting a quantity).
     #[serde(default)]
     pub error: Option<String>,
+    /// partition → its high-water mark and peak day.
+    #[serde(default)]
+    pub partitions: Option<BTreeMap<String, ExpectedPartition>>,
+    /// Texts that must each appear in an explanation line of the peak day(s).
+    #[serde(default)]
+    pub explanation: Option<Vec<String>>,
+    /// Warning codes the period must carry.
+    #[serde(default)]
+    pub warnings: Option<Vec<String>>,
+    /// Bundles: member → measured and converted quantity on the bundle's peak day(s).
+    #[serde(default)]
+    pub products: Option<BTreeMap<String, ExpectedMember>>,
+}
+
+/// A partition's expected high-water mark.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedPartition {
+    pub hwm: Value,
+    #[serde(default)]
+    pub peak_date: Option<String>,
+}
+
+/// A bundle member's expected figures on the bundle's peak day.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedMember {
+    pub measured: Value,
+    pub converted: Value,
 }
 
 /// The outcome of one fixture.
@@ -204,6 +234,18 @@ fn compare(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut by_id: BTreeMap<String, Result<Usage, String>> = BTreeMap::new();
     let mut bucketed: BTreeMap<(String, String), Usage> = BTreeMap::new();
+    let mut bundles: BTreeMap<String, Result<BundleUsage, String>> = BTreeMap::new();
+    for b in &case.bundles {
+        let members: Result<Vec<&crate::eval::ProductDays>, String> = products
+            .iter()
+            .zip(&results)
+            .filter(|(p, _)| p.bundle.as_ref().is_some_and(|m| m.id == b.id))
+            .map(|(_, r)| r.as_ref().map_err(|e| e.to_string()))
+            .collect();
+        let usage =
+            members.and_then(|m| bundle::usage(b, &m, start, end).map_err(|e| e.to_string()));
+        bundles.insert(b.id.clone(), usage);
+    }
     for (product, result) in products.iter().zip(results) {
         let usage = result.and_then(|days| {
             for unit in ["days", "weeks", "months"] {
@@ -218,10 +260,8 @@ fn compare(
     }
     for e in expected {
         let Some(id) = &e.product else {
-            out.push(format!(
-                "{stage}bundle {:?}: bundles are not evaluated yet",
-                e.bundle
-            ));
+            let id = e.bundle.clone().unwrap_or_default();
+            compare_bundle(&format!("{stage}bundle {id}"), e, bundles.get(&id), out);
             continue;
         };
         let label = format!("{stage}product {id}");
@@ -315,11 +355,160 @@ fn compare(
                 ));
             }
         }
+        compare_partitions(&label, e, &usage.partitions, out);
+        for want in e.explanation.iter().flatten() {
+            if !usage
+                .explanation
+                .iter()
+                .any(|line| line.contains(want.as_str()))
+            {
+                out.push(format!(
+                    "{label}: explanation lacks {want:?}; it reads: {}",
+                    usage.explanation.join(" | ")
+                ));
+            }
+        }
+        compare_warnings(&label, e, &usage.warnings, out);
         if e.chargeback.is_some() {
             out.push(format!("{label}: chargeback is not evaluated yet"));
         }
     }
     Ok(())
+}
+
+fn compare_partitions(label: &str, e: &Expected, got: &[PartitionPeak], out: &mut Vec<String>) {
+    for (name, want) in e.partitions.iter().flatten() {
+        match got.iter().find(|p| &p.partition == name) {
+            None => out.push(format!(
+                "{label}: partition {name}: missing (partitions: {})",
+                got.iter()
+                    .map(|p| p.partition.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some(p) => {
+                if !same(&want.hwm, &p.hwm) {
+                    out.push(format!(
+                        "{label}: partition {name}: HWM expected {}, got {}",
+                        text(&want.hwm),
+                        p.hwm
+                    ));
+                }
+                if let Some(d) = &want.peak_date {
+                    if p.peak_date.as_deref() != Some(d.as_str()) {
+                        out.push(format!(
+                            "{label}: partition {name}: peak date expected {d}, got {}",
+                            p.peak_date.as_deref().unwrap_or("-")
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn compare_warnings(label: &str, e: &Expected, got: &[String], out: &mut Vec<String>) {
+    for code in e.warnings.iter().flatten() {
+        if !got
+            .iter()
+            .any(|w| w.split(':').next() == Some(code.as_str()))
+        {
+            out.push(format!(
+                "{label}: warning {code} expected; got: {}",
+                if got.is_empty() {
+                    "none".to_string()
+                } else {
+                    got.join(" | ")
+                }
+            ));
+        }
+    }
+}
+
+fn compare_bundle(
+    label: &str,
+    e: &Expected,
+    got: Option<&Result<BundleUsage, String>>,
+    out: &mut Vec<String>,
+) {
+    let usage = match got {
+        None => {
+            out.push(format!("{label}: not among the case's bundles"));
+            return;
+        }
+        Some(Err(message)) => {
+            match &e.error {
+                Some(code) if message.contains(code.as_str()) => {}
+                _ => out.push(format!(
+                    "{label}: expected a quantity, got error: {message}"
+                )),
+            }
+            return;
+        }
+        Some(Ok(u)) => u,
+    };
+    if let Some(code) = &e.error {
+        out.push(format!(
+            "{label}: expected error {code}, got quantity {}",
+            usage.quantity
+        ));
+        return;
+    }
+    if !same(&e.quantity, &usage.quantity) {
+        out.push(format!(
+            "{label}: quantity expected {}, got {} (peak {})",
+            text(&e.quantity),
+            usage.quantity,
+            usage.peak_date.as_deref().unwrap_or("-")
+        ));
+    }
+    if let Some(peak) = &e.peak_date {
+        if usage.peak_date.as_deref() != Some(peak.as_str()) {
+            out.push(format!(
+                "{label}: peak date expected {peak}, got {}",
+                usage.peak_date.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    for (date, want) in e.daily.iter().flatten() {
+        match usage.daily.iter().find(|d| &d.date == date) {
+            Some(d) if same(want, &d.quantity) => {}
+            Some(d) => out.push(format!(
+                "{label}: {date}: expected {}, got {}",
+                text(want),
+                d.quantity
+            )),
+            None => out.push(format!("{label}: {date}: no value")),
+        }
+    }
+    compare_partitions(label, e, &usage.partitions, out);
+    compare_warnings(label, e, &usage.warnings, out);
+    for (product, want) in e.products.iter().flatten() {
+        let sum = |f: fn(&bundle::BundledProduct) -> &str| -> Option<Exact> {
+            let parts: Vec<Exact> = usage
+                .products
+                .iter()
+                .filter(|p| &p.product == product)
+                .filter_map(|p| f(p).parse().ok())
+                .collect();
+            (!parts.is_empty()).then(|| parts.into_iter().sum())
+        };
+        let measured = sum(|p| &p.measured).map(|q| q.to_string());
+        let converted = sum(|p| &p.converted).map(|q| q.to_string());
+        let ok = measured.as_deref().is_some_and(|m| same(&want.measured, m))
+            && converted
+                .as_deref()
+                .is_some_and(|c| same(&want.converted, c));
+        if !ok {
+            out.push(format!(
+                "{label}: {product} on the peak day: expected measured {} converted {}, got measured {} converted {}",
+                text(&want.measured),
+                text(&want.converted),
+                measured.as_deref().unwrap_or("-"),
+                converted.as_deref().unwrap_or("-")
+            ));
+        }
+    }
 }
 
 fn text(v: &Value) -> String {

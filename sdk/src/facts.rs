@@ -91,6 +91,11 @@ impl<'a> Kind<'a> {
         self.request.attributes.iter().position(|a| a.name == name)
     }
 
+    /// Column indices of several attributes at once (resolve them once, outside a loop).
+    pub fn columns<const N: usize>(&self, names: [&str; N]) -> [Option<usize>; N] {
+        names.map(|name| self.column(name))
+    }
+
     /// Number of states.
     pub fn len(&self) -> usize {
         self.timeline.entity.len()

@@ -7,6 +7,8 @@
 //! - [`exact`]: exact decimal/rational numbers, parsed from text, printed as SPEC §5.5 asks;
 //! - [`facts`]: a view over the interned, column-wise timelines the host sends, and the
 //!   attribute lists of the standard fact kinds (SPEC §2);
+//! - [`config`]: strict parsing of rule data and product parameters, errors naming the JSON path;
+//! - [`estate`]: typed histories of servers, pools, VMs, installations, nodes, pods, namespaces;
 //! - [`sweep`]: peaks of piecewise-constant sums over half-open intervals, per day;
 //! - [`calendar`]: day, ISO-week and month buckets;
 //! - [`allocate`]: largest-remainder allocation that always sums to the total.
@@ -15,6 +17,8 @@ extern crate self as licmetric_sdk;
 
 pub mod allocate;
 pub mod calendar;
+pub mod config;
+pub mod estate;
 pub mod exact;
 pub mod facts;
 pub mod sweep;

@@ -6,6 +6,7 @@
 //! touched that day since (dirty stamps, see store::ingest). Days still in progress are never
 //! cached. Everything else is computed in one `evaluate` call per plugin, with only those days.
 
+pub mod bundle;
 pub mod calendar;
 pub mod period;
 

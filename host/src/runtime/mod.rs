@@ -32,10 +32,14 @@ pub use plugin::{Call, FailureKind, LoadedPlugin, PluginFailure};
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The standard plugins, built from plugins/ by host/build.rs.
-pub const STANDARD_PLUGINS: &[(&str, &[u8])] = &[(
-    "concurrent",
-    include_bytes!(env!("LICMETRIC_PLUGIN_CONCURRENT")),
-)];
+pub const STANDARD_PLUGINS: &[(&str, &[u8])] = &[
+    (
+        "concurrent",
+        include_bytes!(env!("LICMETRIC_PLUGIN_CONCURRENT")),
+    ),
+    ("pvu", include_bytes!(env!("LICMETRIC_PLUGIN_PVU"))),
+    ("vpc", include_bytes!(env!("LICMETRIC_PLUGIN_VPC"))),
+];
 
 /// The engine, the compile cache and the loaded plugins.
 pub struct Runtime {

@@ -1,0 +1,461 @@
+//! IBM sub-capacity counting shared by the `pvu` and `vpc` plugins (SPEC §3.1, §3.2, §4.1–§4.6).
+//!
+//! The two metrics differ only in the rate a core is worth (a PVU table, or 1), so this crate
+//! does everything else behind [`Rating`]: it resolves where each product runs over time
+//! ([`placement`], [`containers`]), values every unit at every instant its inputs change
+//! ([`chain`], [`containers`]), and turns those values into day results: each unit's daily
+//! peak, summed per partition (region), with contributors and one explanation line per unit.
+//!
+//! Cost: per product, one pass over its installations and pods, and per unit one value per
+//! change of anything the unit depends on. A static estate costs one value per unit.
+
+pub mod chain;
+pub mod containers;
+pub mod placement;
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use licmetric_sdk::estate::{
+    Held, History, Installation, Namespace, Node, Pod, Pool, Server, Vm, states_request,
+};
+use licmetric_sdk::facts::Facts;
+use licmetric_sdk::types::{Contributor, DayResult, Evaluation, FactRequest, Outcome, ProductDays};
+use licmetric_sdk::{Exact, PluginFailure};
+
+use placement::{Piece, UnitKind};
+
+/// Explanation lines per product and day before the rest are counted (SPEC §5.5.4).
+pub const EXPLANATION_MAX_LINES: usize = 200;
+
+/// What a core is worth: the only thing `pvu` and `vpc` do differently.
+pub trait Rating {
+    /// The quantity's unit in explanations: `PVU` or `VPC`.
+    fn unit_name(&self) -> &'static str;
+    /// The rate per core of a server (SPEC §3.1.2 steps 3–7); `None` when cores count one for one.
+    fn server_rate(&self, key: &str, server: &Server<'_>) -> Option<Rate>;
+    /// The rate per core of a Kubernetes node (steps 4–7).
+    fn node_rate(&self, key: &str, node: &Node<'_>) -> Option<Rate>;
+    /// The default-counting rate (SPEC §4.4); `None` for one per vCPU.
+    fn default_rate(&self) -> Option<i64>;
+    /// The public-cloud rate per vCPU (SPEC §4.5); `None` for one per vCPU.
+    fn cloud_rate(&self) -> Option<i64>;
+    /// True for a region the operator declared in rule data besides IBM's `1`, `2`, `3`.
+    fn extra_region(&self, region: &str) -> bool;
+}
+
+/// A rate with the warning its lookup raised, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rate {
+    pub per_core: i64,
+    pub warning: Option<String>,
+}
+
+/// A unit's value at an instant, and why.
+#[derive(Debug, Clone)]
+pub struct UnitValue<'a> {
+    /// Integer quantity (rounded up, times the rate).
+    pub value: Exact,
+    /// `region:<r>` or `region:none` (SPEC §4.3).
+    pub partition: String,
+    pub lines: Vec<String>,
+    pub contributors: Vec<Share<'a>>,
+    pub warnings: Vec<String>,
+}
+
+/// A consumer's share of a unit's value.
+#[derive(Debug, Clone)]
+pub struct Share<'a> {
+    pub kind: &'static str,
+    pub key: &'a str,
+    pub weight: Exact,
+    pub attrs: Vec<(String, String)>,
+}
+
+/// The estate kinds sub-capacity metrics read, every state of each.
+pub struct Estate<'a> {
+    pub servers: History<'a, Server<'a>>,
+    pub pools: History<'a, Pool<'a>>,
+    pub vms: History<'a, Vm<'a>>,
+    pub installations: History<'a, Installation<'a>>,
+    pub nodes: History<'a, Node<'a>>,
+    pub pods: History<'a, Pod<'a>>,
+    pub namespaces: History<'a, Namespace<'a>>,
+}
+
+impl<'a> Estate<'a> {
+    /// Reads the estate from an evaluation's facts.
+    pub fn read(facts: &Facts<'a>) -> Self {
+        Estate {
+            servers: Server::history(facts),
+            pools: Pool::history(facts),
+            vms: Vm::history(facts),
+            installations: Installation::history(facts),
+            nodes: Node::history(facts),
+            pods: Pod::history(facts),
+            namespaces: Namespace::history(facts),
+        }
+    }
+}
+
+/// The fact requests of a sub-capacity plugin: every state of the seven estate kinds.
+pub fn requests() -> Vec<FactRequest> {
+    [
+        "server",
+        "pool",
+        "vm",
+        "installation",
+        "node",
+        "pod",
+        "namespace",
+    ]
+    .into_iter()
+    .map(states_request)
+    .collect()
+}
+
+/// A plugin error with a SPEC §5.3 code.
+pub fn failure(code: &str, message: String) -> PluginFailure {
+    PluginFailure::new(code, message)
+}
+
+/// The partition of a unit whose server is `server` (SPEC §4.3), with `unknown_region` if due.
+pub fn partition_of(rating: &dyn Rating, server: Option<&Server<'_>>) -> (String, Vec<String>) {
+    match server.and_then(|s| s.region) {
+        None => ("region:none".into(), Vec::new()),
+        Some(r) => {
+            let warnings = if matches!(r, "1" | "2" | "3") || rating.extra_region(r) {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "unknown_region: region {r:?} is not an IBM sub-capacity region; kept as its own partition (SPEC §2.4)"
+                )]
+            };
+            (format!("region:{r}"), warnings)
+        }
+    }
+}
+
+/// Rounds capacity `c` up once and applies the rate: the value and its formula's tail, e.g.
+/// `2.5 → 3 × 70 = 210 PVU` or `16 VPC`.
+pub fn rated(c: Exact, per_core: Option<i64>, unit_name: &str) -> (Exact, String) {
+    let n = c.ceil();
+    let rounding = if c.is_integer() {
+        format!("{n}")
+    } else {
+        format!("{c} → {n}")
+    };
+    match per_core {
+        Some(rate) => {
+            let value = n * rate as i128;
+            (
+                Exact::int(value),
+                format!("{rounding} × {rate} = {value} {unit_name}"),
+            )
+        }
+        None => (Exact::int(n), format!("{rounding} {unit_name}")),
+    }
+}
+
+/// One unit's value over `[from, to)`.
+struct Segment<'a> {
+    from: i64,
+    to: i64,
+    value: Rc<UnitValue<'a>>,
+}
+
+/// Values a unit over time: one value per interval in which none of its pieces changes.
+fn segments<'a, P>(
+    pieces: &[&P],
+    span: impl Fn(&P) -> (i64, i64),
+    value: impl Fn(&[&P], i64) -> Result<UnitValue<'a>, PluginFailure>,
+    errors: &mut Vec<(i64, i64, PluginFailure)>,
+) -> Vec<Segment<'a>> {
+    let mut cuts: Vec<i64> = pieces
+        .iter()
+        .flat_map(|p| {
+            let (f, t) = span(p);
+            [f, t]
+        })
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::new();
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let active: Vec<&P> = pieces
+            .iter()
+            .copied()
+            .filter(|p| {
+                let (f, t) = span(p);
+                f <= a && a < t
+            })
+            .collect();
+        if active.is_empty() {
+            continue;
+        }
+        match value(&active, a) {
+            Ok(v) => out.push(Segment {
+                from: a,
+                to: b,
+                value: Rc::new(v),
+            }),
+            Err(e) => errors.push((a, b, e)),
+        }
+    }
+    out
+}
+
+/// Counts every product of the evaluation with `rating`.
+pub fn evaluate(input: &Evaluation, facts: &Facts<'_>, rating: &dyn Rating) -> Outcome {
+    let estate = Estate::read(facts);
+    let mut installations: HashMap<&str, Vec<(&str, &Held<Installation<'_>>)>> = HashMap::new();
+    for (key, states) in estate.installations.iter() {
+        for held in states {
+            installations
+                .entry(held.value.product)
+                .or_default()
+                .push((key, held));
+        }
+    }
+    let mut pods: HashMap<&str, Vec<(&str, &Held<Pod<'_>>)>> = HashMap::new();
+    for (key, states) in estate.pods.iter() {
+        for held in states {
+            pods.entry(held.value.product)
+                .or_default()
+                .push((key, held));
+        }
+    }
+    let mut outcome = Outcome {
+        days: Vec::new(),
+        errors: Vec::new(),
+    };
+    for product in &input.products {
+        let id = product.product.id.as_str();
+        product_days(
+            &estate,
+            rating,
+            product,
+            installations.get(id).map(Vec::as_slice).unwrap_or(&[]),
+            pods.get(id).map(Vec::as_slice).unwrap_or(&[]),
+            &mut outcome,
+        );
+    }
+    outcome
+}
+
+fn product_days<'e, 'a>(
+    estate: &'e Estate<'a>,
+    rating: &dyn Rating,
+    product: &ProductDays,
+    installations: &[(&'a str, &'e Held<Installation<'a>>)],
+    pods: &[(&'a str, &'e Held<Pod<'a>>)],
+    outcome: &mut Outcome,
+) {
+    let id = product.product.id.as_str();
+    let (Some(first), Some(last)) = (product.days.first(), product.days.last()) else {
+        return;
+    };
+    let (start, end) = (first.start, last.end);
+    let mut errors = Vec::new();
+
+    let mut pieces = Vec::new();
+    placement::pieces(estate, installations, start, end, &mut pieces, &mut errors);
+    let mut pod_pieces = Vec::new();
+    containers::pieces(estate, pods, start, end, &mut pod_pieces, &mut errors);
+
+    // Every unit's values over time, by unit name (ascending: the explanation order).
+    let mut units: BTreeMap<String, Vec<Segment<'a>>> = BTreeMap::new();
+    let mut by_unit: BTreeMap<(UnitKind, &'a str), Vec<&Piece<'e, 'a>>> = BTreeMap::new();
+    for piece in &pieces {
+        by_unit.entry(piece.target.unit()).or_default().push(piece);
+    }
+    for ((kind, key), members) in by_unit {
+        let segs = segments(
+            &members,
+            |p| (p.from, p.to),
+            |active, at| chain::value(rating, kind, key, active, at),
+            &mut errors,
+        );
+        units.insert(format!("{}:{key}", kind.prefix()), segs);
+    }
+    let mut by_cluster: BTreeMap<&'a str, Vec<&containers::PodPiece<'e, 'a>>> = BTreeMap::new();
+    for piece in &pod_pieces {
+        by_cluster
+            .entry(piece.state.cluster)
+            .or_default()
+            .push(piece);
+    }
+    for (cluster, members) in by_cluster {
+        let segs = segments(
+            &members,
+            |p| (p.from, p.to),
+            |active, at| containers::value(rating, cluster, active, at),
+            &mut errors,
+        );
+        units.insert(format!("{}:{cluster}", UnitKind::Cluster.prefix()), segs);
+    }
+
+    // A day with an error gets no quantity (SPEC §5.3): the first error of each day is reported.
+    let mut failed: BTreeMap<&str, PluginFailure> = BTreeMap::new();
+    for (a, b, e) in errors {
+        for day in product.days.iter().filter(|d| d.start < b && a < d.end) {
+            failed
+                .entry(day.date.as_str())
+                .or_insert_with(|| e.clone().product(id).date(&day.date));
+        }
+    }
+    for day in &product.days {
+        if let Some(e) = failed.remove(day.date.as_str()) {
+            outcome.errors.push(e.0);
+            continue;
+        }
+        outcome.days.extend(day_results(
+            rating, id, &day.date, day.start, day.end, &units,
+        ));
+    }
+}
+
+/// A unit's daily peak in one partition.
+struct UnitPeak<'u, 'a> {
+    at: i64,
+    value: &'u UnitValue<'a>,
+}
+
+/// The day's results, one per partition: Σ of the units' daily peaks (SPEC §4.2).
+fn day_results(
+    rating: &dyn Rating,
+    product: &str,
+    date: &str,
+    start: i64,
+    end: i64,
+    units: &BTreeMap<String, Vec<Segment<'_>>>,
+) -> Vec<DayResult> {
+    #[derive(Default)]
+    struct Partition<'u, 'a> {
+        peaks: BTreeMap<&'u str, UnitPeak<'u, 'a>>,
+        /// (instant, 0 = end / 1 = start, change of the instantaneous total)
+        events: Vec<(i64, u8, Exact)>,
+    }
+    let mut partitions: BTreeMap<&str, Partition<'_, '_>> = BTreeMap::new();
+    for (name, segs) in units {
+        for seg in segs.iter().filter(|s| s.from < end && start < s.to) {
+            let (a, b) = (seg.from.max(start), seg.to.min(end));
+            let part = partitions.entry(seg.value.partition.as_str()).or_default();
+            let better = part
+                .peaks
+                .get(name.as_str())
+                .is_none_or(|p| seg.value.value > p.value.value);
+            if better {
+                part.peaks.insert(
+                    name,
+                    UnitPeak {
+                        at: a,
+                        value: &seg.value,
+                    },
+                );
+            }
+            part.events.push((a, 1, seg.value.value));
+            if b < end {
+                part.events.push((b, 0, Exact::ZERO - seg.value.value));
+            }
+        }
+    }
+    if partitions.is_empty() {
+        return vec![DayResult {
+            product: product.into(),
+            date: date.into(),
+            partition: "region:none".into(),
+            quantity: "0".into(),
+            peak_at: start,
+            measures: Vec::new(),
+            contributors: Vec::new(),
+            explanation: vec![format!(
+                "no installation or pod of {product} counts on {date} = 0 {}",
+                rating.unit_name()
+            )],
+            warnings: Vec::new(),
+        }];
+    }
+    partitions
+        .into_iter()
+        .map(|(partition, mut part)| {
+            // The earliest instant of the highest instantaneous total (SPEC §4.2.4).
+            part.events.sort_by_key(|e| (e.0, e.1));
+            let (mut total, mut best, mut peak_at) = (Exact::ZERO, None::<Exact>, start);
+            let mut i = 0;
+            while i < part.events.len() {
+                let t = part.events[i].0;
+                while i < part.events.len() && part.events[i].0 == t {
+                    total += part.events[i].2;
+                    i += 1;
+                }
+                if best.is_none_or(|b| total > b) {
+                    best = Some(total);
+                    peak_at = t;
+                }
+            }
+            let quantity: Exact = part.peaks.values().map(|p| p.value.value).sum();
+            let mut explanation: Vec<String> = Vec::new();
+            let mut contributors = Vec::new();
+            let mut warnings: Vec<String> = Vec::new();
+            for (name, peak) in &part.peaks {
+                explanation.extend(peak.value.lines.iter().cloned());
+                warnings.extend(peak.value.warnings.iter().cloned());
+                contributors.extend(
+                    peak.value
+                        .contributors
+                        .iter()
+                        .filter(|c| !c.weight.is_zero())
+                        .map(|c| Contributor {
+                            kind: c.kind.into(),
+                            key: c.key.into(),
+                            unit: name.to_string(),
+                            at: peak.at,
+                            weight: c.weight.to_string(),
+                            attrs: c.attrs.clone(),
+                        }),
+                );
+            }
+            cap_lines(&mut explanation, EXPLANATION_MAX_LINES - 1);
+            if part.peaks.len() > 1 {
+                let terms: Vec<String> = part
+                    .peaks
+                    .values()
+                    .map(|p| p.value.value.to_string())
+                    .collect();
+                let sum = if terms.len() <= 20 {
+                    terms.join(" + ")
+                } else {
+                    format!("{} units", terms.len())
+                };
+                explanation.push(format!(
+                    "{partition} total: {sum} = {quantity} {}",
+                    rating.unit_name()
+                ));
+            }
+            warnings.sort();
+            warnings.dedup();
+            DayResult {
+                product: product.into(),
+                date: date.into(),
+                partition: partition.into(),
+                quantity: quantity.to_string(),
+                peak_at,
+                measures: Vec::new(),
+                contributors,
+                explanation,
+                warnings,
+            }
+        })
+        .collect()
+}
+
+/// Keeps the first lines and a last one counting the rest (SPEC §5.5.4).
+fn cap_lines(lines: &mut Vec<String>, max: usize) {
+    if lines.len() > max {
+        let rest = lines.len() - (max - 1);
+        lines.truncate(max - 1);
+        lines.push(format!("… and {rest} more lines"));
+    }
+}

@@ -236,12 +236,12 @@ fn compare(
     let mut bucketed: BTreeMap<(String, String), Usage> = BTreeMap::new();
     let mut bundles: BTreeMap<String, Result<BundleUsage, String>> = BTreeMap::new();
     for b in &case.bundles {
-        let members: Result<Vec<&crate::eval::ProductDays>, String> = products
-            .iter()
-            .zip(&results)
-            .filter(|(p, _)| p.bundle.as_ref().is_some_and(|m| m.id == b.id))
-            .map(|(_, r)| r.as_ref().map_err(|e| e.to_string()))
-            .collect();
+        let evaluated: Vec<_> = products.iter().zip(&results).collect();
+        let members: Result<Vec<&crate::eval::ProductDays>, String> =
+            bundle::members(&b.id, &evaluated)
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect();
         let usage =
             members.and_then(|m| bundle::usage(b, &m, start, end).map_err(|e| e.to_string()));
         bundles.insert(b.id.clone(), usage);

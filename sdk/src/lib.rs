@@ -52,9 +52,9 @@ pub use wit_bindgen::rt as __rt;
 /// The WIT records a plugin builds and reads.
 pub mod types {
     pub use crate::bindings::licmetric::plugin::types::{
-        Attribute, Contributor, Day, DayResult, Evaluation, FactRequest, InstantSelection,
-        IntervalSelection, MetricInfo, Outcome, PeriodRule, PluginError, PluginInfo, ProductDays,
-        ProductRef, Selection, StringTable, Timeline, ValueType,
+        Attribute, BundleClaim, Contributor, Day, DayResult, Evaluation, FactRequest,
+        InstantSelection, IntervalSelection, MetricInfo, Outcome, PeriodRule, PluginError,
+        PluginInfo, ProductDays, ProductRef, Selection, StringTable, Timeline, ValueType,
     };
 }
 

@@ -18,7 +18,8 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, Proble
             "plugins": state.evaluator.runtime.plugins().iter().map(|p| json!({
                 "name": p.name(), "version": p.version().to_string(), "digest": p.digest(),
             })).collect::<Vec<_>>(),
-            "warnings": [],
+            // Data-quality warnings of the evaluated days, newest per product and code.
+            "warnings": store.warnings()?,
         })))
     })
     .await

@@ -37,6 +37,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/products/{id}",
             put(products::put).get(products::get),
         )
+        .route("/api/v1/bundles", get(products::list_bundles))
+        .route(
+            "/api/v1/bundles/{id}",
+            put(products::put_bundle).get(products::get_bundle),
+        )
         .route("/api/v1/health", get(meta::health))
         .route("/api/v1/version", get(meta::version))
         .fallback(meta::not_found)

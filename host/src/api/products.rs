@@ -1,4 +1,5 @@
-//! Product records (SPEC §5.6): `PUT /api/v1/products/{id}`, `GET /api/v1/products[/{id}]`.
+//! Product and bundle records (SPEC §5.6): `PUT /api/v1/products/{id}`,
+//! `GET /api/v1/products[/{id}]`, `PUT /api/v1/bundles/{id}`, `GET /api/v1/bundles[/{id}]`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -6,7 +7,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::{AppState, Problem, blocking};
-use crate::store::records::Product;
+use crate::store::records::{Bundle, Product};
 
 pub async fn put(
     State(state): State<AppState>,
@@ -59,6 +60,68 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem>
     blocking(move || {
         Ok(Json(
             serde_json::to_value(state.evaluator.store.products()?).map_err(anyhow::Error::from)?,
+        ))
+    })
+    .await
+}
+
+pub async fn put_bundle(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Json<Bundle>, Problem> {
+    let bundle: Bundle = serde_json::from_str(&body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-bundle",
+            format!("bundle record: {e}"),
+        )
+    })?;
+    if bundle.id != id {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-bundle",
+            format!(
+                "id: the record says {:?} but the path says {id:?}",
+                bundle.id
+            ),
+        ));
+    }
+    if let Some(kind) = bundle.kind.as_deref() {
+        if !matches!(kind, "cloud_pak" | "flexpoint") {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-bundle",
+                format!("kind: {kind:?} is neither \"cloud_pak\" nor \"flexpoint\""),
+            ));
+        }
+    }
+    blocking(move || {
+        state.evaluator.store.put_bundle(&bundle)?;
+        Ok(Json(bundle))
+    })
+    .await
+}
+
+pub async fn get_bundle(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Bundle>, Problem> {
+    blocking(move || match state.evaluator.store.bundle(&id)? {
+        Some(b) => Ok(Json(b)),
+        None => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-bundle",
+            format!("no bundle {id:?}"),
+        )),
+    })
+    .await
+}
+
+pub async fn list_bundles(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    blocking(move || {
+        Ok(Json(
+            serde_json::to_value(state.evaluator.store.bundles()?).map_err(anyhow::Error::from)?,
         ))
     })
     .await

@@ -1,6 +1,8 @@
 //! `GET /api/v1/usage?product=…&start=…&end=…[&time_unit=days|weeks|months][&week_start=…]`:
 //! the period value (high-water mark and peak date), daily values, contributors and
 //! explanation. `start` and `end` are dates; the period is `[start, end)`.
+//! `GET /api/v1/usage?bundle=…&start=…&end=…`: a bundle's converted daily sums, their
+//! high-water mark, and each member's measured and converted quantity on the peak day.
 
 use std::collections::HashMap;
 
@@ -12,16 +14,34 @@ use licmetric_sdk::calendar::TimeUnit;
 
 use super::{AppState, Problem, blocking};
 use crate::eval::EvalError;
+use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
+
+/// A product's or a bundle's usage.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Product(Box<Usage>),
+    Bundle(Box<BundleUsage>),
+}
 
 pub async fn usage(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Usage>, Problem> {
-    let product = q
-        .get("product")
-        .cloned()
-        .ok_or_else(|| Problem::bad_parameter("product", "is required"))?;
+) -> Result<Json<Answer>, Problem> {
+    let (product, bundle_id) = match (q.get("product"), q.get("bundle")) {
+        (Some(p), None) => (p.clone(), None),
+        (None, Some(b)) => (String::new(), Some(b.clone())),
+        (Some(_), Some(_)) => {
+            return Err(Problem::bad_parameter(
+                "bundle",
+                "give either product or bundle, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(Problem::bad_parameter("product", "is required (or bundle)"));
+        }
+    };
     let start = date(&q, "start")?;
     let end = date(&q, "end")?;
     if end <= start {
@@ -49,6 +69,9 @@ pub async fn usage(
             .map_err(|_| Problem::bad_parameter("week_start", format!("{w:?} is not a weekday")))?,
         None => Weekday::Mon,
     };
+    if let Some(id) = bundle_id {
+        return blocking(move || bundle_usage(&state, &id, start, end)).await;
+    }
     blocking(move || {
         let evaluator = &state.evaluator;
         let record = evaluator.store.product(&product)?.ok_or_else(|| {
@@ -69,10 +92,42 @@ pub async fn usage(
             .expect("one product")
             .map_err(eval_problem)?;
         period::usage(&days, start, end, unit, week_start)
-            .map(Json)
+            .map(|u| Json(Answer::Product(Box::new(u))))
             .map_err(eval_problem)
     })
     .await
+}
+
+/// Evaluates every product (an unconfigured one may join through its facts' claims), then
+/// the bundle from its members' days.
+fn bundle_usage(
+    state: &AppState,
+    id: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Json<Answer>, Problem> {
+    let evaluator = &state.evaluator;
+    let record = evaluator.store.bundle(id)?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-bundle",
+            format!("no bundle {id:?}"),
+        )
+        .with("parameter", "bundle")
+    })?;
+    let products = evaluator.store.products()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let results = evaluator
+        .days(&products, start, end, now)
+        .map_err(eval_problem)?;
+    let evaluated: Vec<_> = products.iter().zip(&results).collect();
+    let members = bundle::members(id, &evaluated)
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(eval_problem)?;
+    bundle::usage(&record, &members, start, end)
+        .map(|u| Json(Answer::Bundle(Box::new(u))))
+        .map_err(eval_problem)
 }
 
 fn date(q: &HashMap<String, String>, name: &str) -> Result<NaiveDate, Problem> {

@@ -264,6 +264,11 @@ impl Evaluator {
                             ))
                         }),
                 };
+                if let Ok(records) = &*slot {
+                    for r in records {
+                        self.store.note_warnings(&r.product, &r.date, &r.warnings)?;
+                    }
+                }
                 if let (Ok(records), true) = (&*slot, day.end <= run_at) {
                     to_cache.push((
                         day.date.clone(),
@@ -464,6 +469,11 @@ fn to_record(plugin: &LoadedPlugin, d: sdk::DayResult) -> Result<DayRecord, Eval
             .collect::<Result<_, EvalError>>()?,
         explanation: d.explanation.clone(),
         warnings: d.warnings.clone(),
+        bundle_claims: d
+            .bundle_claims
+            .iter()
+            .map(|c| (c.bundle.clone(), c.ratio.clone()))
+            .collect(),
         product: d.product,
         date: d.date,
         partition: d.partition,

@@ -175,9 +175,11 @@ pub fn usage(
             _ => peak_dates.contains(&r.date.as_str()),
         })
         .collect();
+    let (_, bundle_warnings) = super::bundle::membership(days)?;
     let mut warnings: Vec<String> = records
         .iter()
         .flat_map(|r| r.warnings.iter().cloned())
+        .chain(bundle_warnings)
         .collect();
     warnings.sort();
     warnings.dedup();
@@ -186,15 +188,42 @@ pub fn usage(
         let dates: Vec<NaiveDate> = daily.iter().filter_map(|d| d.date.parse().ok()).collect();
         calendar::group(&dates, unit, week_start)
             .into_iter()
-            .map(|(_, members)| {
+            .map(|(_, members)| match rule {
+                // Partitioned: keyed by the bucket's first day; Σ of each partition's maximum.
+                PeriodRule::PartitionSum => {
+                    let mut maxima: BTreeMap<&str, Exact> = BTreeMap::new();
+                    for &i in &members {
+                        for (p, q) in &daily[i].partitions {
+                            let q: Exact = q.parse().unwrap_or(Exact::ZERO);
+                            let m = maxima.entry(p.as_str()).or_insert(q);
+                            *m = (*m).max(q);
+                        }
+                    }
+                    let sum: Exact = if maxima.is_empty() {
+                        members
+                            .iter()
+                            .map(|&i| daily[i].quantity.parse::<Exact>().unwrap_or(Exact::ZERO))
+                            .max()
+                            .unwrap_or(Exact::ZERO)
+                    } else {
+                        maxima.values().copied().sum()
+                    };
+                    Bucket {
+                        date: daily[members[0]].date.clone(),
+                        quantity: sum.to_string(),
+                    }
+                }
                 // Keyed by its peak day: the earliest day with the bucket's maximum.
-                let best = members.iter().copied().fold(members[0], |b, i| {
-                    let q = |k: usize| daily[k].quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
-                    if q(i) > q(b) { i } else { b }
-                });
-                Bucket {
-                    date: daily[best].date.clone(),
-                    quantity: daily[best].quantity.clone(),
+                _ => {
+                    let best = members.iter().copied().fold(members[0], |b, i| {
+                        let q =
+                            |k: usize| daily[k].quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
+                        if q(i) > q(b) { i } else { b }
+                    });
+                    Bucket {
+                        date: daily[best].date.clone(),
+                        quantity: daily[best].quantity.clone(),
+                    }
                 }
             })
             .collect()

@@ -165,6 +165,14 @@ pub fn outcome_from(o: wit::Outcome) -> sdk::Outcome {
                     .collect(),
                 explanation: d.explanation,
                 warnings: d.warnings,
+                bundle_claims: d
+                    .bundle_claims
+                    .into_iter()
+                    .map(|c| sdk::BundleClaim {
+                        bundle: c.bundle,
+                        ratio: c.ratio,
+                    })
+                    .collect(),
             })
             .collect(),
         errors: o.errors.into_iter().map(error_from).collect(),
@@ -200,6 +208,10 @@ pub fn outcome_size(o: &wit::Outcome) -> usize {
                     .sum::<usize>()
                 + strings(&d.explanation)
                 + strings(&d.warnings)
+                + d.bundle_claims
+                    .iter()
+                    .map(|c| 16 + c.bundle.len() + c.ratio.as_ref().map_or(0, String::len))
+                    .sum::<usize>()
         })
         .sum::<usize>()
         + o.errors.iter().map(|e| 64 + e.message.len()).sum::<usize>()

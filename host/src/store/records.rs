@@ -131,7 +131,51 @@ impl Store {
     pub fn put_bundle(&self, bundle: &Bundle) -> anyhow::Result<()> {
         self.bundles
             .insert(bundle.id.as_bytes(), serde_json::to_vec(bundle)?)?;
+        self.bundles.flush()?;
         Ok(())
+    }
+
+    /// One bundle.
+    pub fn bundle(&self, id: &str) -> anyhow::Result<Option<Bundle>> {
+        Ok(match self.bundles.get(id.as_bytes())? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+
+    /// Every bundle, by id.
+    pub fn bundles(&self) -> anyhow::Result<Vec<Bundle>> {
+        self.bundles
+            .iter()
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect()
+    }
+
+    /// Remembers the data-quality warnings of a product's computed day (SPEC §5.4), newest
+    /// per (product, code), for the health endpoint.
+    pub fn note_warnings(
+        &self,
+        product: &str,
+        date: &str,
+        warnings: &[String],
+    ) -> anyhow::Result<()> {
+        for w in warnings {
+            let code = w.split(':').next().unwrap_or(w);
+            let key = format!("warning/{product}/{code}");
+            let value =
+                serde_json::json!({"product": product, "code": code, "message": w, "date": date});
+            self.meta
+                .insert(key.as_bytes(), serde_json::to_vec(&value)?)?;
+        }
+        Ok(())
+    }
+
+    /// The newest warning per (product, code).
+    pub fn warnings(&self) -> anyhow::Result<Vec<Value>> {
+        self.meta
+            .scan_prefix(b"warning/")
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect()
     }
 
     /// Stores a plugin's rule-data document (already validated by the plugin).

@@ -36,6 +36,9 @@ pub struct DayRecord {
     pub explanation: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Bundles the day's facts claim for the product: (bundle, ratio `a:b` or none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bundle_claims: Vec<(String, Option<String>)>,
 }
 
 /// What a cached day holds: its partitions' records and the sequence it was computed at.

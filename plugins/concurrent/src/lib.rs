@@ -233,6 +233,7 @@ impl<'a> Counter<'a> {
                     contributors,
                     explanation: vec![explanation],
                     warnings: Vec::new(),
+                    bundle_claims: Vec::new(),
                 }
             })
             .collect())

@@ -20,7 +20,9 @@ use licmetric_sdk::estate::{
     Held, History, Installation, Namespace, Node, Pod, Pool, Server, Vm, states_request,
 };
 use licmetric_sdk::facts::Facts;
-use licmetric_sdk::types::{Contributor, DayResult, Evaluation, FactRequest, Outcome, ProductDays};
+use licmetric_sdk::types::{
+    BundleClaim, Contributor, DayResult, Evaluation, FactRequest, Outcome, ProductDays,
+};
 use licmetric_sdk::{Exact, PluginFailure};
 
 use placement::{Piece, UnitKind};
@@ -310,9 +312,25 @@ fn product_days<'e, 'a>(
             outcome.errors.push(e.0);
             continue;
         }
-        outcome.days.extend(day_results(
-            rating, id, &day.date, day.start, day.end, &units,
-        ));
+        // Bundle annotations of the product's pods that day (the host applies SPEC §4.7.1).
+        let mut claims: Vec<(&str, Option<&str>)> = pod_pieces
+            .iter()
+            .filter(|p| p.from < day.end && day.start < p.to)
+            .filter_map(|p| p.state.bundle.map(|b| (b, p.state.ratio)))
+            .collect();
+        claims.sort();
+        claims.dedup();
+        let mut results = day_results(rating, id, &day.date, day.start, day.end, &units);
+        for r in &mut results {
+            r.bundle_claims = claims
+                .iter()
+                .map(|(b, ratio)| BundleClaim {
+                    bundle: b.to_string(),
+                    ratio: ratio.map(String::from),
+                })
+                .collect();
+        }
+        outcome.days.extend(results);
     }
 }
 
@@ -375,6 +393,7 @@ fn day_results(
                 rating.unit_name()
             )],
             warnings: Vec::new(),
+            bundle_claims: Vec::new(),
         }];
     }
     partitions
@@ -446,6 +465,7 @@ fn day_results(
                 contributors,
                 explanation,
                 warnings,
+                bundle_claims: Vec::new(),
             }
         })
         .collect()

@@ -40,6 +40,7 @@ impl Metric for Hostile {
                 contributors: Vec::new(),
                 explanation: vec![filler.clone()],
                 warnings: Vec::new(),
+                bundle_claims: Vec::new(),
             })
             .collect();
         Outcome {

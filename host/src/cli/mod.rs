@@ -1,6 +1,7 @@
 //! The `licmetric` command: serve, ingest, replay, bench.
 
 mod bench;
+mod bench_estate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +52,8 @@ enum Command {
     },
     /// Measure ingest and evaluation on a generated estate (see docs/BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Benchmark pvu evaluation on a generated estate of servers, VMs and installations.
+    BenchEstate(bench_estate::EstateArgs),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -134,6 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             })
         }
         Command::Bench(args) => bench::run(args).map(|_| 0),
+        Command::BenchEstate(args) => bench_estate::run(args).map(|_| 0),
     }
 }
 

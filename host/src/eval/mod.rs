@@ -81,6 +81,9 @@ impl From<PluginFailure> for EvalError {
     }
 }
 
+/// Product-days evaluated in one plugin call; more go to further calls (fresh instances).
+pub const PRODUCT_DAYS_PER_CALL: usize = 360;
+
 /// One product's days over a period, each computed or cached, or failed.
 pub struct ProductDays {
     pub product: Product,
@@ -319,20 +322,53 @@ impl Evaluator {
         };
         let mut strings = Interner::default();
         let timelines = self.store.timelines(&requests, window, &mut strings)?;
-        let input = sdk::Evaluation {
-            rule_data: rule_data.to_string(),
-            run_at,
-            products: needed
-                .iter()
-                .map(|n| sdk::ProductDays {
-                    product: n.1.clone(),
-                    days: n.2.clone(),
-                })
-                .collect(),
-            strings: strings.into_table(),
-            timelines,
+        // Products go in chunks of at most PRODUCT_DAYS_PER_CALL days, each in a fresh
+        // instance, so that a large estate stays within one call's output and memory caps.
+        let mut strings = strings.into_table();
+        let mut timelines = timelines;
+        let mut first = true;
+        let mut outcome = sdk::Outcome {
+            days: Vec::new(),
+            errors: Vec::new(),
         };
-        let outcome = call.evaluate(input)?;
+        let mut chunk: Vec<sdk::ProductDays> = Vec::new();
+        let mut chunk_days = 0;
+        for (i, n) in needed.iter().enumerate() {
+            chunk.push(sdk::ProductDays {
+                product: n.1.clone(),
+                days: n.2.clone(),
+            });
+            chunk_days += n.2.len();
+            if chunk_days < PRODUCT_DAYS_PER_CALL && i + 1 < needed.len() {
+                continue;
+            }
+            let last = i + 1 == needed.len();
+            let input = sdk::Evaluation {
+                rule_data: rule_data.to_string(),
+                run_at,
+                products: std::mem::take(&mut chunk),
+                strings: if last {
+                    std::mem::replace(
+                        &mut strings,
+                        sdk::StringTable {
+                            bytes: Vec::new(),
+                            ends: Vec::new(),
+                        },
+                    )
+                } else {
+                    strings.clone()
+                },
+                timelines: if last { std::mem::take(&mut timelines) } else { timelines.clone() },
+            };
+            if !first {
+                call = plugin.call()?;
+            }
+            first = false;
+            let part = call.evaluate(input)?;
+            outcome.days.extend(part.days);
+            outcome.errors.extend(part.errors);
+            chunk_days = 0;
+        }
 
         let mut results: HashMap<(String, String), Result<Vec<DayRecord>, EvalError>> =
             HashMap::new();

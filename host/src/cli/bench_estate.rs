@@ -68,8 +68,10 @@ pub fn run(args: EstateArgs) -> anyhow::Result<()> {
 
     let products: Vec<Product> = (0..args.products)
         .map(|i| {
-            serde_json::from_value(serde_json::json!({"id": format!("p-{i:03}"), "metric": "pvu@^1"}))
-                .expect("a valid product")
+            serde_json::from_value(
+                serde_json::json!({"id": format!("p-{i:03}"), "metric": "pvu@^1"}),
+            )
+            .expect("a valid product")
         })
         .collect();
     for p in &products {

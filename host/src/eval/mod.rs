@@ -358,7 +358,11 @@ impl Evaluator {
                 } else {
                     strings.clone()
                 },
-                timelines: if last { std::mem::take(&mut timelines) } else { timelines.clone() },
+                timelines: if last {
+                    std::mem::take(&mut timelines)
+                } else {
+                    timelines.clone()
+                },
             };
             if !first {
                 call = plugin.call()?;

@@ -31,6 +31,10 @@ pub struct EstateArgs {
     /// Days of the reported period.
     #[arg(long, default_value_t = 90)]
     days: u32,
+    /// Products evaluated per `Evaluator::days` call (all of a call's day records, with their
+    /// contributors, are held in memory at once).
+    #[arg(long, default_value_t = 10)]
+    group: usize,
     /// VMs moved (vMotion) to another server once during the period, per thousand.
     #[arg(long, default_value_t = 10)]
     moves_per_mille: u64,
@@ -98,14 +102,18 @@ pub fn run(args: EstateArgs) -> anyhow::Result<()> {
     );
 
     let timed = |label: String, products: &[Product]| -> anyhow::Result<Duration> {
-        let began = Instant::now();
-        let results = evaluator.days(products, start, end, run_at)?;
-        let elapsed = began.elapsed();
+        let mut elapsed = Duration::ZERO;
         let mut quantity = 0usize;
-        for r in results {
-            let days = r.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let usage = crate::eval::period::usage(&days, start, end, None, chrono::Weekday::Mon)?;
-            quantity += usage.quantity.parse::<usize>().unwrap_or(0);
+        for group in products.chunks(args.group.max(1)) {
+            let began = Instant::now();
+            let results = evaluator.days(group, start, end, run_at)?;
+            elapsed += began.elapsed();
+            for r in results {
+                let days = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let usage =
+                    crate::eval::period::usage(&days, start, end, None, chrono::Weekday::Mon)?;
+                quantity += usage.quantity.parse::<usize>().unwrap_or(0);
+            }
         }
         println!(
             "evaluate {label}: {:.3} s (Σ period PVU {quantity})",
@@ -118,14 +126,20 @@ pub fn run(args: EstateArgs) -> anyhow::Result<()> {
     timed(format!("1 product x {} days, cached", args.days), one)?;
     timed(
         format!(
-            "{} products x {} days, cold (p-000 already cached)",
+            "{} products x {} days in groups of {}, cold (p-000 already cached)",
             products.len(),
-            args.days
+            args.days,
+            args.group
         ),
         &products,
     )?;
     timed(
-        format!("{} products x {} days, cached", products.len(), args.days),
+        format!(
+            "{} products x {} days in groups of {}, cached",
+            products.len(),
+            args.days,
+            args.group
+        ),
         &products,
     )?;
     Ok(())

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::eval::Evaluator;
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::calendar;
-use crate::eval::period::{self, PartitionPeak, Usage};
+use crate::eval::period::{self, DailyValue, PartitionPeak, Usage};
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::store::records::{Bundle, Product};
@@ -292,34 +292,15 @@ fn compare(
             ));
             continue;
         }
-        if !same(&e.quantity, &usage.quantity) {
-            out.push(format!(
-                "{label}: quantity expected {}, got {} (peak {}; {})",
-                text(&e.quantity),
-                usage.quantity,
-                usage.peak_date.as_deref().unwrap_or("-"),
-                usage.explanation.join(" | ")
-            ));
-        }
-        if let Some(peak) = &e.peak_date {
-            if usage.peak_date.as_deref() != Some(peak.as_str()) {
-                out.push(format!(
-                    "{label}: peak date expected {peak}, got {}",
-                    usage.peak_date.as_deref().unwrap_or("-")
-                ));
-            }
-        }
-        for (date, want) in e.daily.iter().flatten() {
-            match usage.daily.iter().find(|d| &d.date == date) {
-                Some(d) if same(want, &d.quantity) => {}
-                Some(d) => out.push(format!(
-                    "{label}: {date}: expected {}, got {}",
-                    text(want),
-                    d.quantity
-                )),
-                None => out.push(format!("{label}: {date}: not in the period")),
-            }
-        }
+        compare_figures(
+            &label,
+            e,
+            &usage.quantity,
+            usage.peak_date.as_deref(),
+            &usage.daily,
+            &format!("; {}", usage.explanation.join(" | ")),
+            out,
+        );
         for (date, measures) in e.measures.iter().flatten() {
             let day = usage.daily.iter().find(|d| &d.date == date);
             for (name, want) in measures {
@@ -374,6 +355,45 @@ fn compare(
         }
     }
     Ok(())
+}
+
+/// Quantity, peak date and daily values, the same for products and bundles. `context` is
+/// appended to a wrong quantity's line (the explanation, for a product).
+fn compare_figures(
+    label: &str,
+    e: &Expected,
+    quantity: &str,
+    peak_date: Option<&str>,
+    daily: &[DailyValue],
+    context: &str,
+    out: &mut Vec<String>,
+) {
+    if !same(&e.quantity, quantity) {
+        out.push(format!(
+            "{label}: quantity expected {}, got {quantity} (peak {}{context})",
+            text(&e.quantity),
+            peak_date.unwrap_or("-"),
+        ));
+    }
+    if let Some(peak) = &e.peak_date {
+        if peak_date != Some(peak.as_str()) {
+            out.push(format!(
+                "{label}: peak date expected {peak}, got {}",
+                peak_date.unwrap_or("-")
+            ));
+        }
+    }
+    for (date, want) in e.daily.iter().flatten() {
+        match daily.iter().find(|d| &d.date == date) {
+            Some(d) if same(want, &d.quantity) => {}
+            Some(d) => out.push(format!(
+                "{label}: {date}: expected {}, got {}",
+                text(want),
+                d.quantity
+            )),
+            None => out.push(format!("{label}: {date}: not in the period")),
+        }
+    }
 }
 
 fn compare_partitions(label: &str, e: &Expected, got: &[PartitionPeak], out: &mut Vec<String>) {
@@ -454,33 +474,15 @@ fn compare_bundle(
         ));
         return;
     }
-    if !same(&e.quantity, &usage.quantity) {
-        out.push(format!(
-            "{label}: quantity expected {}, got {} (peak {})",
-            text(&e.quantity),
-            usage.quantity,
-            usage.peak_date.as_deref().unwrap_or("-")
-        ));
-    }
-    if let Some(peak) = &e.peak_date {
-        if usage.peak_date.as_deref() != Some(peak.as_str()) {
-            out.push(format!(
-                "{label}: peak date expected {peak}, got {}",
-                usage.peak_date.as_deref().unwrap_or("-")
-            ));
-        }
-    }
-    for (date, want) in e.daily.iter().flatten() {
-        match usage.daily.iter().find(|d| &d.date == date) {
-            Some(d) if same(want, &d.quantity) => {}
-            Some(d) => out.push(format!(
-                "{label}: {date}: expected {}, got {}",
-                text(want),
-                d.quantity
-            )),
-            None => out.push(format!("{label}: {date}: no value")),
-        }
-    }
+    compare_figures(
+        label,
+        e,
+        &usage.quantity,
+        usage.peak_date.as_deref(),
+        &usage.daily,
+        "",
+        out,
+    );
     compare_partitions(label, e, &usage.partitions, out);
     compare_warnings(label, e, &usage.warnings, out);
     for (product, want) in e.products.iter().flatten() {

@@ -8,7 +8,7 @@ use licmetric_sdk::estate::Server;
 use licmetric_sdk::{Exact, PluginFailure};
 
 use crate::placement::{Piece, Target, UnitKind};
-use crate::{Rating, Share, UnitValue, failure, partition_of, rated};
+use crate::{Rating, Share, UnitValue, failure, missing, partition_of, rated, required_decimal};
 
 /// The value of a unit whose active pieces at instant `at` are `pieces` (all of one unit).
 pub fn value<'a>(
@@ -40,17 +40,6 @@ fn equal_shares<'a>(value: Exact, pieces: &[&Piece<'_, 'a>]) -> Vec<Share<'a>> {
             attrs: p.organisation.or(p.target.organisation()).pairs(),
         })
         .collect()
-}
-
-fn missing(kind: &str, key: &str, attribute: &str, at: i64, section: &str) -> PluginFailure {
-    failure(
-        "missing_attribute",
-        format!("missing attribute {attribute:?} on fact ({kind}, {key:?})"),
-    )
-    .fact(kind, key)
-    .attribute(attribute)
-    .at(at)
-    .section(section)
 }
 
 fn cores_of(key: &str, server: &Server<'_>, at: i64) -> Result<Exact, PluginFailure> {
@@ -116,20 +105,14 @@ fn server<'a>(
             continue;
         }
         let pool_cores = match pool {
-            Some((pool_key, p)) => Some(match p.cores {
-                Some(Ok(c)) => c,
-                Some(Err(text)) => {
-                    return Err(failure(
-                        "invalid_value",
-                        format!("cores {text:?} of pool {pool_key:?} is not a decimal"),
-                    )
-                    .fact("pool", pool_key)
-                    .attribute("cores")
-                    .at(at)
-                    .section("SPEC §2.5"));
-                }
-                None => return Err(missing("pool", pool_key, "cores", at, "SPEC §4.1")),
-            }),
+            Some((pool_key, p)) => Some(required_decimal(
+                p.cores,
+                "pool",
+                pool_key,
+                "cores",
+                at,
+                "SPEC §4.1",
+            )?),
             None => None,
         };
         let capacity = match state.lpar_mode {
@@ -144,20 +127,14 @@ fn server<'a>(
                         as i128,
                 )
             }
-            Some("capped") => match state.entitled_capacity {
-                Some(Ok(ec)) => ec,
-                Some(Err(text)) => {
-                    return Err(failure(
-                        "invalid_value",
-                        format!("entitled_capacity {text:?} of vm {vm:?} is not a decimal"),
-                    )
-                    .fact("vm", vm)
-                    .attribute("entitled_capacity")
-                    .at(at)
-                    .section("SPEC §4.1"));
-                }
-                None => return Err(missing("vm", vm, "entitled_capacity", at, "SPEC §4.1")),
-            },
+            Some("capped") => required_decimal(
+                state.entitled_capacity,
+                "vm",
+                vm,
+                "entitled_capacity",
+                at,
+                "SPEC §4.1",
+            )?,
             Some("uncapped") => {
                 let vp = state
                     .virtual_processors

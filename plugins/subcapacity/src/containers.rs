@@ -8,7 +8,7 @@ use licmetric_sdk::estate::{Held, Namespace, Node, Pod, clip};
 use licmetric_sdk::{Exact, PluginFailure};
 
 use crate::placement::boundaries;
-use crate::{Estate, Rating, Share, UnitValue, failure, rated};
+use crate::{Estate, Rating, Share, UnitValue, decimal, failure, rated, required_decimal};
 
 /// One pod of the product over `[from, to)`, with its node and namespace states constant.
 #[derive(Debug, Clone)]
@@ -129,35 +129,14 @@ pub fn value<'a>(
     let mut nodes: BTreeMap<&'a str, NodeSum<'_, '_, 'a>> = BTreeMap::new();
     for piece in pieces {
         let node = piece.node_state;
-        let capacity = match node.capacity_cores {
-            Some(Ok(c)) => c,
-            Some(Err(text)) => {
-                return Err(failure(
-                    "invalid_value",
-                    format!(
-                        "capacity_cores {text:?} of node {:?} is not a decimal",
-                        piece.node
-                    ),
-                )
-                .fact("node", piece.node)
-                .attribute("capacity_cores")
-                .at(at)
-                .section("SPEC §2.8"));
-            }
-            None => {
-                return Err(failure(
-                    "missing_attribute",
-                    format!(
-                        "missing attribute \"capacity_cores\" on fact (node, {:?})",
-                        piece.node
-                    ),
-                )
-                .fact("node", piece.node)
-                .attribute("capacity_cores")
-                .at(at)
-                .section("SPEC §4.6"));
-            }
-        };
+        let capacity = required_decimal(
+            node.capacity_cores,
+            "node",
+            piece.node,
+            "capacity_cores",
+            at,
+            "SPEC §4.6",
+        )?;
         let threads = node.threads_per_core.unwrap_or(1);
         if threads <= 0 {
             return Err(failure(
@@ -172,24 +151,15 @@ pub fn value<'a>(
             .at(at)
             .section("SPEC §2.8"));
         }
-        let limit = match piece.state.cpu_limit_cores {
-            Some(Ok(l)) => l,
-            Some(Err(text)) => {
-                return Err(failure(
-                    "invalid_value",
-                    format!(
-                        "cpu_limit_cores {text:?} of pod {:?} is not a decimal",
-                        piece.pod
-                    ),
-                )
-                .fact("pod", piece.pod)
-                .attribute("cpu_limit_cores")
-                .at(at)
-                .section("SPEC §2.9"));
-            }
-            // No limit: the pod may use its whole node (SPEC §4.6 step 1).
-            None => capacity,
-        };
+        // No limit: the pod may use its whole node (SPEC §4.6 step 1).
+        let limit = decimal(
+            piece.state.cpu_limit_cores,
+            "pod",
+            piece.pod,
+            "cpu_limit_cores",
+            at,
+        )?
+        .unwrap_or(capacity);
         let sum = nodes.entry(piece.node).or_insert(NodeSum {
             state: node,
             capacity,

@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::eval::Evaluator;
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::calendar;
+use crate::eval::chargeback;
 use crate::eval::period::{self, DailyValue, PartitionPeak, Usage};
 use crate::runtime::Runtime;
 use crate::store::Store;
@@ -73,8 +74,17 @@ pub struct Expected {
     /// date → measure → value
     #[serde(default)]
     pub measures: Option<BTreeMap<String, BTreeMap<String, Value>>>,
+    /// The period's chargeback lines (SPEC §4.8).
     #[serde(default)]
-    pub chargeback: Option<Value>,
+    pub chargeback: Option<ExpectedChargeback>,
+    /// measure → its period value (HWM, or distinct identities for a distinct-union measure).
+    #[serde(default)]
+    pub period_measures: Option<BTreeMap<String, Value>>,
+    /// The licensed quantity and threshold − quantity.
+    #[serde(default)]
+    pub threshold: Option<Value>,
+    #[serde(default)]
+    pub threshold_delta: Option<Value>,
     /// Expected error code (the product must fail with it instead of getting a quantity).
     #[serde(default)]
     pub error: Option<String>,
@@ -90,6 +100,31 @@ pub struct Expected {
     /// Bundles: member → measured and converted quantity on the bundle's peak day(s).
     #[serde(default)]
     pub products: Option<BTreeMap<String, ExpectedMember>>,
+}
+
+/// Expected chargeback: every group line (`unallocated` included) and optionally consumers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedChargeback {
+    /// Overrides the product's `group_by`, as the API's parameter does.
+    #[serde(default)]
+    pub group_by: Option<String>,
+    /// Overrides the product's approach.
+    #[serde(default)]
+    pub approach: Option<String>,
+    pub groups: BTreeMap<String, ExpectedGroup>,
+    /// `kind:key` → recharged quantity.
+    #[serde(default)]
+    pub consumers: Option<BTreeMap<String, Value>>,
+}
+
+/// One expected chargeback group line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedGroup {
+    pub quantity: Value,
+    #[serde(default)]
+    pub cost: Option<Value>,
 }
 
 /// A partition's expected high-water mark.
@@ -235,6 +270,7 @@ fn compare(
     let mut by_id: BTreeMap<String, Result<Usage, String>> = BTreeMap::new();
     let mut bucketed: BTreeMap<(String, String), Usage> = BTreeMap::new();
     let mut bundles: BTreeMap<String, Result<BundleUsage, String>> = BTreeMap::new();
+    let mut evaluated_days: BTreeMap<String, crate::eval::ProductDays> = BTreeMap::new();
     for b in &case.bundles {
         let evaluated: Vec<_> = products.iter().zip(&results).collect();
         let members: Result<Vec<&crate::eval::ProductDays>, String> =
@@ -254,7 +290,9 @@ fn compare(
                     bucketed.insert((product.id.clone(), unit.to_string()), b);
                 }
             }
-            period::usage(&days, start, end, None, week_start)
+            let usage = period::usage(&days, start, end, None, week_start);
+            evaluated_days.insert(product.id.clone(), days);
+            usage
         });
         by_id.insert(product.id.clone(), usage.map_err(|e| e.to_string()));
     }
@@ -350,11 +388,119 @@ fn compare(
             }
         }
         compare_warnings(&label, e, &usage.warnings, out);
-        if e.chargeback.is_some() {
-            out.push(format!("{label}: chargeback is not evaluated yet"));
+        for (name, want) in e.period_measures.iter().flatten() {
+            let got = usage.measures.get(name).map(String::as_str).unwrap_or("-");
+            if !same(want, got) {
+                out.push(format!(
+                    "{label}: period measure {name} expected {}, got {got}",
+                    text(want)
+                ));
+            }
+        }
+        for (what, want, got) in [
+            ("threshold", &e.threshold, &usage.threshold),
+            (
+                "threshold_delta",
+                &e.threshold_delta,
+                &usage.threshold_delta,
+            ),
+        ] {
+            if let Some(want) = want {
+                let got = got.as_deref().unwrap_or("-");
+                if !same(want, got) {
+                    out.push(format!(
+                        "{label}: {what} expected {}, got {got}",
+                        text(want)
+                    ));
+                }
+            }
+        }
+        if let (Some(want), Some(days)) = (&e.chargeback, evaluated_days.get(id)) {
+            compare_chargeback(&label, want, days, usage, out);
         }
     }
     Ok(())
+}
+
+fn compare_chargeback(
+    label: &str,
+    want: &ExpectedChargeback,
+    days: &crate::eval::ProductDays,
+    usage: &Usage,
+    out: &mut Vec<String>,
+) {
+    let mut config = days.product.chargeback.clone().unwrap_or_default();
+    if let Some(g) = &want.group_by {
+        config.group_by = Some(g.clone());
+    }
+    if let Some(a) = &want.approach {
+        match a.parse() {
+            Ok(a) => config.approach = a,
+            Err(e) => return out.push(format!("{label}: chargeback approach: {e}")),
+        }
+    }
+    let got = match chargeback::allocate(days, usage, &config) {
+        Ok(c) => c,
+        Err(e) => return out.push(format!("{label}: chargeback failed: {e}")),
+    };
+    let shown: Vec<String> = got
+        .groups
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {} {}",
+                g.group,
+                g.quantity,
+                g.cost.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let names: Vec<&String> = got.groups.iter().map(|g| &g.group).collect();
+    if names.len() != want.groups.len() || !want.groups.keys().all(|k| names.contains(&k)) {
+        out.push(format!(
+            "{label}: chargeback groups expected {:?}, got {}",
+            want.groups.keys().collect::<Vec<_>>(),
+            shown.join(" | ")
+        ));
+    }
+    for (group, w) in &want.groups {
+        let Some(g) = got.groups.iter().find(|g| &g.group == group) else {
+            continue;
+        };
+        if !same(&w.quantity, &g.quantity) {
+            out.push(format!(
+                "{label}: chargeback {group}: quantity expected {}, got {} ({})",
+                text(&w.quantity),
+                g.quantity,
+                shown.join(" | ")
+            ));
+        }
+        if let Some(cost) = &w.cost {
+            let g_cost = g.cost.as_deref().unwrap_or("-");
+            if !same(cost, g_cost) {
+                out.push(format!(
+                    "{label}: chargeback {group}: cost expected {}, got {g_cost}",
+                    text(cost)
+                ));
+            }
+        }
+    }
+    for (consumer, w) in want.consumers.iter().flatten() {
+        let got_line = got.lines.iter().find(|l| {
+            l.consumer
+                .as_ref()
+                .is_some_and(|c| format!("{}:{}", c.kind, c.key) == *consumer)
+        });
+        match got_line {
+            Some(l) if same(w, &l.recharged_consumption) => {}
+            Some(l) => out.push(format!(
+                "{label}: chargeback consumer {consumer}: expected {}, got {}",
+                text(w),
+                l.recharged_consumption
+            )),
+            None => out.push(format!("{label}: chargeback consumer {consumer}: no line")),
+        }
+    }
 }
 
 /// Quantity, peak date and daily values, the same for products and bundles. `context` is

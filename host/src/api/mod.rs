@@ -1,6 +1,7 @@
 //! The HTTP API (axum): one module per API family. Blocking work (sled, wasm) runs on tokio's
 //! blocking pool so a long evaluation never stalls other requests.
 
+mod chargeback;
 mod facts;
 mod meta;
 pub mod problem;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/facts", post(facts::ingest))
         .route("/api/v1/usage", get(usage::usage))
+        .route("/api/v1/chargeback", get(chargeback::chargeback))
         .route("/api/v1/products", get(products::list))
         .route(
             "/api/v1/products/{id}",

@@ -42,20 +42,7 @@ pub async fn usage(
             return Err(Problem::bad_parameter("product", "is required (or bundle)"));
         }
     };
-    let start = date(&q, "start")?;
-    let end = date(&q, "end")?;
-    if end <= start {
-        return Err(Problem::bad_parameter(
-            "end",
-            format!("{end} is not after start {start}"),
-        ));
-    }
-    if (end - start).num_days() > 3660 {
-        return Err(Problem::bad_parameter(
-            "end",
-            "the period is longer than ten years",
-        ));
-    }
+    let (start, end) = period_of(&q)?;
     let unit = match q.get("time_unit") {
         Some(u) => Some(
             u.parse::<TimeUnit>()
@@ -128,6 +115,25 @@ fn bundle_usage(
     bundle::usage(&record, &members, start, end)
         .map(|u| Json(Answer::Bundle(Box::new(u))))
         .map_err(eval_problem)
+}
+
+/// The `[start, end)` dates of a query: both required, end after start, at most ten years.
+pub fn period_of(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {
+    let start = date(q, "start")?;
+    let end = date(q, "end")?;
+    if end <= start {
+        return Err(Problem::bad_parameter(
+            "end",
+            format!("{end} is not after start {start}"),
+        ));
+    }
+    if (end - start).num_days() > 3660 {
+        return Err(Problem::bad_parameter(
+            "end",
+            "the period is longer than ten years",
+        ));
+    }
+    Ok((start, end))
 }
 
 fn date(q: &HashMap<String, String>, name: &str) -> Result<NaiveDate, Problem> {

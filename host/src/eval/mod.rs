@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod calendar;
+pub mod chargeback;
 pub mod period;
 
 use std::collections::{BTreeMap, HashMap};
@@ -485,7 +486,25 @@ fn to_record(plugin: &LoadedPlugin, d: sdk::DayResult) -> Result<DayRecord, Eval
             )
         })
     };
+    let declared = &plugin.info().metrics;
+    let metric = if d.metric.is_empty() {
+        declared
+            .first()
+            .map(|m| m.code_name.clone())
+            .unwrap_or_default()
+    } else if declared.iter().any(|m| m.code_name == d.metric) {
+        d.metric.clone()
+    } else {
+        return Err(malformed(
+            plugin,
+            format!(
+                "product {} on {} counts metric {:?}, which the plugin does not declare",
+                d.product, d.date, d.metric
+            ),
+        ));
+    };
     Ok(DayRecord {
+        metric,
         quantity: exact("quantity", &d.quantity)?,
         peak_at: format_time(d.peak_at),
         measures: d

@@ -1,12 +1,12 @@
 //! Period rules (SPEC §1.9–§1.11): high-water mark with peak day, partition sums, buckets.
 //! Generic: the same for every metric; the plugin only says which rule applies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, Weekday};
 use licmetric_sdk::Exact;
 use licmetric_sdk::calendar::{self, TimeUnit};
-use licmetric_sdk::types::PeriodRule;
+use licmetric_sdk::types::{MetricInfo, PeriodRule};
 use serde::Serialize;
 
 use super::{EvalError, ProductDays};
@@ -46,6 +46,8 @@ pub struct Usage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub metric: String,
+    /// Code name of the metric the quantity counts (e.g. `PROCESSOR_VALUE_UNIT`).
+    pub metric_code_name: String,
     pub plugin: String,
     pub plugin_digest: String,
     pub rule_data_version: String,
@@ -55,6 +57,14 @@ pub struct Usage {
     pub peak_date: Option<String>,
     pub peak_at: Option<String>,
     pub partitions: Vec<PartitionPeak>,
+    /// Each measure over the period: the high-water mark of its daily values, or the
+    /// distinct identities when it is named like a distinct-union metric (SPEC §1.9).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub measures: BTreeMap<String, String>,
+    /// The licensed quantity (`threshold`, else the entitlement's) and what is left of it
+    /// (threshold − quantity; negative = over-used), as ILMT's threshold_delta.
+    pub threshold: Option<String>,
+    pub threshold_delta: Option<String>,
     pub daily: Vec<DailyValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub buckets: Option<Vec<Bucket>>,
@@ -85,11 +95,8 @@ pub fn usage(
     for (_, result) in &days.days {
         records.extend(result.as_ref().map_err(Clone::clone)?.iter());
     }
-    let rule = days
-        .plugin
-        .info()
-        .metrics
-        .first()
+    let metric = metric_of(days, &records);
+    let rule = metric
         .map(|m| m.period_rule)
         .unwrap_or(PeriodRule::HighWaterMark);
     let exact = |r: &DayRecord| r.quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
@@ -143,8 +150,15 @@ pub fn usage(
                 .min_by(|a, b| a.date.cmp(&b.date));
             (sum, first)
         }
-        // Distinct union is the named plugin's (issue 4); until then its HWM is reported.
-        PeriodRule::HighWaterMark | PeriodRule::DistinctUnion => {
+        // Distinct identities over the period; the peak day is the busiest day (informative).
+        PeriodRule::DistinctUnion => {
+            let best = busiest_day(&daily);
+            (
+                distinct_identities(records.iter().copied()),
+                best.and_then(|i| records.iter().copied().find(|r| r.date == daily[i].date)),
+            )
+        }
+        PeriodRule::HighWaterMark => {
             // Sum first, then maximum (§1.10): the HWM of the daily totals.
             let best = daily
                 .iter()
@@ -213,8 +227,23 @@ pub fn usage(
                         quantity: sum.to_string(),
                     }
                 }
+                // Keyed by its first day: the distinct identities of the bucket's days.
+                PeriodRule::DistinctUnion => Bucket {
+                    date: daily[members[0]].date.clone(),
+                    quantity: {
+                        let dates: BTreeSet<&str> =
+                            members.iter().map(|&i| daily[i].date.as_str()).collect();
+                        distinct_identities(
+                            records
+                                .iter()
+                                .copied()
+                                .filter(|r| dates.contains(r.date.as_str())),
+                        )
+                        .to_string()
+                    },
+                },
                 // Keyed by its peak day: the earliest day with the bucket's maximum.
-                _ => {
+                PeriodRule::HighWaterMark => {
                     let best = members.iter().copied().fold(members[0], |b, i| {
                         let q =
                             |k: usize| daily[k].quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
@@ -229,10 +258,16 @@ pub fn usage(
             .collect()
     });
 
+    let measures = period_measures(days, &records, &daily);
+    let threshold = days.product.threshold();
     Ok(Usage {
         product: days.product.id.clone(),
         name: days.product.name.clone(),
         metric: days.product.metric.clone(),
+        metric_code_name: metric.map(|m| m.code_name.clone()).unwrap_or_default(),
+        measures,
+        threshold: threshold.map(|t| t.to_string()),
+        threshold_delta: threshold.map(|t| (t - quantity).to_string()),
         plugin: days.plugin.label(),
         plugin_digest: days.plugin.digest().to_string(),
         rule_data_version: days.rule_version.clone(),
@@ -247,7 +282,12 @@ pub fn usage(
             .iter()
             .map(|(p, (r, q))| PartitionPeak {
                 partition: p.to_string(),
-                hwm: q.to_string(),
+                // A distinct-union product has one partition: its period value.
+                hwm: if rule == PeriodRule::DistinctUnion {
+                    quantity.to_string()
+                } else {
+                    q.to_string()
+                },
                 peak_date: Some(r.date.clone()),
                 peak_at: Some(r.peak_at.clone()),
             })
@@ -264,4 +304,73 @@ pub fn usage(
             .collect(),
         warnings,
     })
+}
+
+/// The declared metric the product's quantity counts: the one its newest day names.
+pub fn metric_of<'a>(days: &'a ProductDays, records: &[&DayRecord]) -> Option<&'a MetricInfo> {
+    let declared = &days.plugin.info().metrics;
+    records
+        .iter()
+        .max_by(|a, b| a.date.cmp(&b.date))
+        .and_then(|r| declared.iter().find(|m| m.code_name == r.metric))
+        .or(declared.first())
+}
+
+/// Distinct consumers `(kind, key)` among the records' contributors, whatever their weight:
+/// a distinct-union plugin lists every identity of a day (SPEC §3.5.1 step 2).
+pub fn distinct_identities<'a>(records: impl Iterator<Item = &'a DayRecord>) -> Exact {
+    let set: BTreeSet<(&str, &str)> = records
+        .flat_map(|r| {
+            r.contributors
+                .iter()
+                .map(|c| (c.kind.as_str(), c.key.as_str()))
+        })
+        .collect();
+    Exact::int(set.len() as i128)
+}
+
+/// Index of the earliest day with the highest daily quantity.
+fn busiest_day(daily: &[DailyValue]) -> Option<usize> {
+    daily
+        .iter()
+        .enumerate()
+        .fold(None::<(usize, Exact)>, |best, (i, d)| {
+            let q: Exact = d.quantity.parse().unwrap_or(Exact::ZERO);
+            match best {
+                Some((_, b)) if b >= q => best,
+                _ => Some((i, q)),
+            }
+        })
+        .map(|(i, _)| i)
+}
+
+/// Each measure's period value: distinct identities when a distinct-union metric has its name
+/// (case-insensitive), else the high-water mark of its daily values.
+fn period_measures(
+    days: &ProductDays,
+    records: &[&DayRecord],
+    daily: &[DailyValue],
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for d in daily {
+        for (name, value) in &d.measures {
+            let distinct = days.plugin.info().metrics.iter().any(|m| {
+                m.period_rule == PeriodRule::DistinctUnion && m.code_name.eq_ignore_ascii_case(name)
+            });
+            if distinct {
+                if !out.contains_key(name) {
+                    let n = distinct_identities(records.iter().copied());
+                    out.insert(name.clone(), n.to_string());
+                }
+                continue;
+            }
+            let v: Exact = value.parse().unwrap_or(Exact::ZERO);
+            let best = out
+                .get(name)
+                .and_then(|s| s.parse::<Exact>().ok())
+                .map_or(v, |b| b.max(v));
+            out.insert(name.clone(), best.to_string());
+        }
+    }
+    out
 }

@@ -147,6 +147,7 @@ pub fn outcome_from(o: wit::Outcome) -> sdk::Outcome {
             .map(|d| sdk::DayResult {
                 product: d.product,
                 date: d.date,
+                metric: d.metric,
                 partition: d.partition,
                 quantity: d.quantity,
                 peak_at: d.peak_at,

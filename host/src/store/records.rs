@@ -25,7 +25,7 @@ pub struct Product {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chargeback: Option<Value>,
+    pub chargeback: Option<ChargebackConfig>,
     /// IANA time zone of the product's days (SPEC §1.1); UTC when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
@@ -56,6 +56,88 @@ pub struct Entitlement {
     pub currency: Option<String>,
 }
 
+/// How a product's period quantity and cost are shared among groups (SPEC §4.8.1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChargebackConfig {
+    #[serde(default)]
+    pub approach: Approach,
+    /// `namespace_group`, `cost_center`, `location` or `corporate_unit`; default `cost_center`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<String>,
+    /// Group → percent, for `fixed_percentage` (Σ ≤ 100; the rest is `unallocated`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub percentages: BTreeMap<String, Value>,
+}
+
+/// A chargeback approach (SPEC §4.8.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approach {
+    #[default]
+    ByConsumptionAtPeak,
+    ByOwnPeak,
+    EqualSplit,
+    FixedPercentage,
+}
+
+impl std::str::FromStr for Approach {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
+            format!(
+                "{s:?} is not an approach (by_consumption_at_peak, by_own_peak, equal_split, \
+                 fixed_percentage)"
+            )
+        })
+    }
+}
+
+impl Approach {
+    /// The name used in records and answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Approach::ByConsumptionAtPeak => "by_consumption_at_peak",
+            Approach::ByOwnPeak => "by_own_peak",
+            Approach::EqualSplit => "equal_split",
+            Approach::FixedPercentage => "fixed_percentage",
+        }
+    }
+}
+
+/// The attributes chargeback may group by (SPEC §4.8.1).
+pub const GROUP_BY: &[&str] = &[
+    "namespace_group",
+    "cost_center",
+    "location",
+    "corporate_unit",
+];
+
+/// Checks a `group_by` value.
+pub fn check_group_by(group_by: &str) -> Result<(), String> {
+    if GROUP_BY.contains(&group_by) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{group_by:?} is not a grouping attribute ({})",
+            GROUP_BY.join(", ")
+        ))
+    }
+}
+
+/// An exact, non-negative decimal from a JSON number or string (SPEC §2.1 `dec`).
+pub fn exact_value(value: &Value) -> Result<licmetric_sdk::Exact, String> {
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        other => return Err(format!("{other} is not a number")),
+    };
+    match text.parse::<licmetric_sdk::Exact>() {
+        Ok(e) if e >= licmetric_sdk::Exact::ZERO => Ok(e),
+        _ => Err(format!("{text:?} is not a non-negative exact decimal")),
+    }
+}
+
 /// A bundle record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {
@@ -71,6 +153,15 @@ pub struct Bundle {
 }
 
 impl Product {
+    /// The licensed quantity usage is compared with: `threshold`, else the entitlement's
+    /// quantity (SPEC §5.6).
+    pub fn threshold(&self) -> Option<licmetric_sdk::Exact> {
+        self.threshold
+            .as_ref()
+            .or(self.entitlement.as_ref().and_then(|e| e.quantity.as_ref()))
+            .and_then(|v| exact_value(v).ok())
+    }
+
     /// The plugin name and version requirement of `metric` (`concurrent@^1` → `concurrent`, `^1`).
     pub fn binding(&self) -> Result<(String, semver::VersionReq), String> {
         let (name, req) = self.metric.split_once('@').unwrap_or((&self.metric, "*"));
@@ -94,6 +185,43 @@ impl Product {
         if let Some(tz) = &self.timezone {
             tz.parse::<chrono_tz::Tz>()
                 .map_err(|_| format!("timezone: {tz:?} is not an IANA time zone"))?;
+        }
+        if let Some(t) = &self.threshold {
+            exact_value(t).map_err(|e| format!("threshold: {e}"))?;
+        }
+        if let Some(e) = &self.entitlement {
+            if let Some(q) = &e.quantity {
+                exact_value(q).map_err(|e| format!("entitlement.quantity: {e}"))?;
+            }
+            if let Some(c) = &e.cost_per_unit {
+                exact_value(c).map_err(|e| format!("entitlement.cost_per_unit: {e}"))?;
+            }
+            if let Some(c) = &e.currency
+                && (c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+            {
+                return Err(format!(
+                    "entitlement.currency: {c:?} is not an ISO 4217 code such as \"USD\""
+                ));
+            }
+        }
+        if let Some(cb) = &self.chargeback {
+            if let Some(g) = &cb.group_by {
+                check_group_by(g).map_err(|e| format!("chargeback.group_by: {e}"))?;
+            }
+            let mut sum = licmetric_sdk::Exact::ZERO;
+            for (group, percent) in &cb.percentages {
+                sum = sum
+                    + exact_value(percent)
+                        .map_err(|e| format!("chargeback.percentages.{group}: {e}"))?;
+            }
+            if sum > licmetric_sdk::Exact::int(100) {
+                return Err(format!(
+                    "chargeback.percentages: they add up to {sum}, more than 100"
+                ));
+            }
+            if cb.approach == Approach::FixedPercentage && cb.percentages.is_empty() {
+                return Err("chargeback.percentages: fixed_percentage needs at least one".into());
+            }
         }
         if let Some(ratio) = self.bundle.as_ref().and_then(|b| b.ratio.as_deref()) {
             super::fact::parse_ratio(ratio).map_err(|e| format!("bundle.ratio: {e}"))?;

@@ -25,6 +25,9 @@ pub struct Contributor {
 pub struct DayRecord {
     pub product: String,
     pub date: String,
+    /// Code name of the metric the quantity counts (one the plugin declares).
+    #[serde(default)]
+    pub metric: String,
     pub partition: String,
     pub quantity: String,
     pub peak_at: String,

@@ -226,6 +226,7 @@ impl<'a> Counter<'a> {
                 DayResult {
                     product: product.product.id.clone(),
                     date: day.date.clone(),
+                    metric: String::new(),
                     partition: String::new(),
                     quantity: peak.value.to_string(),
                     peak_at: peak.at,

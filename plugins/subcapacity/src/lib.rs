@@ -431,6 +431,7 @@ fn day_results(
         return vec![DayResult {
             product: product.into(),
             date: date.into(),
+            metric: String::new(),
             partition: "region:none".into(),
             quantity: "0".into(),
             peak_at: start,
@@ -506,6 +507,7 @@ fn day_results(
             DayResult {
                 product: product.into(),
                 date: date.into(),
+                metric: String::new(),
                 partition: partition.into(),
                 quantity: quantity.to_string(),
                 peak_at,

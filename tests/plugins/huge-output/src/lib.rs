@@ -33,6 +33,7 @@ impl Metric for Hostile {
                     .map(|p| p.product.id.clone())
                     .unwrap_or_default(),
                 date: format!("day-{i}"),
+                metric: String::new(),
                 partition: String::new(),
                 quantity: "1".into(),
                 peak_at: 0,

@@ -1,0 +1,111 @@
+//! `GET /api/v1/chargeback?product=…&start=…&end=…[&group_by=…][&approach=…][&offset=…][&limit=…]`:
+//! who pays for a product's period quantity (SPEC §4.8), as a flat, paginated list of
+//! consumers in the spirit of Flexera's consumption and chargeback API. The group lines are
+//! always complete; `lines` is the requested page of consumer lines.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::usage::{eval_problem, period_of};
+use super::{AppState, Problem, blocking};
+use crate::eval::chargeback::{self, Chargeback};
+use crate::eval::period;
+use crate::store::records::check_group_by;
+
+/// Consumer lines per page unless `limit` says otherwise, and the most a page may hold.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 10_000;
+
+/// A page of a product's chargeback.
+#[derive(Serialize)]
+pub struct Page {
+    #[serde(flatten)]
+    pub chargeback: Chargeback,
+    pub period: period::Period,
+    /// Consumer lines in the whole answer.
+    pub total_count: usize,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+pub async fn chargeback(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page>, Problem> {
+    let product = q
+        .get("product")
+        .cloned()
+        .ok_or_else(|| Problem::bad_parameter("product", "is required"))?;
+    let (start, end) = period_of(&q)?;
+    let number = |name: &str, default: usize, max: usize| -> Result<usize, Problem> {
+        match q.get(name) {
+            None => Ok(default),
+            Some(t) => match t.parse::<usize>() {
+                Ok(n) if n <= max => Ok(n),
+                _ => Err(Problem::bad_parameter(
+                    name,
+                    format!("{t:?} is not a whole number up to {max}"),
+                )),
+            },
+        }
+    };
+    let offset = number("offset", 0, usize::MAX)?;
+    let limit = number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    let group_by = match q.get("group_by") {
+        Some(g) => {
+            check_group_by(g).map_err(|e| Problem::bad_parameter("group_by", e))?;
+            Some(g.clone())
+        }
+        None => None,
+    };
+    let approach = match q.get("approach") {
+        Some(a) => Some(
+            a.parse()
+                .map_err(|e| Problem::bad_parameter("approach", e))?,
+        ),
+        None => None,
+    };
+    blocking(move || {
+        let evaluator = &state.evaluator;
+        let record = evaluator.store.product(&product)?.ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "unknown-product",
+                format!("no product {product:?}"),
+            )
+            .with("parameter", "product")
+        })?;
+        let mut config = record.chargeback.clone().unwrap_or_default();
+        if let Some(g) = group_by {
+            config.group_by = Some(g);
+        }
+        if let Some(a) = approach {
+            config.approach = a;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let days = evaluator
+            .days(&[record], start, end, now)
+            .map_err(eval_problem)?
+            .into_iter()
+            .next()
+            .expect("one product")
+            .map_err(eval_problem)?;
+        let usage =
+            period::usage(&days, start, end, None, chrono::Weekday::Mon).map_err(eval_problem)?;
+        let mut answer = chargeback::allocate(&days, &usage, &config).map_err(eval_problem)?;
+        let total_count = answer.lines.len();
+        answer.lines = answer.lines.into_iter().skip(offset).take(limit).collect();
+        Ok(Json(Page {
+            chargeback: answer,
+            period: usage.period,
+            total_count,
+            offset,
+            limit,
+        }))
+    })
+    .await
+}

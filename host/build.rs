@@ -13,6 +13,7 @@ const STANDARD: &[(&str, &str, &str)] = &[
     ),
     ("pvu", "licmetric-plugin-pvu", "LICMETRIC_PLUGIN_PVU"),
     ("vpc", "licmetric-plugin-vpc", "LICMETRIC_PLUGIN_VPC"),
+    ("named", "licmetric-plugin-named", "LICMETRIC_PLUGIN_NAMED"),
 ];
 
 fn main() {

@@ -188,4 +188,15 @@ fn chargeback_lines_add_up_and_usage_shows_threshold_delta() {
         body["detail"].as_str().unwrap().contains("percentages"),
         "{body}"
     );
+
+    // So is one whose parameters its plugin refuses, with the plugin's JSON pointer.
+    let typo = product("ppm", "named@^1", json!({"basis": "seats"}));
+    let (status, _, body) = server.put("/api/v1/products/ppm", &typo);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "product_parameter_invalid", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("/basis"),
+        "{body}"
+    );
+    assert_eq!(server.get("/api/v1/products/ppm").0, 404);
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::{AppState, Problem, blocking};
+use crate::eval::EvalError;
 use crate::store::records::{Bundle, Product};
 
 pub async fn put(
@@ -35,6 +36,16 @@ pub async fn put(
         .validate()
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-product", e))?;
     blocking(move || {
+        // The plugin validates the parameters (and says where they are wrong) before storing.
+        if let Err(e) = state.evaluator.check_parameters(&product) {
+            let status = match &e {
+                EvalError::Rule { .. } => StatusCode::BAD_REQUEST,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            return Err(Problem::new(status, "invalid-product", e.to_string())
+                .with("parameter", "parameters")
+                .with("error", &e));
+        }
         state.evaluator.store.put_product(&product)?;
         Ok(Json(product))
     })

@@ -150,6 +150,30 @@ impl Evaluator {
             .collect())
     }
 
+    /// Asks the product's plugin whether it accepts the product's parameters (SPEC §5.3:
+    /// `product_parameter_invalid` is reported when the record is stored). `Ok` when no loaded
+    /// plugin matches yet: the product fails at evaluation instead.
+    pub fn check_parameters(&self, product: &Product) -> Result<(), EvalError> {
+        let Ok((name, req)) = product.binding() else {
+            return Ok(());
+        };
+        let Some(plugin) = self.runtime.resolve(&name, &req) else {
+            return Ok(());
+        };
+        let rule_data = match self.store.rule_data(plugin.name())? {
+            Some(r) => r,
+            None => plugin.info().default_rule_data.clone(),
+        };
+        let product_ref = sdk::ProductRef {
+            id: product.id.clone(),
+            parameters: product.parameters.to_string(),
+        };
+        match plugin.call()?.prepare(&rule_data, &[product_ref])? {
+            Ok(_) => Ok(()),
+            Err(e) => Err(rule_error(&plugin, e, &product.id)),
+        }
+    }
+
     fn plugin_days(
         &self,
         plugin: &Arc<LoadedPlugin>,
@@ -297,11 +321,26 @@ impl Evaluator {
         run_at: i64,
     ) -> Result<HashMap<(String, String), Result<Vec<DayRecord>, EvalError>>, EvalError> {
         let mut call = plugin.call()?;
-        let refs: Vec<sdk::ProductRef> = needed.iter().map(|n| n.1.clone()).collect();
-        let requests = match call.prepare(rule_data, &refs)? {
-            Ok(r) => r,
-            Err(e) => return Err(rule_error(plugin, e, "")),
+        let mut refs: Vec<sdk::ProductRef> = needed.iter().map(|n| n.1.clone()).collect();
+        // A product whose parameters the plugin refuses fails alone: prepare again without it.
+        let mut refused: Vec<(String, EvalError)> = Vec::new();
+        let requests = loop {
+            match call.prepare(rule_data, &refs)? {
+                Ok(r) => break r,
+                Err(e) => match e.product.clone() {
+                    Some(id) if refs.len() > 1 && refs.iter().any(|r| r.id == id) => {
+                        refs.retain(|r| r.id != id);
+                        refused.push((id, rule_error(plugin, e, "")));
+                    }
+                    _ => return Err(rule_error(plugin, e, "")),
+                },
+            }
         };
+        let all_needed = needed;
+        let needed: Vec<&(usize, sdk::ProductRef, Vec<Day>)> = all_needed
+            .iter()
+            .filter(|n| !refused.iter().any(|(id, _)| *id == n.1.id))
+            .collect();
         for r in &requests {
             match &r.selection {
                 Selection::Intervals(s) => self.store.note_margin(&r.kind, s.margin_ms)?,
@@ -377,6 +416,13 @@ impl Evaluator {
 
         let mut results: HashMap<(String, String), Result<Vec<DayRecord>, EvalError>> =
             HashMap::new();
+        for (id, error) in &refused {
+            for n in all_needed.iter().filter(|n| n.1.id == *id) {
+                for d in &n.2 {
+                    results.insert((id.clone(), d.date.clone()), Err(error.clone()));
+                }
+            }
+        }
         let wanted: HashMap<&str, Vec<&str>> = needed
             .iter()
             .map(|n| {

@@ -39,6 +39,7 @@ pub const STANDARD_PLUGINS: &[(&str, &[u8])] = &[
     ),
     ("pvu", include_bytes!(env!("LICMETRIC_PLUGIN_PVU"))),
     ("vpc", include_bytes!(env!("LICMETRIC_PLUGIN_VPC"))),
+    ("named", include_bytes!(env!("LICMETRIC_PLUGIN_NAMED"))),
 ];
 
 /// The engine, the compile cache and the loaded plugins.

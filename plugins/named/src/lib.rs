@@ -1,0 +1,116 @@
+//! The `named` metric (SPEC §3.5): named-user licences. Per product and day, the peak number of
+//! identities (people and devices) active at one instant, and the number of distinct identities
+//! active at any instant of the day; the product's parameters choose which one is its quantity.
+//!
+//! - [`rules`]: rule data and product parameters;
+//! - [`inputs`]: typed assignment, installation and session states;
+//! - [`identity`]: the identities of a product and when each is active (`A(t)`);
+//! - [`day`]: the day results: quantities, contributors, explanation, warnings.
+
+mod day;
+mod identity;
+mod inputs;
+mod instant;
+mod rules;
+
+#[cfg(test)]
+mod tests;
+
+use licmetric_sdk::facts::Facts;
+use licmetric_sdk::types::*;
+use licmetric_sdk::{Metric, PluginFailure, export_metric};
+
+use identity::Population;
+use inputs::{Assignment, Installed, Use};
+use rules::{Basis, RuleData, Settings};
+
+/// The named metric (public so benchmarks can run the same logic natively).
+pub struct Named;
+
+/// Code name of the peak quantity (period rule: high-water mark).
+pub const PEAK_METRIC: &str = "NAMED_PEAK_ACTIVE";
+/// Code name of the distinct quantity (period rule: distinct union of the contributors).
+pub const DISTINCT_METRIC: &str = "NAMED_DISTINCT";
+
+const SECTION: &str = "SPEC §3.5.1";
+
+impl Metric for Named {
+    fn describe() -> PluginInfo {
+        let metric = |code: &str, name: &str, period_rule| MetricInfo {
+            code_name: code.into(),
+            name: name.into(),
+            unit: "users".into(),
+            period_rule,
+        };
+        PluginInfo {
+            name: rules::PLUGIN.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            sdk_version: licmetric_sdk::SDK_VERSION.into(),
+            // The first is the default when a day result names no metric.
+            metrics: vec![
+                metric(
+                    PEAK_METRIC,
+                    "Named users (peak active)",
+                    PeriodRule::HighWaterMark,
+                ),
+                metric(
+                    DISTINCT_METRIC,
+                    "Named users (distinct)",
+                    PeriodRule::DistinctUnion,
+                ),
+            ],
+            facts: inputs::requests(),
+            rule_data_schema: rules::RULE_DATA_SCHEMA.into(),
+            parameter_schema: rules::PARAMETER_SCHEMA.into(),
+            default_rule_data: rules::DEFAULT_RULE_DATA.into(),
+        }
+    }
+
+    fn prepare(
+        rule_data: &str,
+        products: &[ProductRef],
+    ) -> Result<Vec<FactRequest>, PluginFailure> {
+        RuleData::parse(rule_data)?;
+        for product in products {
+            Settings::of(product)?;
+        }
+        Ok(inputs::requests())
+    }
+
+    fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome {
+        let mut outcome = Outcome {
+            days: Vec::new(),
+            errors: Vec::new(),
+        };
+        if let Err(e) = RuleData::parse(&input.rule_data) {
+            outcome.errors.push(e.0);
+            return outcome;
+        }
+        let assignments = Assignment::all(facts);
+        let installed = Installed::all(facts);
+        let uses = Use::all(facts, input.run_at);
+        for product in &input.products {
+            let settings = match Settings::of(&product.product) {
+                Ok(s) => s,
+                Err(e) => {
+                    outcome.errors.push(e.0);
+                    continue;
+                }
+            };
+            let id = &product.product.id;
+            let lt = &settings.license_type;
+            let population = match settings.basis {
+                Basis::Assignment => Population::by_assignment(id, lt, &assignments, &installed),
+                Basis::InstallationUser => {
+                    Population::by_installation_user(id, lt, &installed, &uses)
+                }
+            };
+            let (days, errors) = day::product_days(product, &settings, &population);
+            outcome.days.extend(days);
+            outcome.errors.extend(errors);
+        }
+        outcome
+    }
+}
+
+export_metric!(Named);

@@ -23,7 +23,7 @@ use crate::eval::chargeback;
 use crate::eval::period::{self, DailyValue, PartitionPeak, Usage};
 use crate::runtime::Runtime;
 use crate::store::Store;
-use crate::store::records::{Bundle, Product};
+use crate::store::records::{Bundle, ChargebackConfig, Product};
 
 /// `case.json`.
 #[derive(Debug, Deserialize)]
@@ -278,8 +278,23 @@ fn compare(
                 .into_iter()
                 .map(|r| r.map_err(|e| e.to_string()))
                 .collect();
-        let usage =
-            members.and_then(|m| bundle::usage(b, &m, start, end).map_err(|e| e.to_string()));
+        let usage = members.and_then(|m| {
+            let usage = bundle::usage(b, &m, start, end).map_err(|e| e.to_string())?;
+            // Chargeback expectations of this bundle, checked while its members are at hand.
+            for e in expected
+                .iter()
+                .filter(|e| e.bundle.as_deref() == Some(b.id.as_str()))
+            {
+                if let Some(want) = &e.chargeback {
+                    let label = format!("{stage}bundle {}", b.id);
+                    let base = b.chargeback.clone().unwrap_or_default();
+                    compare_chargeback(&label, want, base, out, |config| {
+                        chargeback::allocate_bundle(b, &m, &usage, config)
+                    });
+                }
+            }
+            Ok(usage)
+        });
         bundles.insert(b.id.clone(), usage);
     }
     for (product, result) in products.iter().zip(results) {
@@ -416,20 +431,24 @@ fn compare(
             }
         }
         if let (Some(want), Some(days)) = (&e.chargeback, evaluated_days.get(id)) {
-            compare_chargeback(&label, want, days, usage, out);
+            let base = days.product.chargeback.clone().unwrap_or_default();
+            compare_chargeback(&label, want, base, out, |config| {
+                chargeback::allocate(days, usage, config)
+            });
         }
     }
     Ok(())
 }
 
+/// Compares the chargeback `allocate` gives under the record's configuration `config` with
+/// the expectation's overrides applied.
 fn compare_chargeback(
     label: &str,
     want: &ExpectedChargeback,
-    days: &crate::eval::ProductDays,
-    usage: &Usage,
+    mut config: ChargebackConfig,
     out: &mut Vec<String>,
+    allocate: impl FnOnce(&ChargebackConfig) -> Result<chargeback::Chargeback, crate::eval::EvalError>,
 ) {
-    let mut config = days.product.chargeback.clone().unwrap_or_default();
     if let Some(g) = &want.group_by {
         config.group_by = Some(g.clone());
     }
@@ -439,7 +458,7 @@ fn compare_chargeback(
             Err(e) => return out.push(format!("{label}: chargeback approach: {e}")),
         }
     }
-    let got = match chargeback::allocate(days, usage, &config) {
+    let got = match allocate(&config) {
         Ok(c) => c,
         Err(e) => return out.push(format!("{label}: chargeback failed: {e}")),
     };

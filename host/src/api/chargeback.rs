@@ -1,5 +1,6 @@
 //! `GET /api/v1/chargeback?product=…&start=…&end=…[&group_by=…][&approach=…][&offset=…][&limit=…]`:
-//! who pays for a product's period quantity (SPEC §4.8), as a flat, paginated list of
+//! who pays for a product's period quantity (SPEC §4.8) — or, with `bundle=…`, a bundle's,
+//! from its members' contributors scaled by their conversions (§4.7.4) — as a flat, paginated list of
 //! consumers in the spirit of Flexera's consumption and chargeback API. The group lines are
 //! always complete; `lines` is the requested page of consumer lines.
 
@@ -13,7 +14,7 @@ use serde::Serialize;
 use super::usage::{eval_problem, period_of};
 use super::{AppState, Problem, blocking};
 use crate::eval::chargeback::{self, Chargeback};
-use crate::eval::period;
+use crate::eval::{bundle, period};
 use crate::store::records::check_group_by;
 
 /// Consumer lines per page unless `limit` says otherwise, and the most a page may hold.
@@ -36,10 +37,18 @@ pub async fn chargeback(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Page>, Problem> {
-    let product = q
-        .get("product")
-        .cloned()
-        .ok_or_else(|| Problem::bad_parameter("product", "is required"))?;
+    let product = match (q.get("product"), q.get("bundle")) {
+        (Some(p), None) => p.clone(),
+        (None, Some(_)) => String::new(),
+        (Some(_), Some(_)) => {
+            return Err(Problem::bad_parameter(
+                "bundle",
+                "give either product or bundle, not both",
+            ));
+        }
+        (None, None) => return Err(Problem::bad_parameter("product", "is required (or bundle)")),
+    };
+    let bundle = q.get("bundle").cloned();
     let (start, end) = period_of(&q)?;
     let number = |name: &str, default: usize, max: usize| -> Result<usize, Problem> {
         match q.get(name) {
@@ -69,6 +78,52 @@ pub async fn chargeback(
         ),
         None => None,
     };
+    let page = move |mut answer: Chargeback, period: period::Period| {
+        let total_count = answer.lines.len();
+        answer.lines = answer.lines.into_iter().skip(offset).take(limit).collect();
+        Json(Page {
+            chargeback: answer,
+            period,
+            total_count,
+            offset,
+            limit,
+        })
+    };
+    if let Some(id) = bundle {
+        return blocking(move || {
+            let evaluator = &state.evaluator;
+            let record = evaluator.store.bundle(&id)?.ok_or_else(|| {
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown-bundle",
+                    format!("no bundle {id:?}"),
+                )
+                .with("parameter", "bundle")
+            })?;
+            let mut config = record.chargeback.clone().unwrap_or_default();
+            if let Some(g) = group_by {
+                config.group_by = Some(g);
+            }
+            if let Some(a) = approach {
+                config.approach = a;
+            }
+            let products = evaluator.store.products()?;
+            let now = chrono::Utc::now().timestamp_millis();
+            let results = evaluator
+                .days(&products, start, end, now)
+                .map_err(eval_problem)?;
+            let evaluated: Vec<_> = products.iter().zip(&results).collect();
+            let members = bundle::members(&id, &evaluated)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(eval_problem)?;
+            let usage = bundle::usage(&record, &members, start, end).map_err(eval_problem)?;
+            let answer = chargeback::allocate_bundle(&record, &members, &usage, &config)
+                .map_err(eval_problem)?;
+            Ok(page(answer, usage.period))
+        })
+        .await;
+    }
     blocking(move || {
         let evaluator = &state.evaluator;
         let record = evaluator.store.product(&product)?.ok_or_else(|| {
@@ -96,16 +151,8 @@ pub async fn chargeback(
             .map_err(eval_problem)?;
         let usage =
             period::usage(&days, start, end, None, chrono::Weekday::Mon).map_err(eval_problem)?;
-        let mut answer = chargeback::allocate(&days, &usage, &config).map_err(eval_problem)?;
-        let total_count = answer.lines.len();
-        answer.lines = answer.lines.into_iter().skip(offset).take(limit).collect();
-        Ok(Json(Page {
-            chargeback: answer,
-            period: usage.period,
-            total_count,
-            offset,
-            limit,
-        }))
+        let answer = chargeback::allocate(&days, &usage, &config).map_err(eval_problem)?;
+        Ok(page(answer, usage.period))
     })
     .await
 }

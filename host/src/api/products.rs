@@ -98,6 +98,12 @@ pub async fn put_bundle(
             ),
         ));
     }
+    crate::store::records::validate_terms(
+        bundle.threshold.as_ref(),
+        bundle.entitlement.as_ref(),
+        bundle.chargeback.as_ref(),
+    )
+    .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-bundle", e))?;
     if let Some(kind) = bundle.kind.as_deref() {
         if !matches!(kind, "cloud_pak" | "flexpoint") {
             return Err(Problem::new(

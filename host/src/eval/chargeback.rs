@@ -15,9 +15,10 @@ use licmetric_sdk::allocate::largest_remainder;
 use licmetric_sdk::types::PeriodRule;
 use serde::Serialize;
 
-use super::period::Usage;
+use super::bundle::{self, BundleUsage};
+use super::period::{PartitionPeak, Usage};
 use super::{EvalError, ProductDays};
-use crate::store::records::{Approach, ChargebackConfig, Product, exact_value};
+use crate::store::records::{Approach, Bundle, ChargebackConfig, Entitlement, exact_value};
 use crate::store::results::DayRecord;
 
 /// The line consumers without a group land on; every answer carries it (SPEC §4.8.2).
@@ -128,16 +129,98 @@ pub fn allocate(
         .flatten()
         .collect();
     let distinct = usage_rule(days, usage) == PeriodRule::DistinctUnion;
-    allocate_records(&days.product, distinct, &records, usage, config)
+    let totals = Totals {
+        quantity: &usage.quantity,
+        peak_date: usage.peak_date.as_deref(),
+        partitions: &usage.partitions,
+    };
+    let product = &days.product;
+    allocate_records(
+        &product.id,
+        product.entitlement.as_ref(),
+        distinct,
+        &records,
+        &totals,
+        config,
+    )
+}
+
+/// Allocates a bundle's period quantity (SPEC §4.7.4): each member's contributors, their
+/// contributions scaled by the member's conversion `b / a`, weigh in the bundle's daily sums.
+pub fn allocate_bundle(
+    bundle: &Bundle,
+    members: &[&ProductDays],
+    usage: &BundleUsage,
+    config: &ChargebackConfig,
+) -> Result<Chargeback, EvalError> {
+    let unusable = |field: &str, e: String| EvalError::Product {
+        product: bundle.id.clone(),
+        reason: format!("bundle {field}: {e}"),
+    };
+    let entitlement = bundle.entitlement.as_ref();
+    // (partition, date) → the bundle's converted sum and its scaled contributors.
+    let mut cells: BTreeMap<(String, String), DayRecord> = BTreeMap::new();
+    for member in members {
+        let (joined, _) = bundle::membership(member)?;
+        let (a, b) = bundle::conversion(joined.and_then(|m| m.ratio).as_deref())
+            .map_err(|e| unusable("ratio", e))?;
+        let scale = Exact::int(b as i128) / Exact::int(a as i128);
+        for (_, result) in &member.days {
+            for r in result.as_ref().map_err(Clone::clone)? {
+                let measured = parse(&r.quantity);
+                let converted = Exact::int((measured * scale).ceil());
+                let cell = cells
+                    .entry((r.partition.clone(), r.date.clone()))
+                    .or_insert_with(|| DayRecord {
+                        product: bundle.id.clone(),
+                        date: r.date.clone(),
+                        metric: String::new(),
+                        partition: r.partition.clone(),
+                        quantity: "0".into(),
+                        peak_at: r.peak_at.clone(),
+                        measures: BTreeMap::new(),
+                        contributors: Vec::new(),
+                        explanation: Vec::new(),
+                        warnings: Vec::new(),
+                        bundle_claims: Vec::new(),
+                    });
+                cell.quantity = (parse(&cell.quantity) + converted).to_string();
+                let sum: Exact = r.contributors.iter().map(|c| parse(&c.weight)).sum();
+                if sum.is_zero() {
+                    continue;
+                }
+                for c in &r.contributors {
+                    let mut c = c.clone();
+                    c.weight = (parse(&c.weight) * measured / sum * scale).to_string();
+                    cell.contributors.push(c);
+                }
+            }
+        }
+    }
+    let records: Vec<&DayRecord> = cells.values().collect();
+    let totals = Totals {
+        quantity: &usage.quantity,
+        peak_date: usage.peak_date.as_deref(),
+        partitions: &usage.partitions,
+    };
+    allocate_records(&bundle.id, entitlement, false, &records, &totals, config)
+}
+
+/// The period figures chargeback shares out.
+pub struct Totals<'a> {
+    pub quantity: &'a str,
+    pub peak_date: Option<&'a str>,
+    pub partitions: &'a [PartitionPeak],
 }
 
 /// [`allocate`] over the day records themselves; `distinct` when the quantity is a
 /// distinct union of identities.
 pub fn allocate_records(
-    product: &Product,
+    id: &str,
+    entitlement: Option<&Entitlement>,
     distinct: bool,
     records: &[&DayRecord],
-    usage: &Usage,
+    usage: &Totals,
     config: &ChargebackConfig,
 ) -> Result<Chargeback, EvalError> {
     let group_by = config
@@ -158,8 +241,8 @@ pub fn allocate_records(
                     .map(|p| p.partition.clone())
                     .unwrap_or_default()
             },
-            parse(&usage.quantity),
-            usage.peak_date.clone(),
+            parse(usage.quantity),
+            usage.peak_date.map(String::from),
         )]
     } else {
         usage
@@ -218,22 +301,17 @@ pub fn allocate_records(
     }
     group_share.entry(UNALLOCATED.into()).or_insert(Exact::ZERO);
 
-    let quantity = parse(&usage.quantity);
+    let quantity = parse(usage.quantity);
     let thousandths = (quantity * Exact::int(1000)).round_half_up_scaled(0);
-    let price = product
-        .entitlement
-        .as_ref()
+    let price = entitlement
         .and_then(|e| e.cost_per_unit.as_ref())
         .map(exact_value)
         .transpose()
         .map_err(|e| EvalError::Product {
-            product: product.id.clone(),
+            product: id.to_string(),
             reason: format!("entitlement.cost_per_unit: {e}"),
         })?;
-    let currency = product
-        .entitlement
-        .as_ref()
-        .and_then(|e| e.currency.clone());
+    let currency = entitlement.and_then(|e| e.currency.clone());
     let places = minor_units(currency.as_deref().unwrap_or("USD"));
     let cost_units = price.map(|p| (quantity * p).round_half_up_scaled(places));
 
@@ -309,10 +387,10 @@ pub fn allocate_records(
         }
     }
     Ok(Chargeback {
-        product: product.id.clone(),
+        product: id.to_string(),
         approach: config.approach.name(),
         group_by,
-        quantity: usage.quantity.clone(),
+        quantity: usage.quantity.to_string(),
         cost_per_unit: price.map(|p| p.to_string()),
         currency,
         cost: cost_units.map(|c| scaled(c, places)),
@@ -485,7 +563,6 @@ fn basis_day(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::period::{PartitionPeak, Period};
     use crate::store::records::Entitlement;
     use crate::store::results::Contributor;
     use proptest::prelude::*;
@@ -525,7 +602,23 @@ mod tests {
     }
 
     /// The period figures the host would compute: per-partition HWM, earliest peak day.
-    fn usage_of(records: &[&DayRecord]) -> Usage {
+    struct Owned {
+        quantity: String,
+        peak_date: Option<String>,
+        partitions: Vec<PartitionPeak>,
+    }
+
+    impl Owned {
+        fn totals(&self) -> Totals<'_> {
+            Totals {
+                quantity: &self.quantity,
+                peak_date: self.peak_date.as_deref(),
+                partitions: &self.partitions,
+            }
+        }
+    }
+
+    fn usage_of(records: &[&DayRecord]) -> Owned {
         let mut peaks: BTreeMap<&str, (&str, Exact)> = BTreeMap::new();
         for r in records {
             let q = parse(&r.quantity);
@@ -537,21 +630,9 @@ mod tests {
             }
         }
         let quantity: Exact = peaks.values().map(|p| p.1).sum();
-        Usage {
-            product: "p".into(),
-            name: None,
-            metric: "x@1".into(),
-            metric_code_name: String::new(),
-            plugin: "x@1.0.0".into(),
-            plugin_digest: String::new(),
-            rule_data_version: String::new(),
-            period: Period {
-                start: String::new(),
-                end: String::new(),
-            },
+        Owned {
             quantity: quantity.to_string(),
             peak_date: peaks.values().map(|p| p.0.to_string()).min(),
-            peak_at: None,
             partitions: peaks
                 .iter()
                 .map(|(p, (d, q))| PartitionPeak {
@@ -561,33 +642,15 @@ mod tests {
                     peak_at: None,
                 })
                 .collect(),
-            measures: BTreeMap::new(),
-            threshold: None,
-            threshold_delta: None,
-            daily: Vec::new(),
-            buckets: None,
-            contributors: Vec::new(),
-            explanation: Vec::new(),
-            warnings: Vec::new(),
         }
     }
 
-    fn product(cost: Option<&str>) -> Product {
-        Product {
-            id: "p".into(),
-            name: None,
-            metric: "x@1".into(),
-            parameters: serde_json::json!({}),
-            bundle: None,
-            entitlement: cost.map(|c| Entitlement {
-                quantity: None,
-                cost_per_unit: Some(serde_json::Value::String(c.into())),
-                currency: Some("USD".into()),
-            }),
-            threshold: None,
-            chargeback: None,
-            timezone: None,
-        }
+    fn product(cost: Option<&str>) -> Option<Entitlement> {
+        cost.map(|c| Entitlement {
+            quantity: None,
+            cost_per_unit: Some(serde_json::Value::String(c.into())),
+            currency: Some("USD".into()),
+        })
     }
 
     fn groups(c: &Chargeback) -> Vec<(String, String, Option<String>)> {
@@ -619,7 +682,15 @@ mod tests {
                     .map(|(g, p)| (g.to_string(), serde_json::json!(p)))
                     .collect(),
             };
-            let c = allocate_records(&product(None), false, &[&r], &usage, &config).unwrap();
+            let c = allocate_records(
+                "p",
+                product(None).as_ref(),
+                false,
+                &[&r],
+                &usage.totals(),
+                &config,
+            )
+            .unwrap();
             c.groups
                 .iter()
                 .map(|g| g.quantity.clone())
@@ -656,10 +727,11 @@ mod tests {
         );
         let usage = usage_of(&[&r]);
         let c = allocate_records(
-            &product(Some("0.10")),
+            "p",
+            product(Some("0.10")).as_ref(),
             false,
             &[&r],
-            &usage,
+            &usage.totals(),
             &ChargebackConfig::default(),
         )
         .unwrap();
@@ -686,10 +758,11 @@ mod tests {
         let b = record("2026-11-03", "", "2", &[]);
         let usage = usage_of(&[&a, &b]);
         let c = allocate_records(
-            &product(None),
+            "p",
+            product(None).as_ref(),
             false,
             &[&a, &b],
-            &usage,
+            &usage.totals(),
             &ChargebackConfig::default(),
         )
         .unwrap();
@@ -697,10 +770,11 @@ mod tests {
         let r = record("2026-11-02", "", "5", &[]);
         let usage = usage_of(&[&r]);
         let c = allocate_records(
-            &product(None),
+            "p",
+            product(None).as_ref(),
             false,
             &[&r],
-            &usage,
+            &usage.totals(),
             &ChargebackConfig::default(),
         )
         .unwrap();
@@ -764,7 +838,7 @@ mod tests {
                 percentages: percent.iter().enumerate().map(|(i, p)| (format!("G{i}"), serde_json::json!(p))).collect(),
             };
             let price = Exact::ratio(cents as i128, 100).to_string();
-            let c = allocate_records(&product(Some(&price)), false, &refs, &usage, &config).unwrap();
+            let c = allocate_records("p", product(Some(&price)).as_ref(), false, &refs, &usage.totals(), &config).unwrap();
             let thousandths = |s: &str| (s.parse::<Exact>().unwrap() * Exact::int(1000)).round_half_up_scaled(0);
             let total = thousandths(&usage.quantity);
             prop_assert_eq!(c.groups.iter().map(|g| thousandths(&g.quantity)).sum::<i128>(), total);

@@ -138,6 +138,52 @@ pub fn exact_value(value: &Value) -> Result<licmetric_sdk::Exact, String> {
     }
 }
 
+/// Checks the threshold, entitlement and chargeback fields products and bundles share.
+pub fn validate_terms(
+    threshold: Option<&Value>,
+    entitlement: Option<&Entitlement>,
+    chargeback: Option<&ChargebackConfig>,
+) -> Result<(), String> {
+    if let Some(t) = threshold {
+        exact_value(t).map_err(|e| format!("threshold: {e}"))?;
+    }
+    if let Some(e) = entitlement {
+        if let Some(q) = &e.quantity {
+            exact_value(q).map_err(|e| format!("entitlement.quantity: {e}"))?;
+        }
+        if let Some(c) = &e.cost_per_unit {
+            exact_value(c).map_err(|e| format!("entitlement.cost_per_unit: {e}"))?;
+        }
+        if let Some(c) = &e.currency
+            && (c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(format!(
+                "entitlement.currency: {c:?} is not an ISO 4217 code such as \"USD\""
+            ));
+        }
+    }
+    if let Some(cb) = chargeback {
+        if let Some(g) = &cb.group_by {
+            check_group_by(g).map_err(|e| format!("chargeback.group_by: {e}"))?;
+        }
+        let mut sum = licmetric_sdk::Exact::ZERO;
+        for (group, percent) in &cb.percentages {
+            sum = sum
+                + exact_value(percent)
+                    .map_err(|e| format!("chargeback.percentages.{group}: {e}"))?;
+        }
+        if sum > licmetric_sdk::Exact::int(100) {
+            return Err(format!(
+                "chargeback.percentages: they add up to {sum}, more than 100"
+            ));
+        }
+        if cb.approach == Approach::FixedPercentage && cb.percentages.is_empty() {
+            return Err("chargeback.percentages: fixed_percentage needs at least one".into());
+        }
+    }
+    Ok(())
+}
+
 /// A bundle record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {
@@ -148,6 +194,12 @@ pub struct Bundle {
     pub kind: Option<String>,
     #[serde(default)]
     pub metric_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<Entitlement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chargeback: Option<ChargebackConfig>,
     #[serde(flatten)]
     pub rest: BTreeMap<String, Value>,
 }
@@ -186,43 +238,11 @@ impl Product {
             tz.parse::<chrono_tz::Tz>()
                 .map_err(|_| format!("timezone: {tz:?} is not an IANA time zone"))?;
         }
-        if let Some(t) = &self.threshold {
-            exact_value(t).map_err(|e| format!("threshold: {e}"))?;
-        }
-        if let Some(e) = &self.entitlement {
-            if let Some(q) = &e.quantity {
-                exact_value(q).map_err(|e| format!("entitlement.quantity: {e}"))?;
-            }
-            if let Some(c) = &e.cost_per_unit {
-                exact_value(c).map_err(|e| format!("entitlement.cost_per_unit: {e}"))?;
-            }
-            if let Some(c) = &e.currency
-                && (c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
-            {
-                return Err(format!(
-                    "entitlement.currency: {c:?} is not an ISO 4217 code such as \"USD\""
-                ));
-            }
-        }
-        if let Some(cb) = &self.chargeback {
-            if let Some(g) = &cb.group_by {
-                check_group_by(g).map_err(|e| format!("chargeback.group_by: {e}"))?;
-            }
-            let mut sum = licmetric_sdk::Exact::ZERO;
-            for (group, percent) in &cb.percentages {
-                sum = sum
-                    + exact_value(percent)
-                        .map_err(|e| format!("chargeback.percentages.{group}: {e}"))?;
-            }
-            if sum > licmetric_sdk::Exact::int(100) {
-                return Err(format!(
-                    "chargeback.percentages: they add up to {sum}, more than 100"
-                ));
-            }
-            if cb.approach == Approach::FixedPercentage && cb.percentages.is_empty() {
-                return Err("chargeback.percentages: fixed_percentage needs at least one".into());
-            }
-        }
+        validate_terms(
+            self.threshold.as_ref(),
+            self.entitlement.as_ref(),
+            self.chargeback.as_ref(),
+        )?;
         if let Some(ratio) = self.bundle.as_ref().and_then(|b| b.ratio.as_deref()) {
             super::fact::parse_ratio(ratio).map_err(|e| format!("bundle.ratio: {e}"))?;
         }

@@ -13,6 +13,11 @@ const STANDARD: &[(&str, &str, &str)] = &[
     ),
     ("pvu", "licmetric-plugin-pvu", "LICMETRIC_PLUGIN_PVU"),
     ("vpc", "licmetric-plugin-vpc", "LICMETRIC_PLUGIN_VPC"),
+    (
+        "oracle-processor",
+        "licmetric-plugin-oracle-processor",
+        "LICMETRIC_PLUGIN_ORACLE_PROCESSOR",
+    ),
     ("named", "licmetric-plugin-named", "LICMETRIC_PLUGIN_NAMED"),
 ];
 

@@ -39,6 +39,10 @@ pub const STANDARD_PLUGINS: &[(&str, &[u8])] = &[
     ),
     ("pvu", include_bytes!(env!("LICMETRIC_PLUGIN_PVU"))),
     ("vpc", include_bytes!(env!("LICMETRIC_PLUGIN_VPC"))),
+    (
+        "oracle-processor",
+        include_bytes!(env!("LICMETRIC_PLUGIN_ORACLE_PROCESSOR")),
+    ),
     ("named", include_bytes!(env!("LICMETRIC_PLUGIN_NAMED"))),
 ];
 

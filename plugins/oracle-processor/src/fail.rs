@@ -1,0 +1,101 @@
+//! Errors of SPEC §5.3, built the same way everywhere: code, fact `(kind, key)`, attribute,
+//! instant and rule section.
+
+use licmetric_sdk::estate::Decimal;
+use licmetric_sdk::{Exact, PluginFailure};
+
+/// `missing_attribute`: a rule needs `attribute` of fact (`kind`, `key`) at `at`; never a zero.
+pub fn missing(kind: &str, key: &str, attribute: &str, at: i64, section: &str) -> PluginFailure {
+    PluginFailure::new(
+        "missing_attribute",
+        format!("missing attribute {attribute:?} on fact ({kind}, {key:?})"),
+    )
+    .fact(kind, key)
+    .attribute(attribute)
+    .at(at)
+    .section(section)
+}
+
+/// `invalid_value`: `attribute` of (`kind`, `key`) is outside its domain.
+pub fn invalid(
+    kind: &str,
+    key: &str,
+    attribute: &str,
+    at: i64,
+    section: &str,
+    message: String,
+) -> PluginFailure {
+    PluginFailure::new("invalid_value", message)
+        .fact(kind, key)
+        .attribute(attribute)
+        .at(at)
+        .section(section)
+}
+
+/// A reference that names no fact (`unknown_reference`), both kinds (`ambiguous_reference`) or
+/// contradicts another fact (`inconsistent_facts`).
+pub fn reference(
+    code: &str,
+    kind: &str,
+    key: &str,
+    attribute: &str,
+    at: i64,
+    section: &str,
+    message: String,
+) -> PluginFailure {
+    PluginFailure::new(code, message)
+        .fact(kind, key)
+        .attribute(attribute)
+        .at(at)
+        .section(section)
+}
+
+/// A decimal attribute as read; `invalid_value` when its text is not a decimal, `Ok(None)` when
+/// absent (the caller decides whether that is allowed).
+pub fn decimal(
+    value: Decimal<'_>,
+    kind: &str,
+    key: &str,
+    attribute: &str,
+    at: i64,
+) -> Result<Option<Exact>, PluginFailure> {
+    match value {
+        None => Ok(None),
+        Some(Ok(v)) => Ok(Some(v)),
+        Some(Err(text)) => Err(invalid(
+            kind,
+            key,
+            attribute,
+            at,
+            "SPEC §2.1",
+            format!("{attribute} {text:?} of {kind} {key:?} is not a decimal"),
+        )),
+    }
+}
+
+/// A decimal attribute the rule needs: `missing_attribute` when absent.
+pub fn required_decimal(
+    value: Decimal<'_>,
+    kind: &str,
+    key: &str,
+    attribute: &str,
+    at: i64,
+    section: &str,
+) -> Result<Exact, PluginFailure> {
+    decimal(value, kind, key, attribute, at)?
+        .ok_or_else(|| missing(kind, key, attribute, at, section))
+}
+
+/// An integer attribute the rule needs, as an exact number: `missing_attribute` when absent.
+pub fn required_int(
+    value: Option<i64>,
+    kind: &str,
+    key: &str,
+    attribute: &str,
+    at: i64,
+    section: &str,
+) -> Result<Exact, PluginFailure> {
+    value
+        .map(|v| Exact::int(v as i128))
+        .ok_or_else(|| missing(kind, key, attribute, at, section))
+}

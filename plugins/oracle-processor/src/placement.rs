@@ -1,0 +1,314 @@
+//! Where a product runs, over time: each installation state resolved against the vm, server and
+//! pool states it refers to (SPEC §1.13, §2.7), cut into pieces over which none of them changes,
+//! each piece classified by the first matching case of SPEC §3.3.1 steps 1–6 that placement alone
+//! can decide (cloud, direct, on a vm of a known server, unknown host). Whether a vm is soft,
+//! hard or an LPAR is decided when it is valued (`snapshot`), where its attributes are checked.
+
+use std::collections::HashMap;
+
+use licmetric_sdk::PluginFailure;
+use licmetric_sdk::estate::{Held, History, Installation, Organisation, Pool, Server, Vm, clip};
+use licmetric_sdk::facts::Facts;
+
+use crate::fail;
+use crate::rules::edition_of;
+
+/// The estate kinds the plugin reads, every state of each.
+pub struct Estate<'a> {
+    pub servers: History<'a, Server<'a>>,
+    pub pools: History<'a, Pool<'a>>,
+    pub vms: History<'a, Vm<'a>>,
+    pub installations: History<'a, Installation<'a>>,
+}
+
+impl<'a> Estate<'a> {
+    /// Reads the estate from an evaluation's facts.
+    pub fn read(facts: &Facts<'a>) -> Self {
+        Estate {
+            servers: Server::history(facts),
+            pools: Pool::history(facts),
+            vms: Vm::history(facts),
+            installations: Installation::history(facts),
+        }
+    }
+
+    /// Every installation state by product, each product's states by key and time.
+    pub fn installations_by_product(
+        &self,
+    ) -> HashMap<&'a str, Vec<(&'a str, &Held<Installation<'a>>)>> {
+        let mut out: HashMap<&'a str, Vec<(&'a str, &Held<Installation<'a>>)>> = HashMap::new();
+        for (key, states) in self.installations.iter() {
+            for held in states {
+                out.entry(held.value.product).or_default().push((key, held));
+            }
+        }
+        for states in out.values_mut() {
+            states.sort_by_key(|(key, h)| (*key, h.from));
+        }
+        out
+    }
+}
+
+/// How a piece is counted (SPEC §3.3.1, first match wins).
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'e, 'a> {
+    /// Step 1: a vm with `cloud` or on a server with `cloud` (SPEC §4.5).
+    CloudVm {
+        vm: &'a str,
+        state: &'e Vm<'a>,
+        server: Option<&'e Server<'a>>,
+    },
+    /// Step 1: a direct installation on a server with `cloud`.
+    CloudServer {
+        server: &'a str,
+        state: &'e Server<'a>,
+    },
+    /// Step 2: directly on a server — the whole server.
+    Direct {
+        server: &'a str,
+        state: &'e Server<'a>,
+    },
+    /// Steps 3–5: on a vm of a known server (soft, hard or LPAR: decided when valued).
+    OnVm {
+        vm: &'a str,
+        state: &'e Vm<'a>,
+        server: &'a str,
+        server_state: &'e Server<'a>,
+        /// The LPAR's pool, resolved only for capped and uncapped LPARs (a dedicated LPAR's pool
+        /// is ignored, SPEC §4.1 step 1).
+        pool: Option<(&'a str, &'e Pool<'a>)>,
+    },
+    /// Step 6: a vm whose `server` is absent or names no server at that instant.
+    UnknownHost { vm: &'a str, state: &'e Vm<'a> },
+}
+
+/// One installation of the product over `[from, to)`, with everything it depends on constant.
+#[derive(Debug, Clone)]
+pub struct Piece<'e, 'a> {
+    pub from: i64,
+    pub to: i64,
+    pub installation: &'a str,
+    /// `edition`, `EE` when absent.
+    pub edition: &'a str,
+    /// Organisation attributes of the installation, then its vm, then the vm's server (or the
+    /// server of a direct installation): SPEC §4.8.2.
+    pub organisation: Organisation<'a>,
+    pub target: Target<'e, 'a>,
+}
+
+/// Resolves every state of the installations that meets `[start, end)`. A reference that cannot
+/// be resolved fails the instants it concerns (`errors`).
+pub fn pieces<'e, 'a>(
+    estate: &'e Estate<'a>,
+    installations: &[(&'a str, &'e Held<Installation<'a>>)],
+    start: i64,
+    end: i64,
+    out: &mut Vec<Piece<'e, 'a>>,
+    errors: &mut Vec<(i64, i64, PluginFailure)>,
+) {
+    const SECTION: &str = "SPEC §2.7";
+    for &(key, held) in installations {
+        let Some((from, to)) = clip(held.from, held.to, start, end) else {
+            continue;
+        };
+        let install = &held.value;
+        let on = install.on;
+        // Which kind `on` names, per sub-interval (SPEC §2.7).
+        let mut cuts = vec![from, to];
+        cuts.extend(boundaries(&estate.vms, on, from, to));
+        cuts.extend(boundaries(&estate.servers, on, from, to));
+        cuts.sort_unstable();
+        cuts.dedup();
+        for w in cuts.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let vm = estate.vms.at(on, a);
+            let server = estate.servers.at(on, a);
+            let resolved = match (install.on_kind, vm, server) {
+                (Some("vm"), Some(v), _) => Some(Ok(v)),
+                (Some("server"), _, Some(s)) => Some(Err(s)),
+                (Some("vm") | Some("server"), _, _) => None,
+                (Some(other), _, _) => {
+                    errors.push((
+                        a,
+                        b,
+                        fail::invalid(
+                            "installation",
+                            key,
+                            "on_kind",
+                            a,
+                            SECTION,
+                            format!(
+                                "on_kind {other:?} of installation {key:?} is neither \"vm\" nor \"server\""
+                            ),
+                        ),
+                    ));
+                    continue;
+                }
+                (None, Some(_), Some(_)) => {
+                    errors.push((
+                        a,
+                        b,
+                        fail::reference(
+                            "ambiguous_reference",
+                            "installation",
+                            key,
+                            "on",
+                            a,
+                            SECTION,
+                            format!(
+                                "installation {key:?} is on {on:?}, which names both a vm and a server"
+                            ),
+                        ),
+                    ));
+                    continue;
+                }
+                (None, Some(v), None) => Some(Ok(v)),
+                (None, None, Some(s)) => Some(Err(s)),
+                (None, None, None) => None,
+            };
+            let mut push = |from, to, target, vm_org: Organisation<'a>, server_org| {
+                out.push(Piece {
+                    from,
+                    to,
+                    installation: key,
+                    edition: edition_of(install.edition),
+                    organisation: install.organisation.or(vm_org).or(server_org),
+                    target,
+                })
+            };
+            match resolved {
+                None => errors.push((
+                    a,
+                    b,
+                    fail::reference(
+                        "unknown_reference",
+                        "installation",
+                        key,
+                        "on",
+                        a,
+                        SECTION,
+                        format!(
+                            "installation {key:?} is on {on:?}, which names no {} at that instant",
+                            install.on_kind.unwrap_or("vm or server")
+                        ),
+                    ),
+                )),
+                Some(Err(server)) => {
+                    let state = &server.value;
+                    let target = if state.cloud.is_some() {
+                        Target::CloudServer { server: on, state }
+                    } else {
+                        Target::Direct { server: on, state }
+                    };
+                    push(a, b, target, Organisation::default(), state.organisation);
+                }
+                Some(Ok(vm)) => on_vm(estate, on, vm, a, b, &mut push, errors),
+            }
+        }
+    }
+}
+
+/// Splits a vm piece by the states of its server and pool, and classifies each part.
+fn on_vm<'e, 'a>(
+    estate: &'e Estate<'a>,
+    vm_key: &'a str,
+    vm: &'e Held<Vm<'a>>,
+    from: i64,
+    to: i64,
+    push: &mut dyn FnMut(i64, i64, Target<'e, 'a>, Organisation<'a>, Organisation<'a>),
+    errors: &mut Vec<(i64, i64, PluginFailure)>,
+) {
+    const SECTION: &str = "SPEC §4.1";
+    let state = &vm.value;
+    // Only capped and uncapped LPARs are capped by their pool (SPEC §3.3.1 step 5, §4.1).
+    let pooled = matches!(state.lpar_mode, Some("capped") | Some("uncapped"));
+    let mut cuts = vec![from, to];
+    if let Some(s) = state.server {
+        cuts.extend(boundaries(&estate.servers, s, from, to));
+    }
+    if let (Some(p), true) = (state.pool, pooled) {
+        cuts.extend(boundaries(&estate.pools, p, from, to));
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let vm_org = state.organisation;
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let server = state
+            .server
+            .and_then(|s| estate.servers.at(s, a).map(|h| (s, &h.value)));
+        let server_org = server.map(|s| s.1.organisation).unwrap_or_default();
+        if state.cloud.is_some() || server.is_some_and(|(_, s)| s.cloud.is_some()) {
+            let target = Target::CloudVm {
+                vm: vm_key,
+                state,
+                server: server.map(|s| s.1),
+            };
+            push(a, b, target, vm_org, server_org);
+            continue;
+        }
+        let Some((server_key, server_state)) = server else {
+            let target = Target::UnknownHost { vm: vm_key, state };
+            push(a, b, target, vm_org, server_org);
+            continue;
+        };
+        let pool = match (state.pool, pooled) {
+            (Some(p), true) => match estate.pools.at(p, a) {
+                None => {
+                    errors.push((
+                        a,
+                        b,
+                        fail::reference(
+                            "unknown_reference",
+                            "vm",
+                            vm_key,
+                            "pool",
+                            a,
+                            SECTION,
+                            format!("vm {vm_key:?} is in pool {p:?}, which names no pool at that instant"),
+                        ),
+                    ));
+                    continue;
+                }
+                Some(h) if h.value.server.is_some_and(|s| s != server_key) => {
+                    errors.push((
+                        a,
+                        b,
+                        fail::reference(
+                            "inconsistent_facts",
+                            "vm",
+                            vm_key,
+                            "pool",
+                            a,
+                            SECTION,
+                            format!(
+                                "vm {vm_key:?} on server {server_key:?} is in pool {p:?} of server {:?}",
+                                h.value.server.unwrap_or_default()
+                            ),
+                        ),
+                    ));
+                    continue;
+                }
+                Some(h) => Some((p, &h.value)),
+            },
+            _ => None,
+        };
+        let target = Target::OnVm {
+            vm: vm_key,
+            state,
+            server: server_key,
+            server_state,
+            pool,
+        };
+        push(a, b, target, vm_org, server_org);
+    }
+}
+
+/// The instants inside `(from, to)` where `key`'s state in `history` begins or ends.
+pub fn boundaries<T>(history: &History<'_, T>, key: &str, from: i64, to: i64) -> Vec<i64> {
+    history
+        .during(key, from, to)
+        .flat_map(|h| [h.from, h.to])
+        .filter(|&t| t > from && t < to)
+        .collect()
+}

@@ -7,6 +7,7 @@
 //! - [`exact`]: exact decimal/rational numbers, parsed from text, printed as SPEC §5.5 asks;
 //! - [`facts`]: a view over the interned, column-wise timelines the host sends, and the
 //!   attribute lists of the standard fact kinds (SPEC §2);
+//! - [`fail`]: the SPEC §5.3 errors about facts (missing attribute, invalid value, references);
 //! - [`config`]: strict parsing of rule data and product parameters, errors naming the JSON path;
 //! - [`estate`]: typed histories of servers, pools, VMs, installations, nodes, pods, namespaces;
 //! - [`sweep`]: peaks of piecewise-constant sums over half-open intervals, per day;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod estate;
 pub mod exact;
 pub mod facts;
+pub mod fail;
 pub mod sweep;
 
 mod plugin;

@@ -8,14 +8,13 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use serde::Serialize;
 
-use super::usage::{eval_problem, period_of};
+use super::usage::{bundle_record, eval_problem, every_product, period_of, product_days};
 use super::{AppState, Problem, blocking};
 use crate::eval::chargeback::{self, Chargeback};
 use crate::eval::{bundle, period};
-use crate::store::records::check_group_by;
+use crate::store::records::{ChargebackConfig, check_group_by};
 
 /// Consumer lines per page unless `limit` says otherwise, and the most a page may hold.
 const DEFAULT_LIMIT: usize = 100;
@@ -89,29 +88,21 @@ pub async fn chargeback(
             limit,
         })
     };
+    let configure = move |record: Option<ChargebackConfig>| {
+        let mut config = record.unwrap_or_default();
+        if let Some(g) = group_by {
+            config.group_by = Some(g);
+        }
+        if let Some(a) = approach {
+            config.approach = a;
+        }
+        config
+    };
     if let Some(id) = bundle {
         return blocking(move || {
-            let evaluator = &state.evaluator;
-            let record = evaluator.store.bundle(&id)?.ok_or_else(|| {
-                Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown-bundle",
-                    format!("no bundle {id:?}"),
-                )
-                .with("parameter", "bundle")
-            })?;
-            let mut config = record.chargeback.clone().unwrap_or_default();
-            if let Some(g) = group_by {
-                config.group_by = Some(g);
-            }
-            if let Some(a) = approach {
-                config.approach = a;
-            }
-            let products = evaluator.store.products()?;
-            let now = chrono::Utc::now().timestamp_millis();
-            let results = evaluator
-                .days(&products, start, end, now)
-                .map_err(eval_problem)?;
+            let record = bundle_record(&state, &id)?;
+            let config = configure(record.chargeback.clone());
+            let (products, results) = every_product(&state, start, end)?;
             let evaluated: Vec<_> = products.iter().zip(&results).collect();
             let members = bundle::members(&id, &evaluated)
                 .into_iter()
@@ -125,30 +116,8 @@ pub async fn chargeback(
         .await;
     }
     blocking(move || {
-        let evaluator = &state.evaluator;
-        let record = evaluator.store.product(&product)?.ok_or_else(|| {
-            Problem::new(
-                StatusCode::NOT_FOUND,
-                "unknown-product",
-                format!("no product {product:?}"),
-            )
-            .with("parameter", "product")
-        })?;
-        let mut config = record.chargeback.clone().unwrap_or_default();
-        if let Some(g) = group_by {
-            config.group_by = Some(g);
-        }
-        if let Some(a) = approach {
-            config.approach = a;
-        }
-        let now = chrono::Utc::now().timestamp_millis();
-        let days = evaluator
-            .days(&[record], start, end, now)
-            .map_err(eval_problem)?
-            .into_iter()
-            .next()
-            .expect("one product")
-            .map_err(eval_problem)?;
+        let days = product_days(&state, &product, start, end)?;
+        let config = configure(days.product.chargeback.clone());
         let usage =
             period::usage(&days, start, end, None, chrono::Weekday::Mon).map_err(eval_problem)?;
         let answer = chargeback::allocate(&days, &usage, &config).map_err(eval_problem)?;

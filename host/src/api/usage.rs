@@ -13,9 +13,10 @@ use chrono::{NaiveDate, Weekday};
 use licmetric_sdk::calendar::TimeUnit;
 
 use super::{AppState, Problem, blocking};
-use crate::eval::EvalError;
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
+use crate::eval::{EvalError, ProductDays};
+use crate::store::records::{Bundle, Product};
 
 /// A product's or a bundle's usage.
 #[derive(serde::Serialize)]
@@ -60,24 +61,7 @@ pub async fn usage(
         return blocking(move || bundle_usage(&state, &id, start, end)).await;
     }
     blocking(move || {
-        let evaluator = &state.evaluator;
-        let record = evaluator.store.product(&product)?.ok_or_else(|| {
-            Problem::new(
-                StatusCode::NOT_FOUND,
-                "unknown-product",
-                format!("no product {product:?}"),
-            )
-            .with("parameter", "product")
-        })?;
-        let now = chrono::Utc::now().timestamp_millis();
-        let days = evaluator
-            .days(&[record], start, end, now)
-            .map_err(eval_problem)?;
-        let days = days
-            .into_iter()
-            .next()
-            .expect("one product")
-            .map_err(eval_problem)?;
+        let days = product_days(&state, &product, start, end)?;
         period::usage(&days, start, end, unit, week_start)
             .map(|u| Json(Answer::Product(Box::new(u))))
             .map_err(eval_problem)
@@ -93,20 +77,8 @@ fn bundle_usage(
     start: NaiveDate,
     end: NaiveDate,
 ) -> Result<Json<Answer>, Problem> {
-    let evaluator = &state.evaluator;
-    let record = evaluator.store.bundle(id)?.ok_or_else(|| {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "unknown-bundle",
-            format!("no bundle {id:?}"),
-        )
-        .with("parameter", "bundle")
-    })?;
-    let products = evaluator.store.products()?;
-    let now = chrono::Utc::now().timestamp_millis();
-    let results = evaluator
-        .days(&products, start, end, now)
-        .map_err(eval_problem)?;
+    let record = bundle_record(state, id)?;
+    let (products, results) = every_product(state, start, end)?;
     let evaluated: Vec<_> = products.iter().zip(&results).collect();
     let members = bundle::members(id, &evaluated)
         .into_iter()
@@ -115,6 +87,60 @@ fn bundle_usage(
     bundle::usage(&record, &members, start, end)
         .map(|u| Json(Answer::Bundle(Box::new(u))))
         .map_err(eval_problem)
+}
+
+/// A stored product's days over `[start, end)` (404 naming the parameter when unknown).
+pub fn product_days(
+    state: &AppState,
+    id: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<ProductDays, Problem> {
+    let evaluator = &state.evaluator;
+    let record = evaluator.store.product(id)?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-product",
+            format!("no product {id:?}"),
+        )
+        .with("parameter", "product")
+    })?;
+    let now = chrono::Utc::now().timestamp_millis();
+    evaluator
+        .days(&[record], start, end, now)
+        .map_err(eval_problem)?
+        .into_iter()
+        .next()
+        .expect("one product")
+        .map_err(eval_problem)
+}
+
+/// A stored bundle record (404 naming the parameter when unknown).
+pub fn bundle_record(state: &AppState, id: &str) -> Result<Bundle, Problem> {
+    state.evaluator.store.bundle(id)?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-bundle",
+            format!("no bundle {id:?}"),
+        )
+        .with("parameter", "bundle")
+    })
+}
+
+/// Every product with its days: a bundle's members may join through their facts' claims, so
+/// all are evaluated.
+pub fn every_product(
+    state: &AppState,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<(Vec<Product>, Vec<Result<ProductDays, EvalError>>), Problem> {
+    let products = state.evaluator.store.products()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let results = state
+        .evaluator
+        .days(&products, start, end, now)
+        .map_err(eval_problem)?;
+    Ok((products, results))
 }
 
 /// The `[start, end)` dates of a query: both required, end after start, at most ten years.

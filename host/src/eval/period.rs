@@ -160,18 +160,11 @@ pub fn usage(
         }
         PeriodRule::HighWaterMark => {
             // Sum first, then maximum (§1.10): the HWM of the daily totals.
-            let best = daily
-                .iter()
-                .enumerate()
-                .fold(None::<(usize, Exact)>, |best, (i, d)| {
-                    let q: Exact = d.quantity.parse().unwrap_or(Exact::ZERO);
-                    match best {
-                        Some((_, b)) if b >= q => best,
-                        _ => Some((i, q)),
-                    }
-                });
-            match best {
-                Some((i, q)) => (q, records.iter().copied().find(|r| r.date == daily[i].date)),
+            match busiest_day(&daily) {
+                Some(i) => (
+                    daily[i].quantity.parse().unwrap_or(Exact::ZERO),
+                    records.iter().copied().find(|r| r.date == daily[i].date),
+                ),
                 None => (Exact::ZERO, None),
             }
         }

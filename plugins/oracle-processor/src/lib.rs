@@ -23,7 +23,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod daily;
-mod fail;
 pub mod nup;
 pub mod placement;
 pub mod rules;

@@ -9,9 +9,9 @@ use licmetric_sdk::types::{Contributor, Day};
 use licmetric_sdk::{Exact, PluginFailure};
 
 use crate::daily::ProcessorDay;
-use crate::fail;
 use crate::rules::RuleData;
 use crate::snapshot::{Basis, UnitKind, count_of, names, sum_terms};
+use licmetric_sdk::fail;
 
 /// `assignment` (SPEC §2.13).
 #[derive(Debug, Clone)]

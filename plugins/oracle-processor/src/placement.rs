@@ -10,8 +10,8 @@ use licmetric_sdk::PluginFailure;
 use licmetric_sdk::estate::{Held, History, Installation, Organisation, Pool, Server, Vm, clip};
 use licmetric_sdk::facts::Facts;
 
-use crate::fail;
 use crate::rules::edition_of;
+use licmetric_sdk::fail;
 
 /// The estate kinds the plugin reads, every state of each.
 pub struct Estate<'a> {

@@ -14,7 +14,7 @@ use licmetric_sdk::types::ProductRef;
 use licmetric_sdk::{Exact, PluginFailure, config};
 use serde::{Deserialize, Deserializer};
 
-use crate::fail;
+use licmetric_sdk::fail;
 
 /// The plugin's name, as errors and `describe` give it.
 pub const PLUGIN: &str = "oracle-processor";

@@ -12,10 +12,10 @@ use std::rc::Rc;
 use licmetric_sdk::estate::{Organisation, Server};
 use licmetric_sdk::{Exact, PluginFailure};
 
-use crate::fail;
 use crate::placement::{Estate, Piece, Target};
 use crate::rules::{ChargebackKey, RuleData, UncappedLpar};
 use crate::scope::{Resolved, ScopeIndex};
+use licmetric_sdk::fail;
 
 /// Everything valuing a unit needs besides its pieces.
 pub struct Context<'e, 'a> {

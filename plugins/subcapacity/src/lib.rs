@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use licmetric_sdk::estate::{
-    Decimal, Held, History, Installation, Namespace, Node, Pod, Pool, Server, Vm, states_request,
+    Held, History, Installation, Namespace, Node, Pod, Pool, Server, Vm, states_request,
 };
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::{
@@ -121,53 +121,8 @@ pub fn failure(code: &str, message: String) -> PluginFailure {
     PluginFailure::new(code, message)
 }
 
-/// `missing_attribute` for `attribute` of fact (`kind`, `key`) at `at`.
-pub fn missing(kind: &str, key: &str, attribute: &str, at: i64, section: &str) -> PluginFailure {
-    failure(
-        "missing_attribute",
-        format!("missing attribute {attribute:?} on fact ({kind}, {key:?})"),
-    )
-    .fact(kind, key)
-    .attribute(attribute)
-    .at(at)
-    .section(section)
-}
-
-/// A decimal attribute as read, or `invalid_value` when its text is not a decimal; `Ok(None)`
-/// when absent (the caller decides whether that is allowed).
-pub fn decimal(
-    value: Decimal<'_>,
-    kind: &str,
-    key: &str,
-    attribute: &str,
-    at: i64,
-) -> Result<Option<Exact>, PluginFailure> {
-    match value {
-        None => Ok(None),
-        Some(Ok(v)) => Ok(Some(v)),
-        Some(Err(text)) => Err(failure(
-            "invalid_value",
-            format!("{attribute} {text:?} of {kind} {key:?} is not a decimal"),
-        )
-        .fact(kind, key)
-        .attribute(attribute)
-        .at(at)
-        .section("SPEC §2.1")),
-    }
-}
-
-/// A decimal attribute the rule needs: `missing_attribute` when absent.
-pub fn required_decimal(
-    value: Decimal<'_>,
-    kind: &str,
-    key: &str,
-    attribute: &str,
-    at: i64,
-    section: &str,
-) -> Result<Exact, PluginFailure> {
-    decimal(value, kind, key, attribute, at)?
-        .ok_or_else(|| missing(kind, key, attribute, at, section))
-}
+// The SPEC §5.3 fact errors are the SDK's, shared with every plugin.
+pub use licmetric_sdk::fail::{decimal, missing, required_decimal};
 
 /// The partition of a unit whose server is `server` (SPEC §4.3), with `unknown_region` if due.
 pub fn partition_of(rating: &dyn Rating, server: Option<&Server<'_>>) -> (String, Vec<String>) {

@@ -1,8 +1,8 @@
-//! Errors of SPEC §5.3, built the same way everywhere: code, fact `(kind, key)`, attribute,
-//! instant and rule section.
+//! Errors of SPEC §5.3 about facts, built the same way by every plugin: code, fact
+//! `(kind, key)`, attribute, instant and rule section.
 
-use licmetric_sdk::estate::Decimal;
-use licmetric_sdk::{Exact, PluginFailure};
+use crate::estate::Decimal;
+use crate::{Exact, PluginFailure};
 
 /// `missing_attribute`: a rule needs `attribute` of fact (`kind`, `key`) at `at`; never a zero.
 pub fn missing(kind: &str, key: &str, attribute: &str, at: i64, section: &str) -> PluginFailure {

@@ -412,24 +412,7 @@ fn compare(
                 ));
             }
         }
-        for (what, want, got) in [
-            ("threshold", &e.threshold, &usage.threshold),
-            (
-                "threshold_delta",
-                &e.threshold_delta,
-                &usage.threshold_delta,
-            ),
-        ] {
-            if let Some(want) = want {
-                let got = got.as_deref().unwrap_or("-");
-                if !same(want, got) {
-                    out.push(format!(
-                        "{label}: {what} expected {}, got {got}",
-                        text(want)
-                    ));
-                }
-            }
-        }
+        compare_threshold(&label, e, &usage.threshold, &usage.threshold_delta, out);
         if let (Some(want), Some(days)) = (&e.chargeback, evaluated_days.get(id)) {
             let base = days.product.chargeback.clone().unwrap_or_default();
             compare_chargeback(&label, want, base, out, |config| {
@@ -610,6 +593,29 @@ fn compare_warnings(label: &str, e: &Expected, got: &[String], out: &mut Vec<Str
     }
 }
 
+fn compare_threshold(
+    label: &str,
+    e: &Expected,
+    threshold: &Option<String>,
+    delta: &Option<String>,
+    out: &mut Vec<String>,
+) {
+    for (what, want, got) in [
+        ("threshold", &e.threshold, threshold),
+        ("threshold_delta", &e.threshold_delta, delta),
+    ] {
+        if let Some(want) = want {
+            let got = got.as_deref().unwrap_or("-");
+            if !same(want, got) {
+                out.push(format!(
+                    "{label}: {what} expected {}, got {got}",
+                    text(want)
+                ));
+            }
+        }
+    }
+}
+
 fn compare_bundle(
     label: &str,
     e: &Expected,
@@ -650,6 +656,18 @@ fn compare_bundle(
     );
     compare_partitions(label, e, &usage.partitions, out);
     compare_warnings(label, e, &usage.warnings, out);
+    compare_threshold(label, e, &usage.threshold, &usage.threshold_delta, out);
+    // A figure a bundle answer does not have must not pass unchecked.
+    for (field, given) in [
+        ("measures", e.measures.is_some()),
+        ("period_measures", e.period_measures.is_some()),
+        ("buckets", e.buckets.is_some()),
+        ("explanation", e.explanation.is_some()),
+    ] {
+        if given {
+            out.push(format!("{label}: {field} is not reported for bundles"));
+        }
+    }
     for (product, want) in e.products.iter().flatten() {
         let sum = |f: fn(&bundle::BundledProduct) -> &str| -> Option<Exact> {
             let parts: Vec<Exact> = usage

@@ -14,7 +14,7 @@ use super::usage::{bundle_record, eval_problem, every_product, period_of, produc
 use super::{AppState, Problem, blocking};
 use crate::eval::chargeback::{self, Chargeback};
 use crate::eval::{bundle, period};
-use crate::store::records::{ChargebackConfig, check_group_by};
+use crate::store::records::{Approach, ChargebackConfig, check_group_by};
 
 /// Consumer lines per page unless `limit` says otherwise, and the most a page may hold.
 const DEFAULT_LIMIT: usize = 100;
@@ -96,12 +96,18 @@ pub async fn chargeback(
         if let Some(a) = approach {
             config.approach = a;
         }
-        config
+        if config.approach == Approach::FixedPercentage && config.percentages.is_empty() {
+            return Err(Problem::bad_parameter(
+                "approach",
+                "fixed_percentage needs the record's chargeback.percentages, and it has none",
+            ));
+        }
+        Ok(config)
     };
     if let Some(id) = bundle {
         return blocking(move || {
             let record = bundle_record(&state, &id)?;
-            let config = configure(record.chargeback.clone());
+            let config = configure(record.chargeback.clone())?;
             let (products, results) = every_product(&state, start, end)?;
             let evaluated: Vec<_> = products.iter().zip(&results).collect();
             let members = bundle::members(&id, &evaluated)
@@ -117,7 +123,7 @@ pub async fn chargeback(
     }
     blocking(move || {
         let days = product_days(&state, &product, start, end)?;
-        let config = configure(days.product.chargeback.clone());
+        let config = configure(days.product.chargeback.clone())?;
         let usage =
             period::usage(&days, start, end, None, chrono::Weekday::Mon).map_err(eval_problem)?;
         let answer = chargeback::allocate(&days, &usage, &config).map_err(eval_problem)?;

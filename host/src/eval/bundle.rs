@@ -50,6 +50,9 @@ pub struct BundleUsage {
     pub daily: Vec<DailyValue>,
     /// Each member on its partition's peak day.
     pub products: Vec<BundledProduct>,
+    /// The licensed quantity and threshold − quantity, as a product's.
+    pub threshold: Option<String>,
+    pub threshold_delta: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -263,6 +266,8 @@ pub fn usage(
             .collect(),
         daily: daily.into_values().collect(),
         products,
+        threshold: bundle.threshold().map(|t| t.to_string()),
+        threshold_delta: bundle.threshold().map(|t| (t - quantity).to_string()),
         warnings,
     })
 }

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use licmetric_sdk::Exact;
-use licmetric_sdk::allocate::largest_remainder;
+use licmetric_sdk::allocate::{self, Share, largest_remainder, share, whole};
 use licmetric_sdk::types::PeriodRule;
 use serde::Serialize;
 
@@ -19,7 +19,7 @@ use super::bundle::{self, BundleUsage};
 use super::period::{PartitionPeak, Usage};
 use super::{EvalError, ProductDays};
 use crate::store::records::{Approach, Bundle, ChargebackConfig, Entitlement, exact_value};
-use crate::store::results::DayRecord;
+use crate::store::results::{Contributor, DayRecord};
 
 /// The line consumers without a group land on; every answer carries it (SPEC §4.8.2).
 pub const UNALLOCATED: &str = "unallocated";
@@ -111,7 +111,7 @@ struct Contribution<'a> {
     unit: &'a str,
     date: &'a str,
     partition: &'a str,
-    amount: Exact,
+    amount: Share,
 }
 
 /// Allocates the period quantity of `usage` (computed from `days`) per `config`.
@@ -145,30 +145,29 @@ pub fn allocate(
     )
 }
 
-/// Allocates a bundle's period quantity (SPEC §4.7.4): each member's contributors, their
-/// contributions scaled by the member's conversion `b / a`, weigh in the bundle's daily sums.
+/// Allocates a bundle's period quantity (SPEC §4.7.4): each member's contributors, scaled to
+/// the member's converted value `ceil(measured × b / a)`, weigh in the bundle's daily sums. A
+/// member whose day names no contributor weighs as the consumer `product:<id>` without group.
 pub fn allocate_bundle(
     bundle: &Bundle,
     members: &[&ProductDays],
     usage: &BundleUsage,
     config: &ChargebackConfig,
 ) -> Result<Chargeback, EvalError> {
-    let unusable = |field: &str, e: String| EvalError::Product {
-        product: bundle.id.clone(),
-        reason: format!("bundle {field}: {e}"),
-    };
-    let entitlement = bundle.entitlement.as_ref();
     // (partition, date) → the bundle's converted sum and its scaled contributors.
     let mut cells: BTreeMap<(String, String), DayRecord> = BTreeMap::new();
     for member in members {
         let (joined, _) = bundle::membership(member)?;
-        let (a, b) = bundle::conversion(joined.and_then(|m| m.ratio).as_deref())
-            .map_err(|e| unusable("ratio", e))?;
+        let (a, b) = bundle::conversion(joined.and_then(|m| m.ratio).as_deref()).map_err(|e| {
+            EvalError::Product {
+                product: member.product.id.clone(),
+                reason: format!("bundle ratio: {e}"),
+            }
+        })?;
         let scale = Exact::int(b as i128) / Exact::int(a as i128);
         for (_, result) in &member.days {
             for r in result.as_ref().map_err(Clone::clone)? {
-                let measured = parse(&r.quantity);
-                let converted = Exact::int((measured * scale).ceil());
+                let converted = Exact::int((parse(&r.quantity) * scale).ceil());
                 let cell = cells
                     .entry((r.partition.clone(), r.date.clone()))
                     .or_insert_with(|| DayRecord {
@@ -185,13 +184,29 @@ pub fn allocate_bundle(
                         bundle_claims: Vec::new(),
                     });
                 cell.quantity = (parse(&cell.quantity) + converted).to_string();
-                let sum: Exact = r.contributors.iter().map(|c| parse(&c.weight)).sum();
-                if sum.is_zero() {
+                if converted.is_zero() {
                     continue;
                 }
-                for c in &r.contributors {
+                let weights: Vec<Share> = r
+                    .contributors
+                    .iter()
+                    .map(|c| share(parse(&c.weight)))
+                    .collect();
+                let sum = weights.iter().fold(whole(0), |s, w| s + w);
+                if sum == whole(0) {
+                    cell.contributors.push(Contributor {
+                        kind: "product".into(),
+                        key: member.product.id.clone(),
+                        unit: format!("product:{}", member.product.id),
+                        at: r.peak_at.clone(),
+                        weight: converted.to_string(),
+                        attrs: BTreeMap::new(),
+                    });
+                    continue;
+                }
+                for (c, w) in r.contributors.iter().zip(weights) {
                     let mut c = c.clone();
-                    c.weight = (parse(&c.weight) * measured / sum * scale).to_string();
+                    c.weight = show(&(w * share(converted) / &sum));
                     cell.contributors.push(c);
                 }
             }
@@ -203,7 +218,14 @@ pub fn allocate_bundle(
         peak_date: usage.peak_date.as_deref(),
         partitions: &usage.partitions,
     };
-    allocate_records(&bundle.id, entitlement, false, &records, &totals, config)
+    allocate_records(
+        &bundle.id,
+        bundle.entitlement.as_ref(),
+        false,
+        &records,
+        &totals,
+        config,
+    )
 }
 
 /// The period figures chargeback shares out.
@@ -211,6 +233,16 @@ pub struct Totals<'a> {
     pub quantity: &'a str,
     pub peak_date: Option<&'a str>,
     pub partitions: &'a [PartitionPeak],
+}
+
+/// What a consumer of a group holds: its exact share of the period quantity, and for the
+/// answer its unit, own consumption and its unit's consumption on the day looked at.
+#[derive(Default)]
+struct Holding {
+    share: Share,
+    unit: Option<String>,
+    machine: Share,
+    host: Share,
 }
 
 /// [`allocate`] over the day records themselves; `distinct` when the quantity is a
@@ -229,77 +261,83 @@ pub fn allocate_records(
         .unwrap_or_else(|| "cost_center".into());
     let contributions = contributions(records, &group_by, distinct);
 
-    // Each partition's total and the day its weights are read on.
-    let parts: Vec<(String, Exact, Option<String>)> = if distinct || usage.partitions.is_empty() {
-        vec![(
-            if distinct {
-                String::new()
-            } else {
-                usage
-                    .partitions
-                    .first()
-                    .map(|p| p.partition.clone())
-                    .unwrap_or_default()
-            },
-            parse(usage.quantity),
-            usage.peak_date.map(String::from),
-        )]
+    // Each partition's total and the day its weights are read on. A distinct union is one
+    // partition over the whole period.
+    let parts: Vec<(Option<&str>, Exact, Option<&str>)> = if distinct || usage.partitions.is_empty()
+    {
+        vec![(None, parse(usage.quantity), usage.peak_date)]
     } else {
         usage
             .partitions
             .iter()
-            .map(|p| (p.partition.clone(), parse(&p.hwm), p.peak_date.clone()))
+            .map(|p| {
+                (
+                    Some(p.partition.as_str()),
+                    parse(&p.hwm),
+                    p.peak_date.as_deref(),
+                )
+            })
             .collect()
     };
 
-    let mut group_share: BTreeMap<String, Exact> = BTreeMap::new();
-    // (group, consumer) → (exact basis, unit, date, partition) of its machine consumption.
-    let mut consumer_basis: BTreeMap<(String, Consumer), (Exact, String, Exact)> = BTreeMap::new();
+    // group → consumer (None: a share no consumer explains) → holding.
+    let mut held: BTreeMap<String, BTreeMap<Option<Consumer>, Holding>> = BTreeMap::new();
+    held.entry(UNALLOCATED.into()).or_default();
     for (partition, total, peak_date) in &parts {
-        let mine: Vec<&Contribution> = contributions
-            .iter()
-            .filter(|c| distinct || c.partition == partition)
-            .collect();
-        let weights = group_weights(config, &mine, peak_date.as_deref(), distinct)?;
-        let sum: Exact = weights.values().copied().sum();
         if total.is_zero() {
             continue;
         }
-        if sum.is_zero() {
-            *group_share.entry(UNALLOCATED.into()).or_insert(Exact::ZERO) += *total;
+        let total = share(*total);
+        let mine: Vec<&Contribution> = contributions
+            .iter()
+            .filter(|c| partition.is_none_or(|p| c.partition == p))
+            .collect();
+        let weights = group_weights(id, config, &mine, *peak_date, distinct)?;
+        let sum = weights.values().fold(whole(0), |s, w| s + w);
+        if sum == whole(0) {
+            let h = held
+                .entry(UNALLOCATED.into())
+                .or_default()
+                .entry(None)
+                .or_default();
+            h.share += total;
             continue;
         }
         for (group, w) in &weights {
-            *group_share.entry(group.clone()).or_insert(Exact::ZERO) += *total * *w / sum;
-            // The day each consumer of the group is read on.
-            let day = basis_day(config.approach, &mine, group, peak_date.as_deref());
-            for c in mine.iter().filter(|c| &c.group == group) {
-                let amount = if distinct {
-                    Exact::ONE
-                } else if Some(c.date) == day.as_deref() {
-                    c.amount
-                } else {
-                    continue;
-                };
-                let host: Exact = mine
+            let group_share = &total * w / &sum;
+            // Within the group, by what each consumer consumed on the day looked at (one
+            // each for identities); the group's share in this partition follows them.
+            let day = basis_day(config.approach, &mine, group, *peak_date);
+            let basis: Vec<(&Contribution, Share)> = mine
+                .iter()
+                .filter(|c| &c.group == group)
+                .filter(|c| distinct || Some(c.date) == day.as_deref())
+                .map(|c| (*c, if distinct { whole(1) } else { c.amount.clone() }))
+                .collect();
+            let basis_sum = basis.iter().fold(whole(0), |s, (_, b)| s + b);
+            let entry = held.entry(group.clone()).or_default();
+            if basis_sum == whole(0) {
+                entry.entry(None).or_default().share += group_share;
+                continue;
+            }
+            for (c, b) in basis {
+                let host = mine
                     .iter()
                     .filter(|o| o.unit == c.unit && o.date == c.date)
-                    .map(|o| o.amount)
-                    .sum();
-                let entry = consumer_basis
-                    .entry((group.clone(), c.consumer.clone()))
-                    .or_insert((Exact::ZERO, c.unit.to_string(), Exact::ZERO));
+                    .fold(whole(0), |s, o| s + &o.amount);
+                let h = entry.entry(Some(c.consumer.clone())).or_default();
+                h.share += &group_share * &b / &basis_sum;
+                h.unit.get_or_insert_with(|| c.unit.to_string());
                 if distinct {
-                    entry.0 = Exact::ONE;
-                    entry.2 = entry.2.max(host);
+                    h.machine = whole(1);
+                    h.host = h.host.clone().max(host);
                 } else {
-                    entry.0 += amount;
-                    entry.2 += host;
+                    h.machine += c.amount.clone();
+                    h.host += host;
                 }
             }
         }
     }
-    group_share.entry(UNALLOCATED.into()).or_insert(Exact::ZERO);
 
     let quantity = parse(usage.quantity);
     let thousandths = (quantity * Exact::int(1000)).round_half_up_scaled(0);
@@ -316,70 +354,51 @@ pub fn allocate_records(
     let cost_units = price.map(|p| (quantity * p).round_half_up_scaled(places));
 
     // Groups in byte order, `unallocated` last.
-    let mut names: Vec<&String> = group_share.keys().filter(|g| *g != UNALLOCATED).collect();
-    names.push(
-        group_share
-            .keys()
-            .find(|g| *g == UNALLOCATED)
-            .expect("inserted above"),
-    );
-    let weights: Vec<(&str, Exact)> = names
+    let unallocated = held.remove(UNALLOCATED).unwrap_or_default();
+    let mut held: Vec<(String, BTreeMap<Option<Consumer>, Holding>)> = held.into_iter().collect();
+    held.push((UNALLOCATED.into(), unallocated));
+    let group_weights: Vec<(&str, Share)> = held
         .iter()
-        .map(|g| (g.as_str(), group_share[*g]))
+        .map(|(g, members)| {
+            let s = members.values().fold(whole(0), |s, h| s + &h.share);
+            (g.as_str(), s)
+        })
         .collect();
-    let group_q = split(thousandths, &weights);
-    let group_c = cost_units.map(|c| split(c, &weights));
+    let group_q = split(thousandths, &group_weights);
+    let group_c = cost_units.map(|c| split(c, &group_weights));
 
     let mut groups = Vec::new();
     let mut lines = Vec::new();
-    for (i, group) in names.iter().enumerate() {
+    for (i, (group, members)) in held.iter().enumerate() {
         groups.push(GroupLine {
-            group: group.to_string(),
+            group: group.clone(),
             quantity: scaled(group_q[i], 3),
             cost: group_c.as_ref().map(|c| scaled(c[i], places)),
         });
-        let members: Vec<(&Consumer, &(Exact, String, Exact))> = consumer_basis
-            .iter()
-            .filter(|((g, _), _)| g == *group)
-            .map(|((_, c), v)| (c, v))
-            .collect();
-        if members.is_empty() {
-            if group_q[i] != 0 || group_c.as_ref().is_some_and(|c| c[i] != 0) {
-                lines.push(ConsumerLine {
-                    consumer: None,
-                    group: group.to_string(),
-                    unit: None,
-                    machine_consumption: "0".into(),
-                    host_consumption: "0".into(),
-                    recharged_consumption: scaled(group_q[i], 3),
-                    recharged_cost: group_c.as_ref().map(|c| scaled(c[i], places)),
-                    approach: config.approach.name(),
-                });
-            }
-            continue;
-        }
         let labels: Vec<String> = members
-            .iter()
-            .map(|(c, _)| format!("{}:{}", c.kind, c.key))
+            .keys()
+            .map(|c| {
+                c.as_ref()
+                    .map_or(String::new(), |c| format!("{}:{}", c.kind, c.key))
+            })
             .collect();
-        let mut basis: Vec<(&str, Exact)> = labels
+        let basis: Vec<(&str, Share)> = labels
             .iter()
             .map(String::as_str)
-            .zip(members.iter().map(|(_, v)| v.0))
+            .zip(members.values().map(|h| h.share.clone()))
             .collect();
-        // Nothing consumed on the day looked at (a fixed percentage): share equally.
-        if basis.iter().all(|b| b.1.is_zero()) {
-            basis.iter_mut().for_each(|b| b.1 = Exact::ONE);
-        }
         let q = split(group_q[i], &basis);
         let c = group_c.as_ref().map(|c| split(c[i], &basis));
-        for (j, (consumer, (machine, unit, host))) in members.into_iter().enumerate() {
+        for (j, (consumer, h)) in members.iter().enumerate() {
+            if consumer.is_none() && q[j] == 0 && c.as_ref().is_none_or(|c| c[j] == 0) {
+                continue;
+            }
             lines.push(ConsumerLine {
-                consumer: Some(consumer.clone()),
-                group: group.to_string(),
-                unit: Some(unit.clone()),
-                machine_consumption: machine.to_string(),
-                host_consumption: host.to_string(),
+                consumer: consumer.clone(),
+                group: group.clone(),
+                unit: h.unit.clone(),
+                machine_consumption: show(&h.machine),
+                host_consumption: show(&h.host),
                 recharged_consumption: scaled(q[j], 3),
                 recharged_cost: c.as_ref().map(|c| scaled(c[j], places)),
                 approach: config.approach.name(),
@@ -413,8 +432,25 @@ fn parse(text: &str) -> Exact {
     text.parse().unwrap_or(Exact::ZERO)
 }
 
+/// An exact share as text: exact when it fits, else to nine decimals (informative figures).
+fn show(s: &Share) -> String {
+    match allocate::exact(s) {
+        Some(e) => e.to_string(),
+        None => {
+            let scaled = (s * whole(1_000_000_000)).round().to_integer();
+            let units = i128::try_from(&scaled).unwrap_or(i128::MAX);
+            scaled_trimmed(units)
+        }
+    }
+}
+
+fn scaled_trimmed(units: i128) -> String {
+    let text = scaled(units, 9);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// Largest remainder of `total` over exact weights; all to the last when they sum to zero.
-fn split(total: i128, weights: &[(&str, Exact)]) -> Vec<i128> {
+fn split(total: i128, weights: &[(&str, Share)]) -> Vec<i128> {
     largest_remainder(total, weights).unwrap_or_else(|| {
         let mut parts = vec![0; weights.len()];
         if let Some(last) = parts.last_mut() {
@@ -425,7 +461,8 @@ fn split(total: i128, weights: &[(&str, Exact)]) -> Vec<i128> {
 }
 
 /// Every contributor of every day, its weight scaled so that a day's contributors (per
-/// partition) add up to the day's quantity. Distinct-union identities keep weight 1.
+/// partition) add up to the day's quantity. A distinct-union identity weighs 1 and keeps the
+/// group of its latest day, so it is counted once in one group.
 fn contributions<'a>(
     records: &[&'a DayRecord],
     group_by: &str,
@@ -433,16 +470,20 @@ fn contributions<'a>(
 ) -> Vec<Contribution<'a>> {
     let mut out = Vec::new();
     for r in records {
-        let weights: Vec<Exact> = r.contributors.iter().map(|c| parse(&c.weight)).collect();
-        let sum: Exact = weights.iter().copied().sum();
-        let quantity = parse(&r.quantity);
+        let weights: Vec<Share> = r
+            .contributors
+            .iter()
+            .map(|c| share(parse(&c.weight)))
+            .collect();
+        let sum = weights.iter().fold(whole(0), |s, w| s + w);
+        let quantity = share(parse(&r.quantity));
         for (c, w) in r.contributors.iter().zip(weights) {
             let amount = if distinct {
-                Exact::ONE
-            } else if sum.is_zero() {
-                Exact::ZERO
+                whole(1)
+            } else if sum == whole(0) {
+                whole(0)
             } else {
-                w * quantity / sum
+                w * &quantity / &sum
             };
             out.push(Contribution {
                 consumer: Consumer {
@@ -462,17 +503,32 @@ fn contributions<'a>(
             });
         }
     }
+    if distinct {
+        let mut latest: BTreeMap<Consumer, (&str, String)> = BTreeMap::new();
+        for c in &out {
+            let e = latest
+                .entry(c.consumer.clone())
+                .or_insert((c.date, c.group.clone()));
+            if c.date >= e.0 {
+                *e = (c.date, c.group.clone());
+            }
+        }
+        for c in &mut out {
+            c.group = latest[&c.consumer].1.clone();
+        }
+    }
     out
 }
 
 /// Each group's weight in one partition (SPEC §4.8.3).
 fn group_weights(
+    id: &str,
     config: &ChargebackConfig,
     contributions: &[&Contribution],
     peak_date: Option<&str>,
     distinct: bool,
-) -> Result<BTreeMap<String, Exact>, EvalError> {
-    let mut weights: BTreeMap<String, Exact> = BTreeMap::new();
+) -> Result<BTreeMap<String, Share>, EvalError> {
+    let mut weights: BTreeMap<String, Share> = BTreeMap::new();
     match config.approach {
         // A distinct-union quantity: each identity of the period weighs 1.
         Approach::ByConsumptionAtPeak | Approach::ByOwnPeak if distinct => {
@@ -481,51 +537,55 @@ fn group_weights(
                 .map(|c| (c.group.as_str(), &c.consumer))
                 .collect();
             for (g, _) in identities {
-                *weights.entry(g.to_string()).or_insert(Exact::ZERO) += Exact::ONE;
+                *weights.entry(g.to_string()).or_insert_with(|| whole(0)) += whole(1);
             }
         }
         Approach::ByConsumptionAtPeak => {
             for c in contributions.iter().filter(|c| Some(c.date) == peak_date) {
-                *weights.entry(c.group.clone()).or_insert(Exact::ZERO) += c.amount;
+                *weights.entry(c.group.clone()).or_insert_with(|| whole(0)) += c.amount.clone();
             }
         }
         Approach::ByOwnPeak => {
             for (g, daily) in daily_by_group(contributions) {
-                weights.insert(g, daily.values().copied().max().unwrap_or(Exact::ZERO));
+                let peak = daily.into_values().max().unwrap_or_else(|| whole(0));
+                weights.insert(g, peak);
             }
         }
         Approach::EqualSplit => {
             for (g, daily) in daily_by_group(contributions) {
-                if daily.values().any(|v| !v.is_zero()) || distinct {
-                    weights.insert(g, Exact::ONE);
+                if distinct || daily.values().any(|v| *v != whole(0)) {
+                    weights.insert(g, whole(1));
                 }
             }
         }
         Approach::FixedPercentage => {
-            let mut sum = Exact::ZERO;
+            let mut sum = whole(0);
             for (g, p) in &config.percentages {
                 let p = exact_value(p).map_err(|e| EvalError::Product {
-                    product: String::new(),
+                    product: id.to_string(),
                     reason: format!("chargeback.percentages.{g}: {e}"),
                 })?;
-                sum += p;
-                weights.insert(g.clone(), p);
+                sum += share(p);
+                weights.insert(g.clone(), share(p));
             }
-            let rest = Exact::int(100) - sum;
-            *weights.entry(UNALLOCATED.into()).or_insert(Exact::ZERO) += rest;
+            *weights
+                .entry(UNALLOCATED.into())
+                .or_insert_with(|| whole(0)) += whole(100) - sum;
         }
     }
+    // A group that weighs nothing takes no part (and gets no line beyond `unallocated`).
+    weights.retain(|g, w| *w != whole(0) || g == UNALLOCATED);
     Ok(weights)
 }
 
 /// group → date → Σ contributions.
-fn daily_by_group(contributions: &[&Contribution]) -> BTreeMap<String, BTreeMap<String, Exact>> {
-    let mut out: BTreeMap<String, BTreeMap<String, Exact>> = BTreeMap::new();
+fn daily_by_group(contributions: &[&Contribution]) -> BTreeMap<String, BTreeMap<String, Share>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Share>> = BTreeMap::new();
     for c in contributions {
         *out.entry(c.group.clone())
             .or_default()
             .entry(c.date.to_string())
-            .or_insert(Exact::ZERO) += c.amount;
+            .or_insert_with(|| whole(0)) += c.amount.clone();
     }
     out
 }
@@ -543,18 +603,18 @@ fn basis_day(
         .remove(group)
         .unwrap_or_default();
     let own_peak = || {
-        daily
-            .iter()
-            .fold(None::<(&String, Exact)>, |best, (d, v)| match best {
-                Some((_, b)) if b >= *v => best,
-                _ => Some((d, *v)),
-            })
-            .map(|(d, _)| d.clone())
+        let mut best: Option<(&String, &Share)> = None;
+        for (d, v) in &daily {
+            if best.is_none_or(|(_, b)| v > b) {
+                best = Some((d, v));
+            }
+        }
+        best.map(|(d, _)| d.clone())
     };
     match approach {
         Approach::ByOwnPeak => own_peak(),
         _ => match peak_date {
-            Some(p) if daily.get(p).is_some_and(|v| !v.is_zero()) => Some(p.to_string()),
+            Some(p) if daily.get(p).is_some_and(|v| *v != whole(0)) => Some(p.to_string()),
             _ => own_peak(),
         },
     }
@@ -782,6 +842,117 @@ mod tests {
         assert_eq!(c.groups[0].quantity, "5.000");
         assert_eq!(c.lines.len(), 1);
         assert!(c.lines[0].consumer.is_none());
+    }
+
+    #[test]
+    fn consumers_keep_their_own_partition_share() {
+        // equal_split per region: G gets 5 in each, through a in region:1 and b in region:2.
+        let r1 = record(
+            "2026-11-02",
+            "region:1",
+            "10",
+            &[("a", Some("G"), "5"), ("x", Some("H"), "5")],
+        );
+        let r2 = record(
+            "2026-11-02",
+            "region:2",
+            "10",
+            &[("b", Some("G"), "1"), ("y", Some("K"), "9")],
+        );
+        let usage = usage_of(&[&r1, &r2]);
+        let config = ChargebackConfig {
+            approach: Approach::EqualSplit,
+            ..Default::default()
+        };
+        let c = allocate_records("p", None, false, &[&r1, &r2], &usage.totals(), &config).unwrap();
+        let line = |key: &str| {
+            c.lines
+                .iter()
+                .find(|l| l.consumer.as_ref().is_some_and(|c| c.key == key))
+                .map(|l| l.recharged_consumption.clone())
+        };
+        assert_eq!(line("a").as_deref(), Some("5.000"));
+        assert_eq!(line("b").as_deref(), Some("5.000"));
+        assert_eq!(line("x").as_deref(), Some("5.000"));
+    }
+
+    #[test]
+    fn denominators_past_128_bits_do_not_overflow() {
+        // One cost centre's VMs on 40 servers whose shares have distinct prime denominators.
+        let primes: [i128; 40] = [
+            53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139,
+            149, 151, 157, 163, 167, 173, 179, 181, 191, 193, 197, 199, 211, 223, 227, 229, 233,
+            239, 241, 251, 257,
+        ];
+        let keys: Vec<String> = primes.iter().map(|p| format!("vm-{p}")).collect();
+        let weights: Vec<String> = primes
+            .iter()
+            .map(|p| Exact::ratio(1, *p).to_string())
+            .collect();
+        let mut list: Vec<(&str, Option<&str>, &str)> = keys
+            .iter()
+            .zip(&weights)
+            .map(|(k, w)| (k.as_str(), Some("CC1"), w.as_str()))
+            .collect();
+        list.push(("other", Some("CC2"), "1"));
+        let r = record("2026-11-02", "", "1000", &list);
+        let usage = usage_of(&[&r]);
+        let c = allocate_records(
+            "p",
+            product(Some("0.01")).as_ref(),
+            false,
+            &[&r],
+            &usage.totals(),
+            &ChargebackConfig::default(),
+        )
+        .unwrap();
+        let sum: i128 = c
+            .lines
+            .iter()
+            .map(|l| {
+                l.recharged_consumption
+                    .replace('.', "")
+                    .parse::<i128>()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(sum, 1_000_000);
+    }
+
+    #[test]
+    fn a_distinct_identity_weighs_once_in_its_latest_group() {
+        let d1 = record(
+            "2026-11-02",
+            "",
+            "2",
+            &[("ann", Some("CC1"), "1"), ("bob", Some("CC1"), "1")],
+        );
+        let d2 = record("2026-11-03", "", "1", &[("ann", Some("CC2"), "1")]);
+        let usage = Owned {
+            quantity: "2".into(),
+            peak_date: Some("2026-11-02".into()),
+            partitions: Vec::new(),
+        };
+        let c = allocate_records(
+            "p",
+            None,
+            true,
+            &[&d1, &d2],
+            &usage.totals(),
+            &ChargebackConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            groups(&c)
+                .into_iter()
+                .map(|g| (g.0, g.1))
+                .collect::<Vec<_>>(),
+            [
+                ("CC1".to_string(), "1.000".to_string()),
+                ("CC2".to_string(), "1.000".to_string()),
+                ("unallocated".to_string(), "0.000".to_string())
+            ]
+        );
     }
 
     fn arb_day() -> impl Strategy<Value = (u8, u8, u32, Vec<(u8, u8, u32)>)> {

@@ -169,8 +169,11 @@ impl Evaluator {
             parameters: product.parameters.to_string(),
         };
         match plugin.call()?.prepare(&rule_data, &[product_ref])? {
-            Ok(_) => Ok(()),
-            Err(e) => Err(rule_error(&plugin, e, &product.id)),
+            // Only the product's own fault refuses it (not, say, broken stored rule data).
+            Err(e) if e.product.as_deref() == Some(product.id.as_str()) => {
+                Err(rule_error(&plugin, e, &product.id))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -325,10 +328,13 @@ impl Evaluator {
         // A product whose parameters the plugin refuses fails alone: prepare again without it.
         let mut refused: Vec<(String, EvalError)> = Vec::new();
         let requests = loop {
+            if refs.is_empty() {
+                break Vec::new();
+            }
             match call.prepare(rule_data, &refs)? {
                 Ok(r) => break r,
                 Err(e) => match e.product.clone() {
-                    Some(id) if refs.len() > 1 && refs.iter().any(|r| r.id == id) => {
+                    Some(id) if refs.iter().any(|r| r.id == id) => {
                         refs.retain(|r| r.id != id);
                         refused.push((id, rule_error(plugin, e, "")));
                     }

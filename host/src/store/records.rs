@@ -138,6 +138,23 @@ pub fn exact_value(value: &Value) -> Result<licmetric_sdk::Exact, String> {
     }
 }
 
+/// `threshold`, else the entitlement's quantity (SPEC §5.6).
+fn threshold_of(
+    threshold: Option<&Value>,
+    entitlement: Option<&Entitlement>,
+) -> Option<licmetric_sdk::Exact> {
+    threshold
+        .or(entitlement.and_then(|e| e.quantity.as_ref()))
+        .and_then(|v| exact_value(v).ok())
+}
+
+impl Bundle {
+    /// The licensed quantity the bundle's usage is compared with, as a product's.
+    pub fn threshold(&self) -> Option<licmetric_sdk::Exact> {
+        threshold_of(self.threshold.as_ref(), self.entitlement.as_ref())
+    }
+}
+
 /// Checks the threshold, entitlement and chargeback fields products and bundles share.
 pub fn validate_terms(
     threshold: Option<&Value>,
@@ -208,10 +225,7 @@ impl Product {
     /// The licensed quantity usage is compared with: `threshold`, else the entitlement's
     /// quantity (SPEC §5.6).
     pub fn threshold(&self) -> Option<licmetric_sdk::Exact> {
-        self.threshold
-            .as_ref()
-            .or(self.entitlement.as_ref().and_then(|e| e.quantity.as_ref()))
-            .and_then(|v| exact_value(v).ok())
+        threshold_of(self.threshold.as_ref(), self.entitlement.as_ref())
     }
 
     /// The plugin name and version requirement of `metric` (`concurrent@^1` → `concurrent`, `^1`).

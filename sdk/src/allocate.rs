@@ -45,10 +45,7 @@ pub fn largest_remainder(total: i128, weights: &[(&str, Share)]) -> Option<Vec<i
     if sum == zero {
         return None;
     }
-    let shares: Vec<Share> = weights
-        .iter()
-        .map(|w| whole(total) * &w.1 / &sum)
-        .collect();
+    let shares: Vec<Share> = weights.iter().map(|w| whole(total) * &w.1 / &sum).collect();
     let mut parts: Vec<i128> = shares.iter().map(floor).collect();
     let fractions: Vec<Share> = shares
         .iter()

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use crate::Exact;
 use crate::facts::{Facts, Kind, OPEN, State, standard};
+use crate::{Exact, PluginFailure, fail};
 
 /// One state of an entity: `value` holds over `[from, to)`.
 #[derive(Debug, Clone)]
@@ -80,6 +80,15 @@ impl<'a, T> History<'a, T> {
         self.states(key)
             .iter()
             .filter(move |h| h.from < to && h.to > from)
+    }
+
+    /// The instants inside `(from, to)` where a state of `key` begins or ends: where anything
+    /// resolved against it may change.
+    pub fn boundaries(&self, key: &str, from: i64, to: i64) -> Vec<i64> {
+        self.during(key, from, to)
+            .flat_map(|h| [h.from, h.to])
+            .filter(|&t| t > from && t < to)
+            .collect()
     }
 
     /// True when `key` has any state.
@@ -503,5 +512,111 @@ mod tests {
         let merged = own.or(vm);
         assert_eq!(merged.cost_center, Some("CC1"));
         assert_eq!(merged.location, Some("Paris"));
+    }
+}
+
+/// What an installation's `on` names at an instant (SPEC §2.7).
+#[derive(Debug, Clone, Copy)]
+pub enum On<'e, 'a> {
+    Vm(&'e Held<Vm<'a>>),
+    Server(&'e Held<Server<'a>>),
+}
+
+/// Resolves installation `key`'s `on` over `[from, to)`, split where the vm or server of that
+/// key changes state: a vm or a server (by `on_kind`, else whichever exists), or the SPEC §5.3
+/// error for the sub-interval (`invalid_value` on_kind, `ambiguous_reference`,
+/// `unknown_reference`).
+pub fn resolve_on<'e, 'a>(
+    vms: &'e History<'a, Vm<'a>>,
+    servers: &'e History<'a, Server<'a>>,
+    key: &str,
+    install: &Installation<'a>,
+    from: i64,
+    to: i64,
+) -> Vec<(i64, i64, Result<On<'e, 'a>, PluginFailure>)> {
+    const SECTION: &str = "SPEC §2.7";
+    let on = install.on;
+    let mut cuts = vec![from, to];
+    cuts.extend(vms.boundaries(on, from, to));
+    cuts.extend(servers.boundaries(on, from, to));
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::new();
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let resolved = match (install.on_kind, vms.at(on, a), servers.at(on, a)) {
+            (Some("vm"), Some(v), _) | (None, Some(v), None) => Ok(On::Vm(v)),
+            (Some("server"), _, Some(s)) | (None, None, Some(s)) => Ok(On::Server(s)),
+            (Some(other), _, _) if other != "vm" && other != "server" => Err(fail::invalid(
+                "installation",
+                key,
+                "on_kind",
+                a,
+                SECTION,
+                format!(
+                    "on_kind {other:?} of installation {key:?} is neither \"vm\" nor \"server\""
+                ),
+            )),
+            (None, Some(_), Some(_)) => Err(fail::reference(
+                "ambiguous_reference",
+                "installation",
+                key,
+                "on",
+                a,
+                SECTION,
+                format!("installation {key:?} is on {on:?}, which names both a vm and a server"),
+            )),
+            (kind, _, _) => Err(fail::reference(
+                "unknown_reference",
+                "installation",
+                key,
+                "on",
+                a,
+                SECTION,
+                format!(
+                    "installation {key:?} is on {on:?}, which names no {} at that instant",
+                    kind.unwrap_or("vm or server")
+                ),
+            )),
+        };
+        out.push((a, b, resolved));
+    }
+    out
+}
+
+/// The pool `pool` of vm `vm` running on `server` at `at` (SPEC §4.1 layer 2), or the SPEC §5.3
+/// error: `unknown_reference` when it names no pool then, `inconsistent_facts` when the pool
+/// belongs to another server.
+pub fn pool_at<'e, 'a>(
+    pools: &'e History<'a, Pool<'a>>,
+    vm: &str,
+    pool: &'a str,
+    server: &str,
+    at: i64,
+) -> Result<&'e Pool<'a>, PluginFailure> {
+    const SECTION: &str = "SPEC §4.1";
+    match pools.at(pool, at) {
+        None => Err(fail::reference(
+            "unknown_reference",
+            "vm",
+            vm,
+            "pool",
+            at,
+            SECTION,
+            format!("vm {vm:?} is in pool {pool:?}, which names no pool at that instant"),
+        )),
+        Some(h) if h.value.server.is_some_and(|s| s != server) => Err(fail::reference(
+            "inconsistent_facts",
+            "vm",
+            vm,
+            "pool",
+            at,
+            SECTION,
+            format!(
+                "vm {vm:?} on server {server:?} is in pool {pool:?} of server {:?}",
+                h.value.server.unwrap_or_default()
+            ),
+        )),
+        Some(h) => Ok(&h.value),
     }
 }

@@ -14,7 +14,7 @@ use licmetric_sdk::estate::{Held, Installation, Organisation};
 use licmetric_sdk::types::{Contributor, Day};
 use licmetric_sdk::{Exact, PluginFailure};
 
-use crate::placement::{self, Piece, Target, boundaries};
+use crate::placement::{self, Piece, Target};
 use crate::rules::Scope;
 use crate::snapshot::{
     self, Basis, Context, UnitKey, UnitKind, UnitValue, count_of, rounding, sum_terms,
@@ -83,7 +83,7 @@ pub fn count<'e, 'a>(
             }
         }
         for key in watched {
-            cuts.extend(boundaries(&ctx.estate.servers, key, start, end));
+            cuts.extend(ctx.estate.servers.boundaries(key, start, end));
         }
     }
     cuts.sort_unstable();

@@ -7,11 +7,12 @@
 use std::collections::HashMap;
 
 use licmetric_sdk::PluginFailure;
-use licmetric_sdk::estate::{Held, History, Installation, Organisation, Pool, Server, Vm, clip};
+use licmetric_sdk::estate::{
+    Held, History, Installation, On, Organisation, Pool, Server, Vm, clip, pool_at, resolve_on,
+};
 use licmetric_sdk::facts::Facts;
 
 use crate::rules::edition_of;
-use licmetric_sdk::fail;
 
 /// The estate kinds the plugin reads, every state of each.
 pub struct Estate<'a> {
@@ -106,66 +107,13 @@ pub fn pieces<'e, 'a>(
     out: &mut Vec<Piece<'e, 'a>>,
     errors: &mut Vec<(i64, i64, PluginFailure)>,
 ) {
-    const SECTION: &str = "SPEC §2.7";
     for &(key, held) in installations {
         let Some((from, to)) = clip(held.from, held.to, start, end) else {
             continue;
         };
         let install = &held.value;
         let on = install.on;
-        // Which kind `on` names, per sub-interval (SPEC §2.7).
-        let mut cuts = vec![from, to];
-        cuts.extend(boundaries(&estate.vms, on, from, to));
-        cuts.extend(boundaries(&estate.servers, on, from, to));
-        cuts.sort_unstable();
-        cuts.dedup();
-        for w in cuts.windows(2) {
-            let (a, b) = (w[0], w[1]);
-            let vm = estate.vms.at(on, a);
-            let server = estate.servers.at(on, a);
-            let resolved = match (install.on_kind, vm, server) {
-                (Some("vm"), Some(v), _) => Some(Ok(v)),
-                (Some("server"), _, Some(s)) => Some(Err(s)),
-                (Some("vm") | Some("server"), _, _) => None,
-                (Some(other), _, _) => {
-                    errors.push((
-                        a,
-                        b,
-                        fail::invalid(
-                            "installation",
-                            key,
-                            "on_kind",
-                            a,
-                            SECTION,
-                            format!(
-                                "on_kind {other:?} of installation {key:?} is neither \"vm\" nor \"server\""
-                            ),
-                        ),
-                    ));
-                    continue;
-                }
-                (None, Some(_), Some(_)) => {
-                    errors.push((
-                        a,
-                        b,
-                        fail::reference(
-                            "ambiguous_reference",
-                            "installation",
-                            key,
-                            "on",
-                            a,
-                            SECTION,
-                            format!(
-                                "installation {key:?} is on {on:?}, which names both a vm and a server"
-                            ),
-                        ),
-                    ));
-                    continue;
-                }
-                (None, Some(v), None) => Some(Ok(v)),
-                (None, None, Some(s)) => Some(Err(s)),
-                (None, None, None) => None,
-            };
+        for (a, b, resolved) in resolve_on(&estate.vms, &estate.servers, key, install, from, to) {
             let mut push = |from, to, target, vm_org: Organisation<'a>, server_org| {
                 out.push(Piece {
                     from,
@@ -177,23 +125,8 @@ pub fn pieces<'e, 'a>(
                 })
             };
             match resolved {
-                None => errors.push((
-                    a,
-                    b,
-                    fail::reference(
-                        "unknown_reference",
-                        "installation",
-                        key,
-                        "on",
-                        a,
-                        SECTION,
-                        format!(
-                            "installation {key:?} is on {on:?}, which names no {} at that instant",
-                            install.on_kind.unwrap_or("vm or server")
-                        ),
-                    ),
-                )),
-                Some(Err(server)) => {
+                Err(e) => errors.push((a, b, e)),
+                Ok(On::Server(server)) => {
                     let state = &server.value;
                     let target = if state.cloud.is_some() {
                         Target::CloudServer { server: on, state }
@@ -202,7 +135,7 @@ pub fn pieces<'e, 'a>(
                     };
                     push(a, b, target, Organisation::default(), state.organisation);
                 }
-                Some(Ok(vm)) => on_vm(estate, on, vm, a, b, &mut push, errors),
+                Ok(On::Vm(vm)) => on_vm(estate, on, vm, a, b, &mut push, errors),
             }
         }
     }
@@ -218,16 +151,15 @@ fn on_vm<'e, 'a>(
     push: &mut dyn FnMut(i64, i64, Target<'e, 'a>, Organisation<'a>, Organisation<'a>),
     errors: &mut Vec<(i64, i64, PluginFailure)>,
 ) {
-    const SECTION: &str = "SPEC §4.1";
     let state = &vm.value;
     // Only capped and uncapped LPARs are capped by their pool (SPEC §3.3.1 step 5, §4.1).
     let pooled = matches!(state.lpar_mode, Some("capped") | Some("uncapped"));
     let mut cuts = vec![from, to];
     if let Some(s) = state.server {
-        cuts.extend(boundaries(&estate.servers, s, from, to));
+        cuts.extend(estate.servers.boundaries(s, from, to));
     }
     if let (Some(p), true) = (state.pool, pooled) {
-        cuts.extend(boundaries(&estate.pools, p, from, to));
+        cuts.extend(estate.pools.boundaries(p, from, to));
     }
     cuts.sort_unstable();
     cuts.dedup();
@@ -253,43 +185,12 @@ fn on_vm<'e, 'a>(
             continue;
         };
         let pool = match (state.pool, pooled) {
-            (Some(p), true) => match estate.pools.at(p, a) {
-                None => {
-                    errors.push((
-                        a,
-                        b,
-                        fail::reference(
-                            "unknown_reference",
-                            "vm",
-                            vm_key,
-                            "pool",
-                            a,
-                            SECTION,
-                            format!("vm {vm_key:?} is in pool {p:?}, which names no pool at that instant"),
-                        ),
-                    ));
+            (Some(p), true) => match pool_at(&estate.pools, vm_key, p, server_key, a) {
+                Ok(pool) => Some((p, pool)),
+                Err(e) => {
+                    errors.push((a, b, e));
                     continue;
                 }
-                Some(h) if h.value.server.is_some_and(|s| s != server_key) => {
-                    errors.push((
-                        a,
-                        b,
-                        fail::reference(
-                            "inconsistent_facts",
-                            "vm",
-                            vm_key,
-                            "pool",
-                            a,
-                            SECTION,
-                            format!(
-                                "vm {vm_key:?} on server {server_key:?} is in pool {p:?} of server {:?}",
-                                h.value.server.unwrap_or_default()
-                            ),
-                        ),
-                    ));
-                    continue;
-                }
-                Some(h) => Some((p, &h.value)),
             },
             _ => None,
         };
@@ -302,13 +203,4 @@ fn on_vm<'e, 'a>(
         };
         push(a, b, target, vm_org, server_org);
     }
-}
-
-/// The instants inside `(from, to)` where `key`'s state in `history` begins or ends.
-pub fn boundaries<T>(history: &History<'_, T>, key: &str, from: i64, to: i64) -> Vec<i64> {
-    history
-        .during(key, from, to)
-        .flat_map(|h| [h.from, h.to])
-        .filter(|&t| t > from && t < to)
-        .collect()
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use licmetric_sdk::estate::{Held, Namespace, Node, Pod, clip};
 use licmetric_sdk::{Exact, PluginFailure};
 
-use crate::placement::boundaries;
 use crate::{Estate, Rating, Share, UnitValue, decimal, failure, rated, required_decimal};
 
 /// One pod of the product over `[from, to)`, with its node and namespace states constant.
@@ -40,8 +39,8 @@ pub fn pieces<'e, 'a>(
             continue;
         };
         let mut cuts = vec![from, to];
-        cuts.extend(boundaries(&estate.nodes, node, from, to));
-        cuts.extend(boundaries(&estate.namespaces, pod.namespace, from, to));
+        cuts.extend(estate.nodes.boundaries(node, from, to));
+        cuts.extend(estate.namespaces.boundaries(pod.namespace, from, to));
         cuts.sort_unstable();
         cuts.dedup();
         for w in cuts.windows(2) {

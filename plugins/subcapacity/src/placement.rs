@@ -3,9 +3,11 @@
 //! changes, and each piece classified into its counting unit (SPEC §3.1.1 step 1).
 
 use licmetric_sdk::PluginFailure;
-use licmetric_sdk::estate::{Held, History, Installation, Organisation, Pool, Server, Vm, clip};
+use licmetric_sdk::estate::{
+    Held, Installation, On, Organisation, Pool, Server, Vm, clip, pool_at, resolve_on,
+};
 
-use crate::{Estate, failure};
+use crate::Estate;
 
 /// How a piece is counted (SPEC §3.1.1 step 1, first match wins).
 #[derive(Debug, Clone, Copy)]
@@ -143,92 +145,22 @@ pub fn pieces<'e, 'a>(
                 target,
             })
         };
-        // Which kind `on` names, per sub-interval (SPEC §2.7).
         let on = install.on;
-        let mut cuts = vec![from, to];
-        cuts.extend(boundaries(&estate.vms, on, from, to));
-        cuts.extend(boundaries(&estate.servers, on, from, to));
-        cuts.sort_unstable();
-        cuts.dedup();
-        for w in cuts.windows(2) {
-            let (a, b) = (w[0], w[1]);
-            let vm = estate.vms.at(on, a);
-            let server = estate.servers.at(on, a);
-            let kind = install.on_kind;
-            let as_vm = match (kind, vm, server) {
-                (Some("vm"), Some(v), _) => Some(Ok(v)),
-                (Some("server"), _, Some(s)) => Some(Err(s)),
-                (Some("vm") | Some("server"), _, _) => None,
-                (Some(other), _, _) => {
-                    errors.push((
-                        a,
-                        b,
-                        failure(
-                            "invalid_value",
-                            format!("on_kind {other:?} of installation {key:?} is neither \"vm\" nor \"server\""),
-                        )
-                        .fact("installation", key)
-                        .attribute("on_kind")
-                        .at(a)
-                        .section("SPEC §2.7"),
-                    ));
-                    continue;
-                }
-                (None, Some(_), Some(_)) => {
-                    errors.push((
-                        a,
-                        b,
-                        failure(
-                            "ambiguous_reference",
-                            format!("installation {key:?} is on {on:?}, which names both a vm and a server"),
-                        )
-                        .fact("installation", key)
-                        .attribute("on")
-                        .at(a)
-                        .section("SPEC §2.7"),
-                    ));
-                    continue;
-                }
-                (None, Some(v), None) => Some(Ok(v)),
-                (None, None, Some(s)) => Some(Err(s)),
-                (None, None, None) => None,
-            };
-            match as_vm {
-                None => errors.push((
-                    a,
-                    b,
-                    failure(
-                        "unknown_reference",
-                        format!(
-                            "installation {key:?} is on {on:?}, which names no {} at that instant",
-                            kind.unwrap_or("vm or server")
-                        ),
-                    )
-                    .fact("installation", key)
-                    .attribute("on")
-                    .at(a)
-                    .section("SPEC §2.7"),
-                )),
-                Some(Err(server)) => {
-                    let target = if server.value.cloud.is_some() {
-                        Target::CloudServer {
-                            server: on,
-                            state: &server.value,
-                        }
-                    } else if !server.value.hypervisor_data {
-                        Target::DefaultServer {
-                            server: on,
-                            state: &server.value,
-                        }
+        for (a, b, resolved) in resolve_on(&estate.vms, &estate.servers, key, install, from, to) {
+            match resolved {
+                Err(e) => errors.push((a, b, e)),
+                Ok(On::Server(server)) => {
+                    let state = &server.value;
+                    let target = if state.cloud.is_some() {
+                        Target::CloudServer { server: on, state }
+                    } else if !state.hypervisor_data {
+                        Target::DefaultServer { server: on, state }
                     } else {
-                        Target::Direct {
-                            server: on,
-                            state: &server.value,
-                        }
+                        Target::Direct { server: on, state }
                     };
                     push(out, a, b, target);
                 }
-                Some(Ok(vm)) => on_vm(
+                Ok(On::Vm(vm)) => on_vm(
                     estate,
                     on,
                     vm,
@@ -255,11 +187,11 @@ fn on_vm<'e, 'a>(
     let state = &vm.value;
     let mut cuts = vec![from, to];
     if let Some(s) = state.server {
-        cuts.extend(boundaries(&estate.servers, s, from, to));
+        cuts.extend(estate.servers.boundaries(s, from, to));
     }
     let dedicated = state.lpar_mode == Some("dedicated");
     if let (Some(p), false) = (state.pool, dedicated) {
-        cuts.extend(boundaries(&estate.pools, p, from, to));
+        cuts.extend(estate.pools.boundaries(p, from, to));
     }
     cuts.sort_unstable();
     cuts.dedup();
@@ -293,41 +225,12 @@ fn on_vm<'e, 'a>(
             continue;
         };
         let pool = match (state.pool, dedicated) {
-            (Some(p), false) => match estate.pools.at(p, a) {
-                None => {
-                    errors.push((
-                        a,
-                        b,
-                        failure(
-                            "unknown_reference",
-                            format!("vm {vm_key:?} is in pool {p:?}, which names no pool at that instant"),
-                        )
-                        .fact("vm", vm_key)
-                        .attribute("pool")
-                        .at(a)
-                        .section("SPEC §4.1"),
-                    ));
+            (Some(p), false) => match pool_at(&estate.pools, vm_key, p, server_key, a) {
+                Ok(pool) => Some((p, pool)),
+                Err(e) => {
+                    errors.push((a, b, e));
                     continue;
                 }
-                Some(h) if h.value.server.is_some_and(|s| s != server_key) => {
-                    errors.push((
-                        a,
-                        b,
-                        failure(
-                            "inconsistent_facts",
-                            format!(
-                                "vm {vm_key:?} on server {server_key:?} is in pool {p:?} of server {:?}",
-                                h.value.server.unwrap_or_default()
-                            ),
-                        )
-                        .fact("vm", vm_key)
-                        .attribute("pool")
-                        .at(a)
-                        .section("SPEC §4.1"),
-                    ));
-                    continue;
-                }
-                Some(h) => Some((p, &h.value)),
             },
             _ => None,
         };
@@ -343,13 +246,4 @@ fn on_vm<'e, 'a>(
             },
         );
     }
-}
-
-/// The instants inside `(from, to)` where `key`'s state in `history` begins or ends.
-pub fn boundaries<T>(history: &History<'_, T>, key: &str, from: i64, to: i64) -> Vec<i64> {
-    history
-        .during(key, from, to)
-        .flat_map(|h| [h.from, h.to])
-        .filter(|&t| t > from && t < to)
-        .collect()
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -155,6 +156,28 @@ impl Bundle {
     }
 }
 
+/// Stores an operator record as JSON under its id, flushed before the answer.
+fn put_record<T: Serialize>(tree: &sled::Tree, id: &str, value: &T) -> anyhow::Result<()> {
+    tree.insert(id.as_bytes(), serde_json::to_vec(value)?)?;
+    tree.flush()?;
+    Ok(())
+}
+
+/// One operator record, if stored.
+fn record<T: DeserializeOwned>(tree: &sled::Tree, id: &str) -> anyhow::Result<Option<T>> {
+    Ok(match tree.get(id.as_bytes())? {
+        Some(v) => Some(serde_json::from_slice(&v)?),
+        None => None,
+    })
+}
+
+/// Every operator record of a tree, by id.
+fn records<T: DeserializeOwned>(tree: &sled::Tree) -> anyhow::Result<Vec<T>> {
+    tree.iter()
+        .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+        .collect()
+}
+
 /// Checks the threshold, entitlement and chargeback fields products and bundles share.
 pub fn validate_terms(
     threshold: Option<&Value>,
@@ -267,50 +290,32 @@ impl Product {
 impl Store {
     /// Stores (or replaces) a product record.
     pub fn put_product(&self, product: &Product) -> anyhow::Result<()> {
-        self.products
-            .insert(product.id.as_bytes(), serde_json::to_vec(product)?)?;
-        self.products.flush()?;
-        Ok(())
+        put_record(&self.products, &product.id, product)
     }
 
     /// One product.
     pub fn product(&self, id: &str) -> anyhow::Result<Option<Product>> {
-        Ok(match self.products.get(id.as_bytes())? {
-            Some(v) => Some(serde_json::from_slice(&v)?),
-            None => None,
-        })
+        record(&self.products, id)
     }
 
     /// Every product, by id.
     pub fn products(&self) -> anyhow::Result<Vec<Product>> {
-        self.products
-            .iter()
-            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
-            .collect()
+        records(&self.products)
     }
 
     /// Stores (or replaces) a bundle record.
     pub fn put_bundle(&self, bundle: &Bundle) -> anyhow::Result<()> {
-        self.bundles
-            .insert(bundle.id.as_bytes(), serde_json::to_vec(bundle)?)?;
-        self.bundles.flush()?;
-        Ok(())
+        put_record(&self.bundles, &bundle.id, bundle)
     }
 
     /// One bundle.
     pub fn bundle(&self, id: &str) -> anyhow::Result<Option<Bundle>> {
-        Ok(match self.bundles.get(id.as_bytes())? {
-            Some(v) => Some(serde_json::from_slice(&v)?),
-            None => None,
-        })
+        record(&self.bundles, id)
     }
 
     /// Every bundle, by id.
     pub fn bundles(&self) -> anyhow::Result<Vec<Bundle>> {
-        self.bundles
-            .iter()
-            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
-            .collect()
+        records(&self.bundles)
     }
 
     /// Remembers the data-quality warnings of a product's computed day (SPEC §5.4), newest

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use licmetric::api::{self, AppState};
 use licmetric::eval::Evaluator;
 use licmetric::runtime::{Limits, Runtime};
 use licmetric::store::Store;
+pub use licmetric::store::tokens::Role;
 
 /// Built by tests/build.rs from tests/plugins/*.
 pub const SPIN_FOREVER: &str = env!("LICMETRIC_TEST_SPIN_FOREVER");
@@ -40,18 +40,29 @@ pub fn runtime(limits: Limits) -> Arc<Runtime> {
 pub struct TestServer {
     pub url: String,
     pub evaluator: Evaluator,
+    /// An admin token the helpers below send with every request.
+    pub admin_token: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestServer {
-    /// Serves `store` with `runtime`.
+    /// Serves `store` with `runtime` (default settings).
     pub fn start(store: Arc<Store>, runtime: Arc<Runtime>) -> TestServer {
+        Self::start_with(store, runtime, api::Settings::default())
+    }
+
+    /// Serves `store` with `runtime` and `settings`.
+    pub fn start_with(
+        store: Arc<Store>,
+        runtime: Arc<Runtime>,
+        settings: api::Settings,
+    ) -> TestServer {
+        let (admin_token, _) = store
+            .create_token(Role::Admin, None, Some("tests".into()))
+            .expect("admin token");
         let evaluator = Evaluator { store, runtime };
-        let state = AppState {
-            evaluator: evaluator.clone(),
-            started: Arc::new(Instant::now()),
-        };
+        let state = AppState::new(evaluator.clone(), settings);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -75,32 +86,78 @@ impl TestServer {
         TestServer {
             url: format!("http://{addr}"),
             evaluator,
+            admin_token,
             shutdown: Some(tx),
             thread: Some(thread),
         }
     }
 
-    /// `GET path` → (status, JSON body).
+    /// `GET path` as admin → (status, JSON body).
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = reqwest::blocking::get(format!("{}{path}", self.url)).expect("GET");
+        self.get_as(&self.admin_token, path)
+    }
+
+    /// `GET path` with `token` (Bearer) → (status, JSON body).
+    pub fn get_as(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .request(reqwest::Method::GET, path)
+            .bearer_auth(token)
+            .send()
+            .expect("GET");
         let status = r.status().as_u16();
         (status, r.json().unwrap_or(serde_json::Value::Null))
     }
 
-    /// `POST path` with a text body → (status, content type, JSON body).
+    /// `GET path` as admin → (status, content type, body text), for CSV, HTML and text.
+    pub fn get_text(&self, path: &str) -> (u16, String, String) {
+        let r = self
+            .request(reqwest::Method::GET, path)
+            .bearer_auth(&self.admin_token)
+            .send()
+            .expect("GET");
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, content_type, r.text().unwrap_or_default())
+    }
+
+    /// A request to `path` without credentials, to add them (or not) and send.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        reqwest::blocking::Client::new().request(method, format!("{}{path}", self.url))
+    }
+
+    /// Makes a token of `role`, optionally scoped (`cost_center=CC1`).
+    pub fn token(&self, role: Role, scope: Option<&str>) -> String {
+        let scope = scope.map(|s| licmetric::eval::scope::Scope::parse(s).expect("scope"));
+        self.evaluator
+            .store
+            .create_token(role, scope, None)
+            .expect("token")
+            .0
+    }
+
+    /// `POST path` as admin with a text body → (status, content type, JSON body).
     pub fn post(&self, path: &str, body: &str) -> (u16, String, serde_json::Value) {
         self.send(
-            reqwest::blocking::Client::new()
-                .post(format!("{}{path}", self.url))
+            self.request(reqwest::Method::POST, path)
+                .bearer_auth(&self.admin_token)
                 .body(body.to_string()),
         )
     }
 
-    /// `PUT path` with a JSON body → (status, content type, JSON body).
+    /// `PUT path` as admin with a JSON body → (status, content type, JSON body).
     pub fn put(&self, path: &str, body: &serde_json::Value) -> (u16, String, serde_json::Value) {
         self.send(
-            reqwest::blocking::Client::new()
-                .put(format!("{}{path}", self.url))
+            self.request(reqwest::Method::PUT, path)
+                .bearer_auth(&self.admin_token)
                 .body(body.to_string()),
         )
     }

@@ -6,19 +6,71 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::extract::{Query, State};
+use axum::{Extension, Json};
 use serde::Serialize;
 
-use super::usage::{bundle_record, eval_problem, every_product, period_of, product_days};
+use super::auth::Caller;
+use super::openapi::{RouteDoc, param};
+use super::read::{bundle_record, eval_problem, every_product, period_of, product_days};
+use super::usage::PERIOD;
 use super::{AppState, Problem, blocking};
 use crate::eval::chargeback::{self, Chargeback};
 use crate::eval::{bundle, period};
 use crate::store::records::{Approach, ChargebackConfig, check_group_by};
+use crate::store::tokens::Role;
 
 /// Consumer lines per page unless `limit` says otherwise, and the most a page may hold.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 10_000;
+
+pub const DOCS: &[RouteDoc] = &[RouteDoc {
+    method: "GET",
+    path: "/api/v1/chargeback",
+    role: Some(Role::Reader),
+    summary: "Who pays for a product's or bundle's period quantity: group and consumer lines",
+    params: &[
+        param(
+            "product",
+            "query",
+            false,
+            "string",
+            "product id (or bundle)",
+        ),
+        param("bundle", "query", false, "string", "bundle id (or product)"),
+        PERIOD[0],
+        PERIOD[1],
+        param(
+            "group_by",
+            "query",
+            false,
+            "string",
+            "namespace_group, cost_center, location or corporate_unit",
+        ),
+        param(
+            "approach",
+            "query",
+            false,
+            "string",
+            "by_consumption_at_peak, by_own_peak, equal_split or fixed_percentage",
+        ),
+        param(
+            "offset",
+            "query",
+            false,
+            "integer",
+            "consumer lines to skip",
+        ),
+        param(
+            "limit",
+            "query",
+            false,
+            "integer",
+            "consumer lines per page (at most 10000)",
+        ),
+    ],
+    produces: "application/json",
+}];
 
 /// A page of a product's chargeback.
 #[derive(Serialize)]
@@ -34,6 +86,7 @@ pub struct Page {
 
 pub async fn chargeback(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Page>, Problem> {
     let product = match (q.get("product"), q.get("bundle")) {
@@ -108,7 +161,7 @@ pub async fn chargeback(
         return blocking(move || {
             let record = bundle_record(&state, &id)?;
             let config = configure(record.chargeback.clone())?;
-            let (products, results) = every_product(&state, start, end)?;
+            let (products, results) = every_product(&state, caller.scope(), start, end)?;
             let evaluated: Vec<_> = products.iter().zip(&results).collect();
             let members = bundle::members(&id, &evaluated)
                 .into_iter()
@@ -122,7 +175,7 @@ pub async fn chargeback(
         .await;
     }
     blocking(move || {
-        let days = product_days(&state, &product, start, end)?;
+        let days = product_days(&state, &caller, &product, start, end)?;
         let config = configure(days.product.chargeback.clone())?;
         let usage =
             period::usage(&days, start, end, None, chrono::Weekday::Mon).map_err(eval_problem)?;

@@ -4,8 +4,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use super::openapi::RouteDoc;
 use super::{AppState, Problem, blocking};
+use crate::store::tokens::Role;
 use crate::store::{BatchError, IngestReport};
+
+pub const DOCS: &[RouteDoc] = &[RouteDoc {
+    method: "POST",
+    path: "/api/v1/facts",
+    role: Some(Role::Ingest),
+    summary: "Ingest an NDJSON batch of facts: validated whole, stored durably, idempotent",
+    params: &[],
+    produces: "application/json",
+}];
 
 pub async fn ingest(
     State(state): State<AppState>,

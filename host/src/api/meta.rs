@@ -5,8 +5,37 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use serde_json::{Value, json};
 
+use super::openapi::RouteDoc;
 use super::{AppState, Problem, blocking};
 use crate::runtime::wit::API_VERSION;
+use crate::store::tokens::Role;
+
+pub const DOCS: &[RouteDoc] = &[
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/health",
+        role: Some(Role::Reader),
+        summary: "Liveness, fact sequence, loaded plugins and the newest data-quality warnings",
+        params: &[],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/version",
+        role: None,
+        summary: "licmetric's version, plugin API version and loaded plugins",
+        params: &[],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/openapi.json",
+        role: None,
+        summary: "This document",
+        params: &[],
+        produces: "application/json",
+    },
+];
 
 pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     blocking(move || {

@@ -1,11 +1,14 @@
 //! The HTTP API (axum): one module per API family. Blocking work (sled, wasm) runs on tokio's
 //! blocking pool so a long evaluation never stalls other requests.
 
+pub mod auth;
 mod chargeback;
 mod facts;
 mod meta;
+pub mod openapi;
 pub mod problem;
 mod products;
+pub mod read;
 mod usage;
 
 use std::sync::Arc;
@@ -23,6 +26,35 @@ pub use problem::Problem;
 pub struct AppState {
     pub evaluator: Evaluator,
     pub started: Arc<Instant>,
+    pub settings: Arc<Settings>,
+    /// Reports per (period, scope), kept until facts, records or plugins change.
+    pub reports: Arc<read::ReportCache>,
+}
+
+impl AppState {
+    /// A service over `evaluator` with `settings`.
+    pub fn new(evaluator: Evaluator, settings: Settings) -> AppState {
+        AppState {
+            evaluator,
+            started: Arc::new(Instant::now()),
+            settings: Arc::new(settings),
+            reports: Default::default(),
+        }
+    }
+}
+
+/// Operator settings of the API.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Whether a token may be sent as `?token=` (ILMT's `api_token_in_url_enabled`); a header
+    /// always works and wins when both are sent.
+    pub token_in_url: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { token_in_url: true }
+    }
 }
 
 /// Largest accepted request body (a fact batch).
@@ -46,6 +78,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/health", get(meta::health))
         .route("/api/v1/version", get(meta::version))
+        .route("/api/openapi.json", get(openapi::serve))
+        // After routing, so the matched route's documented role is known.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -6,9 +6,64 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::Value;
 
+use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
 use crate::eval::EvalError;
 use crate::store::records::{Bundle, Product};
+use crate::store::tokens::Role;
+
+const ID: [super::openapi::Param; 1] = [param("id", "path", true, "string", "record id")];
+
+pub const DOCS: &[RouteDoc] = &[
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/products",
+        role: Some(Role::Reader),
+        summary: "Every product record",
+        params: &[],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/products/{id}",
+        role: Some(Role::Reader),
+        summary: "One product record",
+        params: &ID,
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "PUT",
+        path: "/api/v1/products/{id}",
+        role: Some(Role::Operator),
+        summary: "Store a product record; its plugin checks the parameters first",
+        params: &ID,
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/bundles",
+        role: Some(Role::Reader),
+        summary: "Every bundle record",
+        params: &[],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/bundles/{id}",
+        role: Some(Role::Reader),
+        summary: "One bundle record",
+        params: &ID,
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "PUT",
+        path: "/api/v1/bundles/{id}",
+        role: Some(Role::Operator),
+        summary: "Store a bundle record",
+        params: &ID,
+        produces: "application/json",
+    },
+];
 
 pub async fn put(
     State(state): State<AppState>,

@@ -6,17 +6,70 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::{Extension, Json};
 use chrono::{NaiveDate, Weekday};
 use licmetric_sdk::calendar::TimeUnit;
 
+use super::auth::Caller;
+use super::openapi::{Param, RouteDoc, param};
+use super::read::{bundle_record, eval_problem, every_product, period_of, product_days};
 use super::{AppState, Problem, blocking};
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
-use crate::eval::{EvalError, ProductDays};
-use crate::store::records::{Bundle, Product};
+use crate::store::tokens::Role;
+
+/// The period of a query: `start` and `end` dates, `[start, end)`.
+pub const PERIOD: [Param; 2] = [
+    param(
+        "start",
+        "query",
+        true,
+        "date",
+        "first day of the period (YYYY-MM-DD)",
+    ),
+    param(
+        "end",
+        "query",
+        true,
+        "date",
+        "day after the period (YYYY-MM-DD)",
+    ),
+];
+
+pub const DOCS: &[RouteDoc] = &[RouteDoc {
+    method: "GET",
+    path: "/api/v1/usage",
+    role: Some(Role::Reader),
+    summary: "A product's or a bundle's period value, daily values, contributors and explanation",
+    params: &[
+        param(
+            "product",
+            "query",
+            false,
+            "string",
+            "product id (or bundle)",
+        ),
+        param("bundle", "query", false, "string", "bundle id (or product)"),
+        PERIOD[0],
+        PERIOD[1],
+        param(
+            "time_unit",
+            "query",
+            false,
+            "string",
+            "days, weeks or months: buckets",
+        ),
+        param(
+            "week_start",
+            "query",
+            false,
+            "string",
+            "first weekday of a week bucket",
+        ),
+    ],
+    produces: "application/json",
+}];
 
 /// A product's or a bundle's usage.
 #[derive(serde::Serialize)]
@@ -28,6 +81,7 @@ pub enum Answer {
 
 pub async fn usage(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Answer>, Problem> {
     let (product, bundle_id) = match (q.get("product"), q.get("bundle")) {
@@ -58,10 +112,10 @@ pub async fn usage(
         None => Weekday::Mon,
     };
     if let Some(id) = bundle_id {
-        return blocking(move || bundle_usage(&state, &id, start, end)).await;
+        return blocking(move || bundle_usage(&state, &caller, &id, start, end)).await;
     }
     blocking(move || {
-        let days = product_days(&state, &product, start, end)?;
+        let days = product_days(&state, &caller, &product, start, end)?;
         period::usage(&days, start, end, unit, week_start)
             .map(|u| Json(Answer::Product(Box::new(u))))
             .map_err(eval_problem)
@@ -73,12 +127,13 @@ pub async fn usage(
 /// the bundle from its members' days.
 fn bundle_usage(
     state: &AppState,
+    caller: &Caller,
     id: &str,
     start: NaiveDate,
     end: NaiveDate,
 ) -> Result<Json<Answer>, Problem> {
     let record = bundle_record(state, id)?;
-    let (products, results) = every_product(state, start, end)?;
+    let (products, results) = every_product(state, caller.scope(), start, end)?;
     let evaluated: Vec<_> = products.iter().zip(&results).collect();
     let members = bundle::members(id, &evaluated)
         .into_iter()
@@ -87,98 +142,4 @@ fn bundle_usage(
     bundle::usage(&record, &members, start, end)
         .map(|u| Json(Answer::Bundle(Box::new(u))))
         .map_err(eval_problem)
-}
-
-/// A stored product's days over `[start, end)` (404 naming the parameter when unknown).
-pub fn product_days(
-    state: &AppState,
-    id: &str,
-    start: NaiveDate,
-    end: NaiveDate,
-) -> Result<ProductDays, Problem> {
-    let evaluator = &state.evaluator;
-    let record = evaluator.store.product(id)?.ok_or_else(|| {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "unknown-product",
-            format!("no product {id:?}"),
-        )
-        .with("parameter", "product")
-    })?;
-    let now = chrono::Utc::now().timestamp_millis();
-    evaluator
-        .days(&[record], start, end, now)
-        .map_err(eval_problem)?
-        .into_iter()
-        .next()
-        .expect("one product")
-        .map_err(eval_problem)
-}
-
-/// A stored bundle record (404 naming the parameter when unknown).
-pub fn bundle_record(state: &AppState, id: &str) -> Result<Bundle, Problem> {
-    state.evaluator.store.bundle(id)?.ok_or_else(|| {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "unknown-bundle",
-            format!("no bundle {id:?}"),
-        )
-        .with("parameter", "bundle")
-    })
-}
-
-/// Every product with its days: a bundle's members may join through their facts' claims, so
-/// all are evaluated.
-pub fn every_product(
-    state: &AppState,
-    start: NaiveDate,
-    end: NaiveDate,
-) -> Result<(Vec<Product>, Vec<Result<ProductDays, EvalError>>), Problem> {
-    let products = state.evaluator.store.products()?;
-    let now = chrono::Utc::now().timestamp_millis();
-    let results = state
-        .evaluator
-        .days(&products, start, end, now)
-        .map_err(eval_problem)?;
-    Ok((products, results))
-}
-
-/// The `[start, end)` dates of a query: both required, end after start, at most ten years.
-pub fn period_of(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {
-    let start = date(q, "start")?;
-    let end = date(q, "end")?;
-    if end <= start {
-        return Err(Problem::bad_parameter(
-            "end",
-            format!("{end} is not after start {start}"),
-        ));
-    }
-    if (end - start).num_days() > 3660 {
-        return Err(Problem::bad_parameter(
-            "end",
-            "the period is longer than ten years",
-        ));
-    }
-    Ok((start, end))
-}
-
-fn date(q: &HashMap<String, String>, name: &str) -> Result<NaiveDate, Problem> {
-    let text = q
-        .get(name)
-        .ok_or_else(|| Problem::bad_parameter(name, "is required (YYYY-MM-DD)"))?;
-    text.parse()
-        .map_err(|_| Problem::bad_parameter(name, format!("{text:?} is not a date (YYYY-MM-DD)")))
-}
-
-/// Plugin-reported errors are 422 (the facts or rules are at fault), plugin failures 502.
-pub fn eval_problem(e: EvalError) -> Problem {
-    let (status, code) = match &e {
-        EvalError::NoPlugin { .. } | EvalError::Product { .. } => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "product-unusable")
-        }
-        EvalError::Rule { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "evaluation-error"),
-        EvalError::PluginFailure { .. } => (StatusCode::BAD_GATEWAY, "plugin-failure"),
-        EvalError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-    };
-    Problem::new(status, code, e.to_string()).with("error", &e)
 }

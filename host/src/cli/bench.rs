@@ -57,10 +57,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let batches = generate(&args, start);
 
     // Ingest over HTTP, as collectors do.
-    let state = AppState {
-        evaluator: evaluator.clone(),
-        started: Arc::new(Instant::now()),
-    };
+    let state = AppState::new(evaluator.clone(), Default::default());
+    let (token, _) =
+        evaluator
+            .store
+            .create_token(crate::store::tokens::Role::Ingest, None, None)?;
     let rt = tokio::runtime::Runtime::new()?;
     let ingest_time = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -71,13 +72,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let began = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..args.clients {
-            let (queue, client, url) = (queue.clone(), client.clone(), url.clone());
+            let (queue, client, url, token) =
+                (queue.clone(), client.clone(), url.clone(), token.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
                     let Some(body) = queue.lock().await.pop() else {
                         break;
                     };
-                    let response = client.post(&url).body(body).send().await?;
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .body(body)
+                        .send()
+                        .await?;
                     anyhow::ensure!(
                         response.status().is_success(),
                         "ingest failed: {}",

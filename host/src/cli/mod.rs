@@ -6,14 +6,15 @@ mod bench_estate;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::api::{self, AppState};
 use crate::eval::Evaluator;
+use crate::eval::scope::Scope;
 use crate::runtime::{Limits, Runtime};
+use crate::store::tokens::Role;
 use crate::store::{BatchError, Store};
 
 /// Licence metric evaluation engine.
@@ -34,6 +35,15 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Refuse tokens sent as `?token=` (headers only).
+        #[arg(long)]
+        no_token_in_url: bool,
+    },
+    /// Make, list or revoke API tokens (the service must not be running on the store;
+    /// a running service makes them at /api/v1/tokens).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Ingest an NDJSON fact file into a store (the service must not be running on it).
     Ingest {
@@ -54,6 +64,36 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Benchmark pvu evaluation on a generated estate of servers, VMs and installations.
     BenchEstate(bench_estate::EstateArgs),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token and print it (it is shown only once; the store keeps its hash).
+    Create {
+        /// reader, ingest, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// For a reader: only consumers in these groups, as attribute=group[,group…]
+        /// (e.g. cost_center=CC1,CC2).
+        #[arg(long)]
+        scope: Option<String>,
+        /// A note saying whose token it is.
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long, default_value = "licmetric-data")]
+        data: PathBuf,
+    },
+    /// List tokens (ids, roles, scopes; never secrets).
+    List {
+        #[arg(long, default_value = "licmetric-data")]
+        data: PathBuf,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        id: String,
+        #[arg(long, default_value = "licmetric-data")]
+        data: PathBuf,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -91,7 +131,19 @@ where
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Serve { data, listen } => serve(data, listen).map(|_| 0),
+        Command::Serve {
+            data,
+            listen,
+            no_token_in_url,
+        } => serve(
+            data,
+            listen,
+            api::Settings {
+                token_in_url: !no_token_in_url,
+            },
+        )
+        .map(|_| 0),
+        Command::Token { command } => token(command),
         Command::Ingest { file, data } => {
             let store = Store::open(&data)?;
             let text = std::fs::read_to_string(&file)
@@ -146,20 +198,86 @@ pub fn default_cache_dir() -> PathBuf {
     std::env::temp_dir().join("licmetric-compiled")
 }
 
+fn token(command: TokenCommand) -> anyhow::Result<i32> {
+    match command {
+        TokenCommand::Create {
+            role,
+            scope,
+            label,
+            data,
+        } => {
+            let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+            let scope = scope
+                .map(|s| Scope::parse(&s).map_err(|e| anyhow::anyhow!("--scope: {e}")))
+                .transpose()?;
+            let store = Store::open(&data)?;
+            let (token, record) = store.create_token(role, scope, label)?;
+            eprintln!(
+                "token {} ({}) created; it is shown only once:",
+                record.id,
+                role.name()
+            );
+            println!("{token}");
+            Ok(0)
+        }
+        TokenCommand::List { data } => {
+            let store = Store::open(&data)?;
+            for t in store.tokens()? {
+                println!("{}", serde_json::to_string(&t)?);
+            }
+            Ok(0)
+        }
+        TokenCommand::Revoke { id, data } => {
+            let store = Store::open(&data)?;
+            if store.revoke_token(&id)? {
+                eprintln!("token {id} revoked");
+                Ok(0)
+            } else {
+                eprintln!("licmetric: no token {id}");
+                Ok(1)
+            }
+        }
+    }
+}
+
+/// A store without tokens gets an admin token on first start, written to
+/// `<data>/admin-token` (readable by the owner only) so the service is usable at once.
+fn first_admin_token(store: &Store, data: &std::path::Path) -> anyhow::Result<()> {
+    if !store.tokens()?.is_empty() {
+        return Ok(());
+    }
+    let (token, record) = store.create_token(Role::Admin, None, Some("first start".into()))?;
+    let path = data.join("admin-token");
+    std::fs::write(&path, format!("{token}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    tracing::info!(
+        "no tokens yet: made admin token {} and wrote it to {}",
+        record.id,
+        path.display()
+    );
+    Ok(())
+}
+
 /// Opens the store and runtime under `data` and serves the API until Ctrl-C.
-fn serve(data: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
+fn serve(data: PathBuf, listen: SocketAddr, settings: api::Settings) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&data)?);
+    first_admin_token(&store, &data)?;
     let runtime = Runtime::with_standard_plugins(data.join("compiled"), Limits::default())?;
     for p in runtime.plugins() {
         tracing::info!(plugin = %p.label(), digest = %p.digest(), "plugin loaded");
     }
-    let state = AppState {
-        evaluator: Evaluator {
+    let state = AppState::new(
+        Evaluator {
             store: store.clone(),
             runtime,
         },
-        started: Arc::new(Instant::now()),
-    };
+        settings,
+    );
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

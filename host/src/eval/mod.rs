@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod calendar;
 pub mod chargeback;
 pub mod period;
+pub mod scope;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

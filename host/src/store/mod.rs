@@ -7,6 +7,7 @@ mod keys;
 pub mod records;
 pub mod results;
 pub mod timeline;
+pub mod tokens;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -27,6 +28,10 @@ pub struct Store {
     pub(crate) bundles: sled::Tree,
     pub(crate) rule_data: sled::Tree,
     pub(crate) meta: sled::Tree,
+    pub(crate) tokens: sled::Tree,
+    /// Bumped whenever a product, bundle or rule-data record changes: cached reports built
+    /// before it are stale.
+    records_generation: std::sync::atomic::AtomicU64,
     /// Ingests are serialised so the committed sequence number only grows.
     ingest_lock: Mutex<()>,
 }
@@ -55,9 +60,22 @@ impl Store {
             bundles: db.open_tree("bundles")?,
             rule_data: db.open_tree("rule_data")?,
             meta: db.open_tree("meta")?,
+            tokens: db.open_tree("tokens")?,
+            records_generation: Default::default(),
             db,
             ingest_lock: Mutex::new(()),
         })
+    }
+
+    /// Changes whenever a product, bundle or rule-data record is stored (in this process).
+    pub fn records_generation(&self) -> u64 {
+        self.records_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn bump_records_generation(&self) {
+        self.records_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The sequence number of the last committed ingest. An evaluation reads it before it reads

@@ -290,7 +290,9 @@ impl Product {
 impl Store {
     /// Stores (or replaces) a product record.
     pub fn put_product(&self, product: &Product) -> anyhow::Result<()> {
-        put_record(&self.products, &product.id, product)
+        put_record(&self.products, &product.id, product)?;
+        self.bump_records_generation();
+        Ok(())
     }
 
     /// One product.
@@ -305,7 +307,9 @@ impl Store {
 
     /// Stores (or replaces) a bundle record.
     pub fn put_bundle(&self, bundle: &Bundle) -> anyhow::Result<()> {
-        put_record(&self.bundles, &bundle.id, bundle)
+        put_record(&self.bundles, &bundle.id, bundle)?;
+        self.bump_records_generation();
+        Ok(())
     }
 
     /// One bundle.
@@ -350,6 +354,7 @@ impl Store {
         self.rule_data
             .insert(plugin.as_bytes(), document.as_bytes())?;
         self.rule_data.flush()?;
+        self.bump_records_generation();
         Ok(())
     }
 

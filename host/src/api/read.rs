@@ -1,0 +1,372 @@
+//! The read side every query family shares: a caller's view of the products and bundles over a
+//! period, computed from the stored daily results (a plugin runs only for days the cache lacks).
+//!
+//! [`report`] is what the compatible APIs (ILMT, License Service, Octane, Prometheus, the
+//! status page, audit snapshots) format. Reports are kept in memory per (period, scope) until
+//! facts, records or plugins change, so a dashboard polling `/products` costs a map lookup.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use chrono::{NaiveDate, Weekday};
+use licmetric_sdk::Exact;
+
+use super::auth::Caller;
+use super::{AppState, Problem};
+use crate::eval::bundle::{self, BundleUsage};
+use crate::eval::period::{self, Usage};
+use crate::eval::scope::{self, Scope};
+use crate::eval::{EvalError, ProductDays};
+use crate::store::records::{Bundle, Product};
+
+/// One product's figures over the report's period, as the caller may see them.
+pub struct ProductFigures {
+    pub record: Product,
+    /// The period result, or why there is none (never a zero in its place).
+    pub usage: Result<Usage, EvalError>,
+    /// The metric the quantity counts, as the plugin declares it (code name, name, unit).
+    pub metric: Option<MetricName>,
+    /// The bundle the product belongs to over the period (configured or claimed by its facts).
+    pub bundle: Option<BundleLink>,
+}
+
+/// How a metric is called.
+#[derive(Debug, Clone)]
+pub struct MetricName {
+    pub code_name: String,
+    pub name: String,
+    pub unit: String,
+}
+
+/// A product's place in a bundle (SPEC §4.7).
+#[derive(Debug, Clone)]
+pub struct BundleLink {
+    pub id: String,
+    pub name: Option<String>,
+    /// `cloud_pak` or `flexpoint` when the bundle record says.
+    pub kind: Option<String>,
+    /// Product units : bundle units.
+    pub ratio: (u64, u64),
+    /// The product's period quantity converted to bundle units, `ceil(q × b / a)`.
+    pub contribution: Option<String>,
+}
+
+/// One bundle's figures over the period.
+pub struct BundleFigures {
+    pub record: Bundle,
+    pub usage: Result<BundleUsage, EvalError>,
+}
+
+/// Every product and bundle over `[start, end)` as one caller may see them.
+pub struct Report {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// When it was computed (RFC 3339).
+    pub generated: String,
+    /// The newest fact sequence it read.
+    pub fact_sequence: u64,
+    pub scope: Option<Scope>,
+    pub products: Vec<ProductFigures>,
+    pub bundles: Vec<BundleFigures>,
+}
+
+/// A computed report and when it stops being fresh.
+struct Entry {
+    report: Arc<Report>,
+    stamp: (u64, u64, String),
+    expires: Option<Instant>,
+}
+
+type Key = (NaiveDate, NaiveDate, Option<Scope>);
+
+/// Reports kept in memory; one computation per key at a time (concurrent readers of the same
+/// period wait for it instead of each evaluating).
+#[derive(Default)]
+pub struct ReportCache {
+    entries: Mutex<HashMap<Key, Arc<Mutex<Option<Entry>>>>>,
+}
+
+/// Most reports kept; the oldest keys go first when more are asked for.
+const CACHED_REPORTS: usize = 64;
+/// A period that reaches today changes as the day goes on (open sessions end "now").
+const TODAY_TTL: Duration = Duration::from_secs(30);
+
+/// What a report depends on besides its key: facts, records and the loaded plugins.
+fn stamp(state: &AppState) -> anyhow::Result<(u64, u64, String)> {
+    let store = &state.evaluator.store;
+    let plugins: Vec<String> = state
+        .evaluator
+        .runtime
+        .plugins()
+        .iter()
+        .map(|p| p.digest().to_string())
+        .collect();
+    Ok((
+        store.committed_sequence()?,
+        store.records_generation(),
+        plugins.join(","),
+    ))
+}
+
+/// The caller's report for `[start, end)`, from memory when nothing it depends on changed.
+pub fn report(
+    state: &AppState,
+    caller: &Caller,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Arc<Report>, Problem> {
+    let key: Key = (start, end, caller.scope().cloned());
+    let slot = {
+        let mut entries = state.reports.entries.lock().expect("report cache");
+        if entries.len() >= CACHED_REPORTS && !entries.contains_key(&key) {
+            entries.clear();
+        }
+        entries.entry(key).or_default().clone()
+    };
+    let mut slot = slot.lock().expect("report slot");
+    let now_stamp = stamp(state)?;
+    if let Some(entry) = slot.as_ref()
+        && entry.stamp == now_stamp
+        && entry.expires.is_none_or(|t| Instant::now() < t)
+    {
+        return Ok(entry.report.clone());
+    }
+    let report = Arc::new(compute(state, caller.scope(), start, end, now_stamp.0)?);
+    let today = chrono::Utc::now().date_naive();
+    *slot = Some(Entry {
+        report: report.clone(),
+        stamp: now_stamp,
+        expires: (end > today).then(|| Instant::now() + TODAY_TTL),
+    });
+    Ok(report)
+}
+
+fn compute(
+    state: &AppState,
+    scope: Option<&Scope>,
+    start: NaiveDate,
+    end: NaiveDate,
+    fact_sequence: u64,
+) -> Result<Report, Problem> {
+    let generated = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (records, results) = every_product(state, scope, start, end)?;
+    let evaluated: Vec<(&Product, &Result<ProductDays, EvalError>)> =
+        records.iter().zip(&results).collect();
+    let mut bundles: BTreeMap<String, Bundle> = state
+        .evaluator
+        .store
+        .bundles()?
+        .into_iter()
+        .map(|b| (b.id.clone(), b))
+        .collect();
+    let mut products = Vec::with_capacity(records.len());
+    for (record, result) in &evaluated {
+        let (usage, metric, link) = match result {
+            Err(e) => (Err(e.clone()), None, None),
+            Ok(days) => {
+                let usage = period::usage(days, start, end, None, Weekday::Mon);
+                let metric = usage.as_ref().ok().and_then(|u| metric_name(days, u));
+                let link = bundle_link(days, usage.as_ref().ok(), &mut bundles);
+                (usage, metric, link)
+            }
+        };
+        products.push(ProductFigures {
+            record: (*record).clone(),
+            usage,
+            metric,
+            bundle: link,
+        });
+    }
+    let bundles = bundles
+        .into_values()
+        .map(|record| {
+            let members: Result<Vec<&ProductDays>, EvalError> =
+                bundle::members(&record.id, &evaluated)
+                    .into_iter()
+                    .collect();
+            let usage = members.and_then(|m| bundle::usage(&record, &m, start, end));
+            BundleFigures { record, usage }
+        })
+        .collect();
+    Ok(Report {
+        start,
+        end,
+        generated,
+        fact_sequence,
+        scope: scope.cloned(),
+        products,
+        bundles,
+    })
+}
+
+fn metric_name(days: &ProductDays, usage: &Usage) -> Option<MetricName> {
+    days.plugin
+        .info()
+        .metrics
+        .iter()
+        .find(|m| m.code_name == usage.metric_code_name)
+        .map(|m| MetricName {
+            code_name: m.code_name.clone(),
+            name: m.name.clone(),
+            unit: m.unit.clone(),
+        })
+}
+
+/// The product's bundle; a bundle only its facts claim gets a bare record so it is reported.
+fn bundle_link(
+    days: &ProductDays,
+    usage: Option<&Usage>,
+    bundles: &mut BTreeMap<String, Bundle>,
+) -> Option<BundleLink> {
+    let (membership, _) = bundle::membership(days).ok()?;
+    let membership = membership?;
+    let ratio = bundle::conversion(membership.ratio.as_deref()).ok()?;
+    let record = bundles
+        .entry(membership.bundle.clone())
+        .or_insert_with(|| Bundle {
+            id: membership.bundle.clone(),
+            name: None,
+            kind: None,
+            metric_name: None,
+            entitlement: None,
+            threshold: None,
+            chargeback: None,
+            rest: Default::default(),
+        });
+    let contribution = usage.and_then(|u| {
+        let q: Exact = u.quantity.parse().ok()?;
+        Some(
+            Exact::int((q * Exact::int(ratio.1 as i128) / Exact::int(ratio.0 as i128)).ceil())
+                .to_string(),
+        )
+    });
+    Some(BundleLink {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        kind: record.kind.clone(),
+        ratio,
+        contribution,
+    })
+}
+
+/// A stored product's days over `[start, end)`, restricted to the caller's scope (404 naming
+/// the parameter when unknown).
+pub fn product_days(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<ProductDays, Problem> {
+    let evaluator = &state.evaluator;
+    let record = evaluator.store.product(id)?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-product",
+            format!("no product {id:?}"),
+        )
+        .with("parameter", "product")
+    })?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let days = evaluator
+        .days(&[record], start, end, now)
+        .map_err(eval_problem)?
+        .into_iter()
+        .next()
+        .expect("one product")
+        .map_err(eval_problem)?;
+    Ok(match caller.scope() {
+        Some(s) => scope::restrict(days, s),
+        None => days,
+    })
+}
+
+/// A stored bundle record (404 naming the parameter when unknown).
+pub fn bundle_record(state: &AppState, id: &str) -> Result<Bundle, Problem> {
+    state.evaluator.store.bundle(id)?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-bundle",
+            format!("no bundle {id:?}"),
+        )
+        .with("parameter", "bundle")
+    })
+}
+
+/// Every product with its days, restricted to `scope`: a bundle's members may join through
+/// their facts' claims, so all are evaluated.
+pub fn every_product(
+    state: &AppState,
+    scope: Option<&Scope>,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<(Vec<Product>, Vec<Result<ProductDays, EvalError>>), Problem> {
+    let products = state.evaluator.store.products()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let results = state
+        .evaluator
+        .days(&products, start, end, now)
+        .map_err(eval_problem)?;
+    let results = match scope {
+        None => results,
+        Some(s) => results
+            .into_iter()
+            .map(|r| r.map(|days| scope::restrict(days, s)))
+            .collect(),
+    };
+    Ok((products, results))
+}
+
+/// The `[start, end)` dates of a query: both required, end after start, at most ten years.
+pub fn period_of(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {
+    let start = date(q, "start")?;
+    let end = date(q, "end")?;
+    check_period("end", start, end)?;
+    Ok((start, end))
+}
+
+/// Refuses an empty, reversed or over-long period, naming `parameter` (the end's name).
+pub fn check_period(parameter: &str, start: NaiveDate, end: NaiveDate) -> Result<(), Problem> {
+    if end <= start {
+        return Err(Problem::bad_parameter(
+            parameter,
+            format!("{end} is not after start {start}"),
+        ));
+    }
+    if (end - start).num_days() > 3660 {
+        return Err(Problem::bad_parameter(
+            parameter,
+            "the period is longer than ten years",
+        ));
+    }
+    Ok(())
+}
+
+/// A required `YYYY-MM-DD` query parameter.
+pub fn date(q: &HashMap<String, String>, name: &str) -> Result<NaiveDate, Problem> {
+    let text = q
+        .get(name)
+        .ok_or_else(|| Problem::bad_parameter(name, "is required (YYYY-MM-DD)"))?;
+    parse_date(name, text)
+}
+
+/// `text` as a `YYYY-MM-DD` date, or a 400 naming `name`.
+pub fn parse_date(name: &str, text: &str) -> Result<NaiveDate, Problem> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| Problem::bad_parameter(name, format!("{text:?} is not a date (YYYY-MM-DD)")))
+}
+
+/// Plugin-reported errors are 422 (the facts or rules are at fault), plugin failures 502.
+pub fn eval_problem(e: EvalError) -> Problem {
+    let (status, code) = match &e {
+        EvalError::NoPlugin { .. } | EvalError::Product { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "product-unusable")
+        }
+        EvalError::Rule { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "evaluation-error"),
+        EvalError::PluginFailure { .. } => (StatusCode::BAD_GATEWAY, "plugin-failure"),
+        EvalError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    Problem::new(status, code, e.to_string()).with("error", &e)
+}

@@ -1,0 +1,111 @@
+//! What a scoped reader sees: a product as if only the consumers in its scope existed.
+//!
+//! A scope is a set of groups under one organisation attribute (`cost_center ∈ {CC1, CC2}`).
+//! Each day's quantity is split among that day's contributors exactly as chargeback splits it
+//! (SPEC §4.8.2: weights scaled to the day's quantity, per partition), and the scope keeps the
+//! part of its own contributors. The period rules then run on those scoped days unchanged, so
+//! a scoped high-water mark is the scope's own peak (as an ILMT computer group's is), and a
+//! distinct-union count counts only the scope's identities.
+//!
+//! Nothing outside the scope survives: contributors, explanation lines and warnings of a
+//! scoped day name only the scope's consumers (explanations and warnings name units and
+//! servers of every consumer, so they are replaced by one line saying how the day was scoped).
+
+use std::collections::BTreeSet;
+
+use licmetric_sdk::Exact;
+use licmetric_sdk::allocate::{Share, share, whole};
+use serde::{Deserialize, Serialize};
+
+use super::ProductDays;
+use crate::store::records::check_group_by;
+use crate::store::results::DayRecord;
+
+/// A set of groups under one organisation attribute (SPEC §4.8.1's `group_by` names).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    pub attribute: String,
+    pub groups: BTreeSet<String>,
+}
+
+impl Scope {
+    /// Parses `attribute=group[,group…]`, e.g. `cost_center=CC1,CC2`.
+    pub fn parse(text: &str) -> Result<Scope, String> {
+        let (attribute, groups) = text
+            .split_once('=')
+            .ok_or_else(|| format!("{text:?} is not attribute=group[,group…]"))?;
+        let attribute = attribute.trim();
+        check_group_by(attribute)?;
+        let groups: BTreeSet<String> = groups
+            .split(',')
+            .map(|g| g.trim().to_string())
+            .filter(|g| !g.is_empty())
+            .collect();
+        if groups.is_empty() {
+            return Err(format!("{text:?} names no group"));
+        }
+        Ok(Scope {
+            attribute: attribute.to_string(),
+            groups,
+        })
+    }
+
+    /// Whether a contributor with these resolved attributes is in the scope.
+    pub fn admits(&self, attrs: &std::collections::BTreeMap<String, String>) -> bool {
+        attrs
+            .get(&self.attribute)
+            .is_some_and(|g| self.groups.contains(g))
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
+        write!(f, "{}={}", self.attribute, groups.join(","))
+    }
+}
+
+/// `days` restricted to `scope`: each day record keeps its in-scope contributors and the
+/// in-scope share of its quantity. Costs one pass over the records; no plugin call.
+pub fn restrict(mut days: ProductDays, scope: &Scope) -> ProductDays {
+    for (_, result) in &mut days.days {
+        if let Ok(records) = result {
+            for record in records.iter_mut() {
+                restrict_record(record, scope);
+            }
+        }
+    }
+    days
+}
+
+fn restrict_record(record: &mut DayRecord, scope: &Scope) {
+    let weight = |w: &str| -> Share { share(w.parse::<Exact>().unwrap_or(Exact::ZERO)) };
+    let all: Share = record.contributors.iter().map(|c| weight(&c.weight)).sum();
+    record.contributors.retain(|c| scope.admits(&c.attrs));
+    let mine: Share = record.contributors.iter().map(|c| weight(&c.weight)).sum();
+    let quantity = share(record.quantity.parse::<Exact>().unwrap_or(Exact::ZERO));
+    let scoped = if all == whole(0) {
+        whole(0)
+    } else {
+        quantity * &mine / &all
+    };
+    record.quantity = fitted(&scoped).to_string();
+    // Measures are per-product totals (e.g. named_distinct); only their scoped counterparts
+    // can be told, which the period rules derive from the kept contributors.
+    record.measures.clear();
+    record.explanation = vec![format!(
+        "scoped to {scope}: {} of the day's {} contributor weight",
+        fitted(&mine),
+        fitted(&all)
+    )];
+    record.warnings.clear();
+}
+
+/// `s` as an [`Exact`]; a share too fine for one is rounded half up to millionths.
+fn fitted(s: &Share) -> Exact {
+    licmetric_sdk::allocate::exact(s).unwrap_or_else(|| {
+        let millionths = (s * whole(1_000_000) + Share::new(1.into(), 2.into())).floor();
+        let n = i128::try_from(millionths.to_integer()).unwrap_or(i128::MAX);
+        Exact::ratio(n, 1_000_000)
+    })
+}

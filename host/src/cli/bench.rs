@@ -54,7 +54,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "generating {} sessions over {} days …",
         args.sessions, args.days
     );
-    let batches = generate(&args, start);
+    let batches = generate(
+        Sessions {
+            count: args.sessions,
+            days: args.days,
+            license_types: args.license_types,
+            batch: args.batch,
+        },
+        start,
+    );
 
     // Ingest over HTTP, as collectors do.
     let state = AppState::new(evaluator.clone(), Default::default());
@@ -214,7 +222,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn product(id: &str, parameters: serde_json::Value) -> Product {
+pub(super) fn product(id: &str, parameters: serde_json::Value) -> Product {
     serde_json::from_value(
         serde_json::json!({"id": id, "metric": "concurrent@^1", "parameters": parameters}),
     )
@@ -226,8 +234,17 @@ fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
+/// What [`generate`] makes.
+pub(super) struct Sessions {
+    pub count: usize,
+    pub days: u32,
+    pub license_types: usize,
+    /// Lines per NDJSON batch.
+    pub batch: usize,
+}
+
 /// Sessions of 5 minutes to 8 hours, spread over the days, in NDJSON batches.
-fn generate(args: &BenchArgs, start: NaiveDate) -> Vec<String> {
+pub(super) fn generate(args: Sessions, start: NaiveDate) -> Vec<String> {
     let first = calendar::midnight(chrono_tz::Tz::UTC, start);
     let span = args.days as i64 * DAY_MS;
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -239,7 +256,7 @@ fn generate(args: &BenchArgs, start: NaiveDate) -> Vec<String> {
     };
     let mut batches = Vec::new();
     let mut batch = String::with_capacity(args.batch * 220);
-    for i in 0..args.sessions {
+    for i in 0..args.count {
         let begin = first + (next() % span as u64) as i64;
         let length = 300_000 + (next() % 28_500_000) as i64;
         let lt = next() as usize % args.license_types.max(1);

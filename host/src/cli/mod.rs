@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_estate;
+mod bench_read;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Benchmark pvu evaluation on a generated estate of servers, VMs and installations.
     BenchEstate(bench_estate::EstateArgs),
+    /// Read latency of the query APIs under concurrent connections (see docs/BENCHMARKS.md).
+    BenchRead(bench_read::ReadArgs),
 }
 
 #[derive(Subcommand)]
@@ -190,6 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Bench(args) => bench::run(args).map(|_| 0),
         Command::BenchEstate(args) => bench_estate::run(args).map(|_| 0),
+        Command::BenchRead(args) => bench_read::run(args).map(|_| 0),
     }
 }
 

@@ -1,0 +1,215 @@
+//! `licmetric bench-read`: read latency of the query APIs under many concurrent connections,
+//! against a store holding a period of evaluated days for many products. Figures:
+//! docs/BENCHMARKS.md.
+//!
+//! The estate is concurrent-use sessions (one licence type per product), evaluated once before
+//! the clock starts, so the reads measure the steady state a dashboard sees: every day cached.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use clap::Args;
+
+use super::bench::{Sessions, generate, product};
+use crate::api::{self, AppState};
+use crate::eval::{Evaluator, calendar};
+use crate::runtime::{Limits, Runtime};
+use crate::store::Store;
+use crate::store::tokens::Role;
+
+#[derive(Args)]
+pub struct ReadArgs {
+    /// Products (one licence type each).
+    #[arg(long, default_value_t = 1_000)]
+    products: usize,
+    /// Days of facts and of the queried period.
+    #[arg(long, default_value_t = 90)]
+    days: u32,
+    /// Session facts spread over the products and days.
+    #[arg(long, default_value_t = 300_000)]
+    sessions: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of load per path.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Paths to load (`{start}`, `{end}`, `{last}` are replaced by the period's dates, `{last}`
+    /// being its last day); default: License Service `/products` and ILMT `license_usage`.
+    #[arg(long)]
+    path: Vec<String>,
+}
+
+const FIRST_DAY: &str = "2026-06-01";
+
+pub fn run(args: ReadArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(Store::open(dir.path())?);
+    let runtime = Runtime::with_standard_plugins(super::default_cache_dir(), Limits::default())?;
+    let evaluator = Evaluator {
+        store: store.clone(),
+        runtime,
+    };
+    let start: NaiveDate = FIRST_DAY.parse()?;
+    let end = start + chrono::Days::new(args.days as u64);
+    let last = end.pred_opt().expect("a day before the end");
+
+    let began = Instant::now();
+    for batch in generate(
+        Sessions {
+            count: args.sessions,
+            days: args.days,
+            license_types: args.products,
+            batch: 50_000,
+        },
+        start,
+    ) {
+        store
+            .ingest(&batch)
+            .map_err(|e| anyhow::anyhow!("ingest: {e:?}"))?;
+    }
+    let products: Vec<_> = (0..args.products)
+        .map(|i| product(&format!("lt-{i}"), serde_json::json!({})))
+        .collect();
+    for p in &products {
+        store.put_product(p)?;
+    }
+    println!(
+        "estate: {} sessions, {} products, ingested in {:.1} s",
+        args.sessions,
+        args.products,
+        began.elapsed().as_secs_f64()
+    );
+    let began = Instant::now();
+    let run_at = calendar::midnight(chrono_tz::Tz::UTC, end);
+    for r in evaluator.days(&products, start, end, run_at)? {
+        r.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    println!(
+        "evaluated {} products x {} days (cold) in {:.1} s",
+        args.products,
+        args.days,
+        began.elapsed().as_secs_f64()
+    );
+
+    let (token, _) = store.create_token(Role::Reader, None, Some("bench".into()))?;
+    let state = AppState::new(evaluator, Default::default());
+    let paths: Vec<String> = if args.path.is_empty() {
+        vec![
+            "/products?startDate={start}&endDate={last}".into(),
+            "/api/sam/v2/license_usage?startdate={start}&enddate={last}\
+             &columns[]=product_name&columns[]=metric_code_name&columns[]=hwm_quantity\
+             &columns[]=hwm_peak_time"
+                .into(),
+        ]
+    } else {
+        args.path.clone()
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.connections)
+            .build()?;
+        for template in &paths {
+            let path = template
+                .replace("{start}", &start.to_string())
+                .replace("{end}", &end.to_string())
+                .replace("{last}", &last.to_string());
+            let url = format!("{base}{path}");
+            // The first read builds the period's report from the cached days.
+            let began = Instant::now();
+            let first = client.get(&url).bearer_auth(&token).send().await?;
+            anyhow::ensure!(
+                first.status().is_success(),
+                "{path}: {}",
+                first.text().await?
+            );
+            let bytes = first.bytes().await?.len();
+            println!(
+                "{path}\n  first read (report from cached days): {:.1} ms, {bytes} bytes",
+                began.elapsed().as_secs_f64() * 1e3
+            );
+            let load = load(&client, &url, &token, args.connections, args.seconds).await?;
+            println!(
+                "  {} connections, {} s: {} requests, {} failed, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                args.connections,
+                args.seconds,
+                load.latencies.len(),
+                load.failed,
+                load.latencies.len() as f64 / load.elapsed.as_secs_f64(),
+                percentile(&load.latencies, 0.50),
+                percentile(&load.latencies, 0.99),
+                percentile(&load.latencies, 1.0),
+            );
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// What one path's load produced.
+struct Load {
+    /// Milliseconds per successful request, sorted.
+    latencies: Vec<f64>,
+    failed: usize,
+    elapsed: Duration,
+}
+
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<Load> {
+    let began = Instant::now();
+    let deadline = began + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, url, token) = (client.clone(), url.to_string(), token.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0usize;
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                match client.get(&url).bearer_auth(&token).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        // The whole body, as a client reads it.
+                        if r.bytes().await.is_ok() {
+                            latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+                        } else {
+                            failed += 1;
+                        }
+                    }
+                    _ => failed += 1,
+                }
+            }
+            (latencies, failed)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        let (l, f) = t.await?;
+        latencies.extend(l);
+        failed += f;
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(Load {
+        latencies,
+        failed,
+        elapsed: began.elapsed(),
+    })
+}
+
+/// The `q` quantile of sorted values (nearest rank).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}

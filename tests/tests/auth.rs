@@ -406,4 +406,27 @@ fn the_api_document_lists_every_route_with_its_role() {
     let (status, problem) = server.get("/api/v2/nothing");
     assert_eq!(status, 404);
     assert_eq!(problem["status"], 404);
+    // axum's own rejections are problems too: a method the route lacks, a body that is not text.
+    let response = server
+        .request(Method::DELETE, "/api/v1/usage")
+        .bearer_auth(&server.admin_token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let response = server
+        .request(Method::POST, "/api/v1/facts")
+        .bearer_auth(&server.admin_token)
+        .body(vec![0xff, 0xfe, 0x00])
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let problem: serde_json::Value = response.json().unwrap();
+    assert_eq!(
+        problem["type"], "urn:licmetric:problem:bad-request",
+        "{problem}"
+    );
 }

@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
             auth::authenticate,
         ))
         .fallback(meta::not_found)
+        .layer(axum::middleware::map_response(problem::ensure_problem))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

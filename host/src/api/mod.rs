@@ -5,10 +5,13 @@ pub mod auth;
 mod chargeback;
 mod facts;
 mod meta;
+mod metrics;
+mod octane;
 pub mod openapi;
 pub mod problem;
 mod products;
 pub mod read;
+mod status;
 mod usage;
 
 use std::sync::Arc;
@@ -79,6 +82,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(meta::health))
         .route("/api/v1/version", get(meta::version))
         .route("/api/openapi.json", get(openapi::serve))
+        .route(
+            "/api/shared_spaces/{space}/tenant_licenses",
+            get(octane::tenant_licenses),
+        )
+        .route(
+            "/api/shared_spaces/{space}/license_usage",
+            get(octane::license_usage),
+        )
+        .route("/health", get(status::health))
+        .route("/version", get(status::version))
+        .route("/status", get(status::status))
+        .route("/metrics", get(metrics::metrics))
         // After routing, so the matched route's documented role is known.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

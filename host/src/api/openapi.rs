@@ -58,6 +58,9 @@ pub fn routes() -> impl Iterator<Item = &'static RouteDoc> {
         super::usage::DOCS,
         super::chargeback::DOCS,
         super::products::DOCS,
+        super::octane::DOCS,
+        super::status::DOCS,
+        super::metrics::DOCS,
     ]
     .into_iter()
     .flatten()

@@ -59,6 +59,9 @@ pub fn routes() -> impl Iterator<Item = &'static RouteDoc> {
         super::chargeback::DOCS,
         super::products::DOCS,
         super::tokens::DOCS,
+        super::octane::DOCS,
+        super::status::DOCS,
+        super::metrics::DOCS,
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,276 @@
+//! IBM License Service style service pages: `GET /health` and `GET /version` (public, for
+//! probes and load balancers) and `GET /status`, an HTML page a person can read: every
+//! product's period figures, data freshness, the loaded plugins, warnings and errors.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, http::HeaderValue};
+use chrono::{Days, NaiveDate};
+use serde_json::{Value, json};
+
+use super::auth::Caller;
+use super::openapi::{RouteDoc, param};
+use super::read::{self, Report, check_period, parse_date};
+use super::{AppState, Problem, blocking};
+use crate::runtime::wit::API_VERSION;
+use crate::store::tokens::Role;
+
+pub const DOCS: &[RouteDoc] = &[
+    RouteDoc {
+        method: "GET",
+        path: "/health",
+        role: None,
+        summary: "Liveness probe (no token; details are at /api/v1/health)",
+        params: &[],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/version",
+        role: None,
+        summary: "licmetric's version and plugin API version (no token)",
+        params: &[],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/status",
+        role: Some(Role::Reader),
+        summary: "Status page (HTML): products, data freshness, plugins, warnings, errors",
+        params: &[
+            param(
+                "startDate",
+                "query",
+                false,
+                "date",
+                "first day (YYYY-MM-DD); default 29 days before endDate",
+            ),
+            param(
+                "endDate",
+                "query",
+                false,
+                "date",
+                "last day, included (YYYY-MM-DD); default today (UTC)",
+            ),
+        ],
+        produces: "text/html",
+    },
+];
+
+/// The service answers; nothing else is said without a token.
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "UP"}))
+}
+
+/// What is running. licmetric records no build date, so none is claimed.
+pub async fn version() -> Json<Value> {
+    Json(json!({
+        "name": "licmetric",
+        "version": env!("CARGO_PKG_VERSION"),
+        "plugin_api": format!("licmetric:plugin@{API_VERSION}"),
+    }))
+}
+
+/// `text` with `& < > " '` replaced by character references, safe in HTML text and attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `[start, end)` of a status request (`endDate` included).
+fn period(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {
+    let last = match q.get("endDate") {
+        Some(t) => parse_date("endDate", t)?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let first = match q.get("startDate") {
+        Some(t) => parse_date("startDate", t)?,
+        None => last - Days::new(29),
+    };
+    let end = last + Days::new(1);
+    check_period("endDate", first, end)?;
+    Ok((first, end))
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let (start, end) = period(&q)?;
+    let page = blocking(move || {
+        let report = read::report(&state, &caller, start, end)?;
+        // Warnings name consumers: a scoped caller sees none.
+        let warnings = match caller.scope() {
+            None => Some(state.evaluator.store.warnings()?),
+            Some(_) => None,
+        };
+        Ok(render(&state, &report, warnings.as_deref()))
+    })
+    .await?;
+    let mut response = page.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+fn cell(out: &mut String, text: &str) {
+    let _ = write!(out, "<td>{}</td>", escape(text));
+}
+
+fn render(state: &AppState, report: &Report, warnings: Option<&[Value]>) -> String {
+    let mut out = String::new();
+    let last = report.end.pred_opt().unwrap_or(report.end);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>licmetric status</title>\
+         <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #999;padding:2px 6px;text-align:left}}.error{{color:#b00}}</style>\
+         </head><body>\n<h1>licmetric {} status</h1>\n<p>Period {} to {} (included)</p>\n",
+        escape(env!("CARGO_PKG_VERSION")),
+        report.start,
+        last,
+    );
+
+    out.push_str("<h2>Data freshness</h2>\n<table>\n");
+    let _ = write!(
+        out,
+        "<tr><th>Newest fact sequence</th><td>{}</td></tr>\n\
+         <tr><th>Report generated</th><td>{}</td></tr>\n",
+        report.fact_sequence,
+        escape(&report.generated),
+    );
+    let today = chrono::Utc::now().date_naive();
+    if report.end > today {
+        let _ = write!(
+            out,
+            "<tr><th>Day in progress</th><td>{today}: its figures grow until the day ends</td></tr>\n"
+        );
+    }
+    out.push_str("</table>\n");
+
+    out.push_str(
+        "<h2>Products</h2>\n<table>\n<tr><th>Product</th><th>Name</th><th>Metric</th>\
+         <th>Quantity</th><th>Peak date</th><th>Threshold</th><th>Delta</th><th>Bundle</th>\
+         <th>Error</th></tr>\n",
+    );
+    for p in &report.products {
+        out.push_str("<tr>");
+        cell(&mut out, &p.record.id);
+        cell(&mut out, p.record.name.as_deref().unwrap_or(""));
+        let metric = match &p.metric {
+            Some(m) => format!("{} ({})", m.name, m.code_name),
+            None => p.record.metric.clone(),
+        };
+        cell(&mut out, &metric);
+        let bundle = p.bundle.as_ref().map(|b| b.id.as_str()).unwrap_or("");
+        match &p.usage {
+            Ok(u) => {
+                cell(&mut out, &u.quantity);
+                cell(&mut out, u.peak_date.as_deref().unwrap_or(""));
+                cell(&mut out, u.threshold.as_deref().unwrap_or(""));
+                cell(&mut out, u.threshold_delta.as_deref().unwrap_or(""));
+                cell(&mut out, bundle);
+                cell(&mut out, "");
+            }
+            Err(e) => {
+                for _ in 0..4 {
+                    cell(&mut out, "");
+                }
+                cell(&mut out, bundle);
+                let _ = write!(out, "<td class=\"error\">{}</td>", escape(&e.to_string()));
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+
+    if !report.bundles.is_empty() {
+        out.push_str(
+            "<h2>Bundles</h2>\n<table>\n<tr><th>Bundle</th><th>Name</th><th>Quantity</th>\
+             <th>Peak date</th><th>Threshold</th><th>Error</th></tr>\n",
+        );
+        for b in &report.bundles {
+            out.push_str("<tr>");
+            cell(&mut out, &b.record.id);
+            cell(&mut out, b.record.name.as_deref().unwrap_or(""));
+            match &b.usage {
+                Ok(u) => {
+                    cell(&mut out, &u.quantity);
+                    cell(&mut out, u.peak_date.as_deref().unwrap_or(""));
+                    cell(&mut out, u.threshold.as_deref().unwrap_or(""));
+                    cell(&mut out, "");
+                }
+                Err(e) => {
+                    for _ in 0..3 {
+                        cell(&mut out, "");
+                    }
+                    let _ = write!(out, "<td class=\"error\">{}</td>", escape(&e.to_string()));
+                }
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
+    }
+
+    out.push_str(
+        "<h2>Plugins</h2>\n<table>\n<tr><th>Name</th><th>Version</th><th>Digest</th></tr>\n",
+    );
+    for plugin in state.evaluator.runtime.plugins() {
+        out.push_str("<tr>");
+        cell(&mut out, plugin.name());
+        cell(&mut out, &plugin.version().to_string());
+        cell(&mut out, plugin.digest());
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+
+    out.push_str("<h2>Warnings</h2>\n");
+    match warnings {
+        None => out.push_str("<p>Not shown to a scoped token (they name consumers).</p>\n"),
+        Some([]) => out.push_str("<p>None.</p>\n"),
+        Some(list) => {
+            out.push_str(
+                "<table>\n<tr><th>Product</th><th>Code</th><th>Date</th><th>Message</th></tr>\n",
+            );
+            for w in list {
+                out.push_str("<tr>");
+                for field in ["product", "code", "date", "message"] {
+                    cell(&mut out, w.get(field).and_then(Value::as_str).unwrap_or(""));
+                }
+                out.push_str("</tr>\n");
+            }
+            out.push_str("</table>\n");
+        }
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_covers_markup_and_quotes() {
+        assert_eq!(
+            super::escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 pub mod auth;
 mod chargeback;
 mod facts;
+mod license_service;
 mod meta;
 pub mod openapi;
 pub mod problem;
@@ -79,6 +80,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(meta::health))
         .route("/api/v1/version", get(meta::version))
         .route("/api/openapi.json", get(openapi::serve))
+        .route("/products", get(license_service::products))
+        .route("/bundled_products", get(license_service::bundled_products))
+        .route("/services", get(license_service::services))
+        .route("/snapshot", get(license_service::snapshot))
+        .route("/api/v1/snapshot", get(license_service::snapshot))
         // After routing, so the matched route's documented role is known.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

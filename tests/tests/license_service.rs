@@ -280,6 +280,35 @@ fn products_bundled_products_and_services() {
         assert_eq!(body["parameter"], parameter, "{query}: {body}");
     }
 
+    // A product that fails keeps its row: no quantity, and the reason (an installation on a
+    // vm nobody reported).
+    let ghost = fact(
+        "installation",
+        "ghost/db2",
+        json!({"product": "db2", "on": "vm-ghost"}),
+    );
+    assert_eq!(server.post("/api/v1/facts", &ghost).0, 200);
+    assert_eq!(
+        server
+            .put("/api/v1/products/db2", &product("db2", "vpc@^1", json!({})))
+            .0,
+        200
+    );
+    let (status, products) = server.get(&format!("/products?{PERIOD}"));
+    assert_eq!(status, 200, "{products}");
+    let db2 = by(&products, "id")["db2"].clone();
+    assert_eq!(db2["metricQuantity"], Value::Null, "{db2}");
+    assert!(
+        db2["error"].as_str().unwrap().contains("unknown_reference"),
+        "{db2}"
+    );
+    assert!(by(&products, "id")["mq"].get("error").is_none());
+    let (_, _, text) = server.get_text(&format!("/products?{PERIOD}&format=csv"));
+    let rows = csv_rows(text.as_bytes());
+    let db2 = rows.iter().find(|r| r["id"] == "db2").unwrap();
+    assert_eq!(db2["metricQuantity"], "");
+    assert!(db2["error"].contains("unknown_reference"), "{db2:?}");
+
     // Defaults: the 30 days ending today; a reader may call it, no token may not.
     let reader = server.token(Role::Reader, None);
     let (status, body) = server.get_as(&reader, "/products");

@@ -6,4 +6,5 @@ pub mod cli;
 pub mod eval;
 pub mod replay;
 pub mod runtime;
+pub mod snapshot;
 pub mod store;

@@ -4,6 +4,7 @@
 pub mod auth;
 mod chargeback;
 mod facts;
+mod license_service;
 mod meta;
 mod metrics;
 mod octane;
@@ -97,6 +98,11 @@ pub fn router(state: AppState) -> Router {
         .route("/version", get(status::version))
         .route("/status", get(status::status))
         .route("/metrics", get(metrics::metrics))
+        .route("/products", get(license_service::products))
+        .route("/bundled_products", get(license_service::bundled_products))
+        .route("/services", get(license_service::services))
+        .route("/snapshot", get(license_service::snapshot))
+        .route("/api/v1/snapshot", get(license_service::snapshot))
         // After routing, so the matched route's documented role is known.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -62,6 +62,7 @@ pub fn routes() -> impl Iterator<Item = &'static RouteDoc> {
         super::octane::DOCS,
         super::status::DOCS,
         super::metrics::DOCS,
+        super::license_service::DOCS,
     ]
     .into_iter()
     .flatten()

@@ -1,8 +1,9 @@
-//! The `licmetric` command: serve, ingest, replay, bench.
+//! The `licmetric` command: serve, ingest, replay, bench, snapshot verify.
 
 mod bench;
 mod bench_estate;
 mod bench_read;
+mod snapshot;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,6 +61,11 @@ enum Command {
         /// A plugin under development, used instead of a built-in one of the same name.
         #[arg(long)]
         plugin: Vec<PathBuf>,
+    },
+    /// Check audit snapshots.
+    Snapshot {
+        #[command(subcommand)]
+        command: snapshot::SnapshotCommand,
     },
     /// Measure ingest and evaluation on a generated estate (see docs/BENCHMARKS.md).
     Bench(bench::BenchArgs),
@@ -191,6 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 1
             })
         }
+        Command::Snapshot { command } => snapshot::run(command),
         Command::Bench(args) => bench::run(args).map(|_| 0),
         Command::BenchEstate(args) => bench_estate::run(args).map(|_| 0),
         Command::BenchRead(args) => bench_read::run(args).map(|_| 0),

@@ -6,6 +6,7 @@ mod ingest;
 mod keys;
 pub mod records;
 pub mod results;
+pub mod signing;
 pub mod timeline;
 pub mod tokens;
 

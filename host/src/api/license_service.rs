@@ -1,0 +1,274 @@
+//! IBM License Service compatible data endpoints: `GET /products`, `/bundled_products`,
+//! `/services` and the audit snapshot `GET /snapshot` (also at `/api/v1/snapshot`).
+//!
+//! Parameters as License Service's: `startDate` and `endDate` (YYYY-MM-DD, both inclusive;
+//! default the 30 days ending today, UTC), `metricName` (a metric code name), `groupName`
+//! (`/products` only: each product's part in that chargeback group) and `format` (`json`,
+//! default, or `csv`: the same fields as columns under a header row). The rows themselves are
+//! built by [`crate::snapshot::tables`] from the caller's report, so a scoped reader sees only
+//! its scope's consumers here as everywhere.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{Duration, NaiveDate};
+
+use super::auth::Caller;
+use super::openapi::{Param, RouteDoc, param};
+use super::read::{check_period, every_product, parse_date, report};
+use super::{AppState, Problem, blocking};
+use crate::snapshot::{self, PluginLine, tables};
+use crate::store::tokens::Role;
+
+const START: Param = param(
+    "startDate",
+    "query",
+    false,
+    "date",
+    "first day (YYYY-MM-DD); default endDate − 29 days",
+);
+const END: Param = param(
+    "endDate",
+    "query",
+    false,
+    "date",
+    "last day, inclusive (YYYY-MM-DD); default today (UTC)",
+);
+const METRIC: Param = param(
+    "metricName",
+    "query",
+    false,
+    "string",
+    "only this metric code name (e.g. VIRTUAL_PROCESSOR_CORE)",
+);
+const FORMAT: Param = param("format", "query", false, "string", "json (default) or csv");
+const GROUP: Param = param(
+    "groupName",
+    "query",
+    false,
+    "string",
+    "each product's part in this chargeback group (the product's chargeback configuration)",
+);
+
+pub const DOCS: &[RouteDoc] = &[
+    RouteDoc {
+        method: "GET",
+        path: "/products",
+        role: Some(Role::Reader),
+        summary: "License Service: each product's peak quantity and peak day over the period",
+        params: &[START, END, METRIC, GROUP, FORMAT],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/bundled_products",
+        role: Some(Role::Reader),
+        summary: "License Service: bundle (Cloud Pak) members' measured and converted quantity \
+                  on the bundle's peak day",
+        params: &[START, END, METRIC, FORMAT],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/services",
+        role: Some(Role::Reader),
+        summary: "License Service: what each consumer of a bundled product contributed on the \
+                  bundle's peak day",
+        params: &[START, END, METRIC, FORMAT],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/snapshot",
+        role: Some(Role::Reader),
+        summary: "License Service: signed audit snapshot (zip of CSV reports) for the period",
+        params: &[START, END],
+        produces: "application/zip",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/snapshot",
+        role: Some(Role::Reader),
+        summary: "Signed audit snapshot (zip of CSV reports) for the period",
+        params: &[START, END],
+        produces: "application/zip",
+    },
+];
+
+/// A License Service query, parsed.
+struct Request {
+    /// `[start, end)`: `end` is the day after `endDate`.
+    start: NaiveDate,
+    end: NaiveDate,
+    metric: Option<String>,
+    group: Option<String>,
+    csv: bool,
+}
+
+fn parse(q: &HashMap<String, String>, group_allowed: bool) -> Result<Request, Problem> {
+    let today = chrono::Utc::now().date_naive();
+    let last = match q.get("endDate") {
+        Some(t) => parse_date("endDate", t)?,
+        None => today,
+    };
+    let start = match q.get("startDate") {
+        Some(t) => parse_date("startDate", t)?,
+        None => last - Duration::days(29),
+    };
+    let end = last + Duration::days(1);
+    if last < start {
+        return Err(Problem::bad_parameter(
+            "endDate",
+            format!("{last} is before startDate {start}"),
+        ));
+    }
+    check_period("endDate", start, end)?;
+    let text = |name: &str| -> Result<Option<String>, Problem> {
+        match q.get(name) {
+            Some(v) if v.trim().is_empty() => Err(Problem::bad_parameter(name, "is empty")),
+            other => Ok(other.cloned()),
+        }
+    };
+    let group = text("groupName")?;
+    if group.is_some() && !group_allowed {
+        return Err(Problem::bad_parameter(
+            "groupName",
+            "is answered by /products only",
+        ));
+    }
+    let csv = match q.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(Problem::bad_parameter(
+                "format",
+                format!("{other:?} is not json or csv"),
+            ));
+        }
+    };
+    Ok(Request {
+        start,
+        end,
+        metric: text("metricName")?,
+        group,
+        csv,
+    })
+}
+
+fn answer(table: tables::Table, csv: bool) -> Response {
+    if csv {
+        (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            table.to_csv(),
+        )
+            .into_response()
+    } else {
+        Json(table.to_json()).into_response()
+    }
+}
+
+/// `GET /products`.
+pub async fn products(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let r = parse(&q, true)?;
+    blocking(move || {
+        let report = report(&state, &caller, r.start, r.end)?;
+        let table = match &r.group {
+            None => tables::products(&report, r.metric.as_deref(), false),
+            Some(group) => {
+                let (records, results) = every_product(&state, caller.scope(), r.start, r.end)?;
+                let days = tables::days_by_id(&records, &results);
+                tables::products_in_group(&report, &days, r.metric.as_deref(), group)
+            }
+        };
+        Ok(answer(table, r.csv))
+    })
+    .await
+}
+
+/// `GET /bundled_products`.
+pub async fn bundled_products(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let r = parse(&q, false)?;
+    blocking(move || {
+        let report = report(&state, &caller, r.start, r.end)?;
+        Ok(answer(
+            tables::bundled_products(&report, r.metric.as_deref()),
+            r.csv,
+        ))
+    })
+    .await
+}
+
+/// `GET /services`.
+pub async fn services(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let r = parse(&q, false)?;
+    blocking(move || {
+        let report = report(&state, &caller, r.start, r.end)?;
+        let (records, results) = every_product(&state, caller.scope(), r.start, r.end)?;
+        let days = tables::days_by_id(&records, &results);
+        Ok(answer(
+            tables::services(&report, &days, r.metric.as_deref()),
+            r.csv,
+        ))
+    })
+    .await
+}
+
+/// `GET /snapshot` and `GET /api/v1/snapshot`: the signed zip for the caller's view.
+pub async fn snapshot(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    for name in ["metricName", "groupName", "format"] {
+        if q.contains_key(name) {
+            return Err(Problem::bad_parameter(
+                name,
+                "a snapshot covers every product and metric; give startDate and endDate only",
+            ));
+        }
+    }
+    let r = parse(&q, false)?;
+    blocking(move || {
+        let report = report(&state, &caller, r.start, r.end)?;
+        let (records, results) = every_product(&state, caller.scope(), r.start, r.end)?;
+        let days = tables::days_by_id(&records, &results);
+        let plugins: Vec<PluginLine> = state
+            .evaluator
+            .runtime
+            .plugins()
+            .iter()
+            .map(|p| PluginLine {
+                name: p.name().to_string(),
+                version: p.version().to_string(),
+                digest: p.digest().to_string(),
+            })
+            .collect();
+        let key = state.evaluator.store.snapshot_signing_key()?;
+        let bytes = snapshot::build(&report, &days, &plugins, &key)?;
+        let disposition = format!("attachment; filename=\"{}\"", snapshot::file_name(&report));
+        Ok((
+            [
+                (header::CONTENT_TYPE, "application/zip".to_string()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            bytes,
+        )
+            .into_response())
+    })
+    .await
+}

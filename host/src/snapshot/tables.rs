@@ -1,0 +1,545 @@
+//! IBM License Service style tables of a [`Report`]: the rows `/products`, `/bundled_products`
+//! and `/services` serve (as JSON or CSV) and the CSV files of an audit snapshot hold.
+//!
+//! Field names are License Service's (`metricPeakDate`, `metricQuantity`, `cloudpakId` …).
+//! Every figure is formatted from the report (or, for per-consumer detail, from the same
+//! evaluated days the report was made from); nothing here counts anything itself.
+//! A product or bundle whose evaluation failed keeps its row, with empty figures and the
+//! reason in an `error` column, never a zero.
+
+use std::collections::BTreeMap;
+
+use licmetric_sdk::Exact;
+use serde_json::{Map, Value};
+
+use crate::api::read::{ProductFigures, Report};
+use crate::eval::chargeback::{self, Chargeback};
+use crate::eval::period;
+use crate::eval::{EvalError, ProductDays};
+use crate::store::records::Product;
+
+/// One value of a row: text, or a decimal that JSON shows as a number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(Option<String>),
+    Number(Option<String>),
+}
+
+fn text(s: impl Into<String>) -> Cell {
+    Cell::Text(Some(s.into()))
+}
+
+fn opt_text(s: Option<&str>) -> Cell {
+    Cell::Text(s.map(str::to_string))
+}
+
+fn number(s: impl Into<String>) -> Cell {
+    Cell::Number(Some(s.into()))
+}
+
+fn opt_number(s: Option<&str>) -> Cell {
+    Cell::Number(s.map(str::to_string))
+}
+
+/// Rows under named columns.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<Cell>>,
+    /// Columns left out of a JSON row when empty (`error`).
+    pub optional: Vec<&'static str>,
+}
+
+impl Table {
+    fn new(columns: &[&'static str]) -> Table {
+        Table {
+            columns: columns.to_vec(),
+            rows: Vec::new(),
+            optional: vec!["error"],
+        }
+    }
+
+    /// A JSON array with one object per row; numbers as exact JSON numbers (a quantity that
+    /// is no terminating decimal, such as `1/3`, stays a string).
+    pub fn to_json(&self) -> Value {
+        let rows = self
+            .rows
+            .iter()
+            .map(|row| {
+                let mut object = Map::new();
+                for (column, cell) in self.columns.iter().zip(row) {
+                    let value = match cell {
+                        Cell::Text(None) | Cell::Number(None) => {
+                            if self.optional.contains(column) {
+                                continue;
+                            }
+                            Value::Null
+                        }
+                        Cell::Text(Some(s)) => Value::String(s.clone()),
+                        Cell::Number(Some(s)) => s
+                            .parse::<serde_json::Number>()
+                            .map(Value::Number)
+                            .unwrap_or_else(|_| Value::String(s.clone())),
+                    };
+                    object.insert(column.to_string(), value);
+                }
+                Value::Object(object)
+            })
+            .collect();
+        Value::Array(rows)
+    }
+
+    /// CSV with a header row; an empty value is an empty field.
+    pub fn to_csv(&self) -> Vec<u8> {
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(Vec::new());
+        // Writing to a Vec cannot fail.
+        writer.write_record(&self.columns).expect("csv header");
+        for row in &self.rows {
+            writer
+                .write_record(row.iter().map(|c| match c {
+                    Cell::Text(s) | Cell::Number(s) => s.as_deref().unwrap_or(""),
+                }))
+                .expect("csv row");
+        }
+        writer.into_inner().expect("csv buffer")
+    }
+}
+
+/// The evaluated days a report was made from, by product id.
+pub type DaysById<'a> = BTreeMap<&'a str, &'a Result<ProductDays, EvalError>>;
+
+/// Indexes `every_product`'s answer by product id.
+pub fn days_by_id<'a>(
+    records: &'a [Product],
+    results: &'a [Result<ProductDays, EvalError>],
+) -> DaysById<'a> {
+    records
+        .iter()
+        .map(|r| r.id.as_str())
+        .zip(results.iter())
+        .collect()
+}
+
+fn product_name(p: &ProductFigures) -> String {
+    p.record.name.clone().unwrap_or_else(|| p.record.id.clone())
+}
+
+fn metric_code(p: &ProductFigures) -> Option<&str> {
+    p.usage.as_ref().ok().map(|u| u.metric_code_name.as_str())
+}
+
+/// Whether a product passes a `metricName` filter (a failed product's metric is unknown, so
+/// it is left out when one is given).
+fn metric_matches(p: &ProductFigures, metric: Option<&str>) -> bool {
+    metric.is_none_or(|m| metric_code(p) == Some(m))
+}
+
+/// `/products`: each product's period quantity (high-water mark) and peak day. With
+/// `detail`, also the threshold and what produced the figure (the snapshot's columns).
+pub fn products(report: &Report, metric: Option<&str>, detail: bool) -> Table {
+    let mut columns = vec![
+        "name",
+        "id",
+        "metricPeakDate",
+        "metricQuantity",
+        "metricName",
+    ];
+    if detail {
+        columns.extend([
+            "threshold",
+            "thresholdDelta",
+            "plugin",
+            "pluginDigest",
+            "ruleDataVersion",
+        ]);
+    }
+    columns.push("error");
+    let mut table = Table::new(&columns);
+    for p in report.products.iter().filter(|p| metric_matches(p, metric)) {
+        let mut row = vec![text(product_name(p)), text(&p.record.id)];
+        match &p.usage {
+            Ok(u) => {
+                row.extend([
+                    opt_text(u.peak_date.as_deref()),
+                    number(&u.quantity),
+                    text(&u.metric_code_name),
+                ]);
+                if detail {
+                    row.extend([
+                        opt_number(u.threshold.as_deref()),
+                        opt_number(u.threshold_delta.as_deref()),
+                        text(&u.plugin),
+                        text(&u.plugin_digest),
+                        text(&u.rule_data_version),
+                    ]);
+                }
+                row.push(Cell::Text(None));
+            }
+            Err(e) => {
+                let empty = if detail { 8 } else { 3 };
+                row.extend(std::iter::repeat_n(Cell::Text(None), empty));
+                row.push(text(e.to_string()));
+            }
+        }
+        table.rows.push(row);
+    }
+    table
+}
+
+/// `/products?groupName=…`: each product's part in one chargeback group (SPEC §4.8, with the
+/// product record's chargeback configuration). Products with no line for the group are left
+/// out; a failed product keeps its row with the error.
+pub fn products_in_group(
+    report: &Report,
+    days: &DaysById,
+    metric: Option<&str>,
+    group: &str,
+) -> Table {
+    let mut table = Table::new(&[
+        "name",
+        "id",
+        "metricPeakDate",
+        "metricQuantity",
+        "metricName",
+        "groupName",
+        "error",
+    ]);
+    for p in report.products.iter().filter(|p| metric_matches(p, metric)) {
+        let answer = p
+            .usage
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|_| allocate(report, &p.record, days));
+        let mut row = vec![text(product_name(p)), text(&p.record.id)];
+        match answer {
+            Ok(cb) => {
+                let Some(line) = cb.groups.iter().find(|g| g.group == group) else {
+                    continue;
+                };
+                let u = p.usage.as_ref().expect("checked above");
+                row.extend([
+                    opt_text(u.peak_date.as_deref()),
+                    number(&line.quantity),
+                    text(&u.metric_code_name),
+                    text(group),
+                    Cell::Text(None),
+                ]);
+            }
+            Err(e) => {
+                row.extend([
+                    Cell::Text(None),
+                    Cell::Number(None),
+                    opt_text(metric_code(p)),
+                    text(group),
+                    text(e.to_string()),
+                ]);
+            }
+        }
+        table.rows.push(row);
+    }
+    table
+}
+
+/// A product's chargeback over the report's period with its record's configuration.
+fn allocate(report: &Report, record: &Product, days: &DaysById) -> Result<Chargeback, EvalError> {
+    let days = match days.get(record.id.as_str()) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => return Err(e.clone()),
+        None => {
+            return Err(EvalError::Product {
+                product: record.id.clone(),
+                reason: "not evaluated".into(),
+            });
+        }
+    };
+    let usage = period::usage(days, report.start, report.end, None, chrono::Weekday::Mon)?;
+    let config = record.chargeback.clone().unwrap_or_default();
+    chargeback::allocate(days, &usage, &config)
+}
+
+/// The snapshot's per-product, per-day values.
+pub fn products_daily(report: &Report, metric: Option<&str>) -> Table {
+    let mut table = Table::new(&[
+        "name",
+        "id",
+        "metricName",
+        "date",
+        "metricQuantity",
+        "error",
+    ]);
+    for p in report.products.iter().filter(|p| metric_matches(p, metric)) {
+        match &p.usage {
+            Ok(u) => {
+                for d in &u.daily {
+                    table.rows.push(vec![
+                        text(product_name(p)),
+                        text(&p.record.id),
+                        text(&u.metric_code_name),
+                        text(&d.date),
+                        number(&d.quantity),
+                        Cell::Text(None),
+                    ]);
+                }
+            }
+            Err(e) => table.rows.push(vec![
+                text(product_name(p)),
+                text(&p.record.id),
+                Cell::Text(None),
+                Cell::Text(None),
+                Cell::Number(None),
+                text(e.to_string()),
+            ]),
+        }
+    }
+    table
+}
+
+/// The metric code name of product `id` in the report.
+fn member_metric<'r>(report: &'r Report, id: &str) -> Option<&'r str> {
+    report
+        .products
+        .iter()
+        .find(|p| p.record.id == id)
+        .and_then(metric_code)
+}
+
+/// `/bundled_products`: each bundle member's measured and converted quantity on the bundle's
+/// peak day (one row per member per partition peak), License Service's Cloud Pak view.
+pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
+    let mut table = Table::new(&[
+        "productName",
+        "productId",
+        "cloudpakName",
+        "cloudpakId",
+        "cloudpakMetric",
+        "metricName",
+        "metricPeakDate",
+        "metricMeasuredQuantity",
+        "metricConversion",
+        "metricConvertedQuantity",
+        "error",
+    ]);
+    for b in &report.bundles {
+        let cloudpak_name = b.record.name.clone().unwrap_or_else(|| b.record.id.clone());
+        match &b.usage {
+            Ok(u) => {
+                for m in &u.products {
+                    let code = member_metric(report, &m.product);
+                    if metric.is_some_and(|want| code != Some(want)) {
+                        continue;
+                    }
+                    table.rows.push(vec![
+                        text(m.name.clone().unwrap_or_else(|| m.product.clone())),
+                        text(&m.product),
+                        text(&cloudpak_name),
+                        text(&b.record.id),
+                        opt_text(u.metric_name.as_deref()),
+                        opt_text(code),
+                        text(&m.date),
+                        number(&m.measured),
+                        text(&m.conversion),
+                        number(&m.converted),
+                        Cell::Text(None),
+                    ]);
+                }
+            }
+            Err(e) => {
+                if metric.is_some() {
+                    continue;
+                }
+                let mut row = vec![Cell::Text(None), Cell::Text(None)];
+                row.extend([
+                    text(&cloudpak_name),
+                    text(&b.record.id),
+                    opt_text(b.record.metric_name.as_deref()),
+                ]);
+                row.extend(std::iter::repeat_n(Cell::Text(None), 5));
+                row.push(text(e.to_string()));
+                table.rows.push(row);
+            }
+        }
+    }
+    table
+}
+
+/// The snapshot's per-bundle, per-day converted sums.
+pub fn bundled_daily(report: &Report) -> Table {
+    let mut table = Table::new(&[
+        "cloudpakName",
+        "cloudpakId",
+        "cloudpakMetric",
+        "date",
+        "metricQuantity",
+        "error",
+    ]);
+    for b in &report.bundles {
+        let name = b.record.name.clone().unwrap_or_else(|| b.record.id.clone());
+        match &b.usage {
+            Ok(u) => {
+                for d in &u.daily {
+                    table.rows.push(vec![
+                        text(&name),
+                        text(&b.record.id),
+                        opt_text(u.metric_name.as_deref()),
+                        text(&d.date),
+                        number(&d.quantity),
+                        Cell::Text(None),
+                    ]);
+                }
+            }
+            Err(e) => table.rows.push(vec![
+                text(&name),
+                text(&b.record.id),
+                opt_text(b.record.metric_name.as_deref()),
+                Cell::Text(None),
+                Cell::Number(None),
+                text(e.to_string()),
+            ]),
+        }
+    }
+    table
+}
+
+/// `/services`: what each consumer ("service") of a bundled product contributed to the
+/// product's measured quantity on the bundle's peak day — the member's measured quantity
+/// split in proportion to the contributor weights its plugin reported that day. A member
+/// whose day names no contributor gets one row without a service.
+pub fn services(report: &Report, days: &DaysById, metric: Option<&str>) -> Table {
+    let mut table = Table::new(&[
+        "cloudpakId",
+        "cloudpakMetricName",
+        "productName",
+        "productId",
+        "metricName",
+        "serviceName",
+        "serviceId",
+        "serviceMetricValue",
+        "metricPeakDate",
+        "error",
+    ]);
+    for b in &report.bundles {
+        let Ok(u) = &b.usage else { continue };
+        for m in &u.products {
+            let code = member_metric(report, &m.product);
+            if metric.is_some_and(|want| code != Some(want)) {
+                continue;
+            }
+            let head = [
+                text(&b.record.id),
+                opt_text(u.metric_name.as_deref()),
+                text(m.name.clone().unwrap_or_else(|| m.product.clone())),
+                text(&m.product),
+                opt_text(code),
+            ];
+            let measured: Exact = m.measured.parse().unwrap_or(Exact::ZERO);
+            let contributors = day_contributors(days, &m.product, &m.date, &m.partition);
+            let total: Exact = contributors.iter().map(|(_, _, w)| *w).sum();
+            if total.is_zero() {
+                let mut row = head.to_vec();
+                row.extend([
+                    Cell::Text(None),
+                    Cell::Text(None),
+                    number(&m.measured),
+                    text(&m.date),
+                    Cell::Text(None),
+                ]);
+                table.rows.push(row);
+                continue;
+            }
+            for (kind, key, weight) in contributors {
+                let mut row = head.to_vec();
+                row.extend([
+                    text(&key),
+                    text(format!("{kind}:{key}")),
+                    number((measured * weight / total).to_string()),
+                    text(&m.date),
+                    Cell::Text(None),
+                ]);
+                table.rows.push(row);
+            }
+        }
+    }
+    table
+}
+
+/// `(kind, key, weight)` of each contributor of `product` on `date` in `partition`, summed
+/// per consumer, in consumer order.
+fn day_contributors(
+    days: &DaysById,
+    product: &str,
+    date: &str,
+    partition: &str,
+) -> Vec<(String, String, Exact)> {
+    let mut out: BTreeMap<(String, String), Exact> = BTreeMap::new();
+    let Some(Ok(days)) = days.get(product) else {
+        return Vec::new();
+    };
+    for (_, result) in &days.days {
+        let Ok(records) = result else { continue };
+        for r in records
+            .iter()
+            .filter(|r| r.date == date && r.partition == partition)
+        {
+            for c in &r.contributors {
+                *out.entry((c.kind.clone(), c.key.clone()))
+                    .or_insert(Exact::ZERO) += c.weight.parse().unwrap_or(Exact::ZERO);
+            }
+        }
+    }
+    out.into_iter().map(|((k, key), w)| (k, key, w)).collect()
+}
+
+/// The snapshot's chargeback: every product's group lines (SPEC §4.8) with its record's
+/// configuration; a product whose chargeback cannot be computed gets one row with the error.
+pub fn chargeback(report: &Report, days: &DaysById) -> Table {
+    let mut table = Table::new(&[
+        "productId",
+        "productName",
+        "metricName",
+        "groupBy",
+        "approach",
+        "groupName",
+        "metricQuantity",
+        "cost",
+        "currency",
+        "error",
+    ]);
+    for p in &report.products {
+        let answer = p
+            .usage
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|_| allocate(report, &p.record, days));
+        match answer {
+            Ok(cb) => {
+                for g in &cb.groups {
+                    table.rows.push(vec![
+                        text(&p.record.id),
+                        text(product_name(p)),
+                        opt_text(metric_code(p)),
+                        text(&cb.group_by),
+                        text(cb.approach),
+                        text(&g.group),
+                        number(&g.quantity),
+                        opt_number(g.cost.as_deref()),
+                        opt_text(cb.currency.as_deref()),
+                        Cell::Text(None),
+                    ]);
+                }
+            }
+            Err(e) => {
+                let mut row = vec![
+                    text(&p.record.id),
+                    text(product_name(p)),
+                    opt_text(metric_code(p)),
+                ];
+                row.extend(std::iter::repeat_n(Cell::Text(None), 6));
+                row.push(text(e.to_string()));
+                table.rows.push(row);
+            }
+        }
+    }
+    table
+}

@@ -4,6 +4,7 @@
 pub mod auth;
 mod chargeback;
 mod facts;
+mod ilmt;
 mod meta;
 pub mod openapi;
 pub mod problem;
@@ -79,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(meta::health))
         .route("/api/v1/version", get(meta::version))
         .route("/api/openapi.json", get(openapi::serve))
+        .route("/api/sam/v2/license_usage", get(ilmt::license_usage))
+        .route("/api/sam/v2/schemas/license_usage.json", get(ilmt::schema))
         // After routing, so the matched route's documented role is known.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -58,6 +58,7 @@ pub fn routes() -> impl Iterator<Item = &'static RouteDoc> {
         super::usage::DOCS,
         super::chargeback::DOCS,
         super::products::DOCS,
+        super::ilmt::DOCS,
     ]
     .into_iter()
     .flatten()

@@ -4,6 +4,7 @@
 pub mod auth;
 mod chargeback;
 mod facts;
+mod ilmt;
 mod license_service;
 mod meta;
 mod metrics;
@@ -103,6 +104,8 @@ pub fn router(state: AppState) -> Router {
         .route("/services", get(license_service::services))
         .route("/snapshot", get(license_service::snapshot))
         .route("/api/v1/snapshot", get(license_service::snapshot))
+        .route("/api/sam/v2/license_usage", get(ilmt::license_usage))
+        .route("/api/sam/v2/schemas/license_usage.json", get(ilmt::schema))
         // After routing, so the matched route's documented role is known.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -63,6 +63,7 @@ pub fn routes() -> impl Iterator<Item = &'static RouteDoc> {
         super::status::DOCS,
         super::metrics::DOCS,
         super::license_service::DOCS,
+        super::ilmt::DOCS,
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,404 @@
+//! The columns of ILMT's `license_usage` (v2) as licmetric fills them: one table that says, for
+//! each column, its name, type, description, whether it is shown by default, whether it may be
+//! filtered and sorted, and how it is read from a product's figures.
+//!
+//! Mapping decisions where ILMT and licmetric differ:
+//! - `product_id` and `bundle_id` are licmetric's record ids, which are strings (ILMT: integers).
+//! - `metric_id` is `"<plugin name>/<metric code name>"` (ILMT: an integer of its catalogue).
+//! - `hwm_quantity`, `threshold`, `threshold_delta` are exact numbers: integers for IBM metrics,
+//!   a decimal when the figure has a fraction (a scoped share, a decimal entitlement).
+//! - A product whose evaluation failed has `hwm_quantity` −1 and, when it has a threshold,
+//!   `threshold_delta` 2147483647 (as ILMT for a metric it cannot compute); those markers never
+//!   match a comparison and sort last.
+//! - Boolean columns are 0/1 as in ILMT's examples. `ibm_provided` is 0: the metric a product is
+//!   counted by comes from its plugin's declaration (licmetric's catalogue), not from a user.
+//!   `is_reaggregation_needed` is 0: figures are computed when asked, never stale.
+//! - `bundle_type`: −1 not in a bundle, 0 `flexpoint`, 1 `cloud_pak`; a bundle whose record
+//!   names no kind (or which only its facts claim) is 1, a Cloud Pak, which is how containers
+//!   claim bundles.
+//! - `product_bundle_ratio_divider`/`_factor`: licmetric's ratio `a:b` (product units : bundle
+//!   units) → divider `a`, factor `b` (ILMT's "5:1 → divider 5, factor 1").
+//! - `product_family_guid`, `imported_part_numbers`, `bundle_guid` are always null: licmetric
+//!   has no IBM catalogue GUIDs or part numbers. They are listed so ILMT's own examples work.
+
+use chrono::{DateTime, FixedOffset, SecondsFormat};
+use licmetric_sdk::Exact;
+use serde_json::{Value, json};
+
+use crate::api::read::ProductFigures;
+
+/// A column's value type; decides how criteria values are read and how cells compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Integer,
+    Number,
+    Boolean,
+    DateTime,
+}
+
+impl Kind {
+    /// The type name the schema document gives.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Text => "string",
+            Kind::Integer => "integer",
+            Kind::Number => "number",
+            Kind::Boolean => "boolean",
+            Kind::DateTime => "datetime",
+        }
+    }
+
+    /// Whether criteria compare this kind's cells as numbers.
+    pub fn numeric(self) -> bool {
+        matches!(self, Kind::Integer | Kind::Number | Kind::Boolean)
+    }
+}
+
+/// One column's value in one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Text(String),
+    Number(Exact),
+    Bool(bool),
+    Time(DateTime<FixedOffset>),
+    /// ILMT's "not measured" marker (−1, 2147483647): shown, never compared, sorted last.
+    Unmeasured(i64),
+}
+
+impl Cell {
+    /// The cell as JSON: exact numbers as JSON numbers, booleans as 0/1, times as RFC 3339.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Text(s) => Value::String(s.clone()),
+            Cell::Number(n) => number(n),
+            Cell::Bool(b) => json!(u8::from(*b)),
+            Cell::Time(t) => Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            Cell::Unmeasured(n) => json!(n),
+        }
+    }
+
+    /// The text the text operators (`contains` …) look at; empty for null.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Null => String::new(),
+            Cell::Text(s) => s.clone(),
+            Cell::Number(n) => n.to_string(),
+            Cell::Bool(b) => u8::from(*b).to_string(),
+            Cell::Time(t) => t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            Cell::Unmeasured(n) => n.to_string(),
+        }
+    }
+}
+
+/// An exact number as a JSON number, keeping its digits (serde_json's arbitrary precision); a
+/// non-terminating fraction (never produced for licence figures) is rounded to millionths.
+pub fn number(n: &Exact) -> Value {
+    let text = n.to_string();
+    let text = if text.contains('/') {
+        let scaled = n.round_half_up_scaled(6);
+        Exact::ratio(scaled, 1_000_000).to_string()
+    } else {
+        text
+    };
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// One column of `license_usage`.
+#[derive(Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub description: &'static str,
+    /// Returned when `columns[]` is absent.
+    pub default: bool,
+    /// May be used in `criteria` and `order[]` (ILMT forbids `is_reaggregation_needed`).
+    pub filterable: bool,
+    pub read: fn(&ProductFigures) -> Cell,
+}
+
+const fn column(
+    name: &'static str,
+    kind: Kind,
+    description: &'static str,
+    read: fn(&ProductFigures) -> Cell,
+) -> Column {
+    Column {
+        name,
+        kind,
+        description,
+        default: false,
+        filterable: true,
+        read,
+    }
+}
+
+const fn shown(mut c: Column) -> Column {
+    c.default = true;
+    c
+}
+
+/// Every column, in the order the schema lists them.
+pub const COLUMNS: &[Column] = &[
+    column(
+        "product_id",
+        Kind::Text,
+        "Identifier of the software product (licmetric's product record id, a string).",
+        |p| Cell::Text(p.record.id.clone()),
+    ),
+    shown(column(
+        "product_name",
+        Kind::Text,
+        "Name of the software product (its id when the record names none).",
+        |p| Cell::Text(p.record.name.clone().unwrap_or_else(|| p.record.id.clone())),
+    )),
+    column(
+        "product_family_guid",
+        Kind::Text,
+        "GUID of the software product; always null (licmetric has no IBM catalogue GUIDs).",
+        |_| Cell::Null,
+    ),
+    column(
+        "metric_id",
+        Kind::Text,
+        "Identifier of the license metric: \"<plugin name>/<metric code name>\".",
+        metric_id,
+    ),
+    shown(column(
+        "metric_code_name",
+        Kind::Text,
+        "Code name of the license metric (e.g. PROCESSOR_VALUE_UNIT); null when the evaluation failed.",
+        |p| match (&p.metric, &p.usage) {
+            (Some(m), _) => Cell::Text(m.code_name.clone()),
+            (None, Ok(u)) => Cell::Text(u.metric_code_name.clone()),
+            (None, Err(_)) => Cell::Null,
+        },
+    )),
+    column(
+        "metric_name",
+        Kind::Text,
+        "Name of the license metric as its plugin declares it.",
+        |p| text(p.metric.as_ref().map(|m| m.name.clone())),
+    ),
+    column(
+        "metric_unit",
+        Kind::Text,
+        "Unit the metric counts, as its plugin declares it.",
+        |p| text(p.metric.as_ref().map(|m| m.unit.clone())),
+    ),
+    shown(column(
+        "hwm_quantity",
+        Kind::Number,
+        "The highest number of metric units the product used within the period (the period value). \
+         -1 when it could not be computed; -1 cannot be used for sorting nor filtering.",
+        |p| match &p.usage {
+            Ok(u) => exact(Some(&u.quantity)),
+            Err(_) => Cell::Unmeasured(-1),
+        },
+    )),
+    column(
+        "hwm_peak_time",
+        Kind::DateTime,
+        "The date and time (RFC 3339) when the highest number of metric units was used in the period.",
+        |p| match &p.usage {
+            Ok(u) => u
+                .peak_at
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map_or(Cell::Null, Cell::Time),
+            Err(_) => Cell::Null,
+        },
+    ),
+    column(
+        "threshold",
+        Kind::Number,
+        "The licensed number of metric units (the product's threshold, else its entitlement's quantity).",
+        threshold,
+    ),
+    column(
+        "threshold_delta",
+        Kind::Number,
+        "threshold minus hwm_quantity (negative when over-used). 2147483647 when a threshold is set \
+         but the quantity could not be computed; 2147483647 cannot be used for sorting nor filtering.",
+        |p| match &p.usage {
+            Ok(u) => exact(u.threshold_delta.as_ref()),
+            Err(_) => match threshold(p) {
+                Cell::Null => Cell::Null,
+                _ => Cell::Unmeasured(2_147_483_647),
+            },
+        },
+    ),
+    column(
+        "imported_part_numbers",
+        Kind::Text,
+        "Part number imported for the product; always null (licmetric imports no part numbers).",
+        |_| Cell::Null,
+    ),
+    Column {
+        filterable: false,
+        ..column(
+            "is_reaggregation_needed",
+            Kind::Boolean,
+            "Whether recalculation is needed; always 0 (figures are computed when asked). \
+             Cannot be used to filter or sort.",
+            |_| Cell::Bool(false),
+        )
+    },
+    column(
+        "ibm_provided",
+        Kind::Boolean,
+        "0: the product's metric comes from its plugin's declaration (licmetric's catalogue); \
+         licmetric never reports 1.",
+        |_| Cell::Bool(false),
+    ),
+    column(
+        "entitled",
+        Kind::Boolean,
+        "1 when the product record has an entitlement, else 0.",
+        |p| Cell::Bool(p.record.entitlement.is_some()),
+    ),
+    column(
+        "bundle_id",
+        Kind::Text,
+        "Identifier of the FlexPoint bundle or Cloud Pak the product is assigned to (a string).",
+        |p| text(p.bundle.as_ref().map(|b| b.id.clone())),
+    ),
+    column(
+        "bundle_guid",
+        Kind::Text,
+        "GUID of the bundle; always null (licmetric has no IBM catalogue GUIDs).",
+        |_| Cell::Null,
+    ),
+    column(
+        "bundle_name",
+        Kind::Text,
+        "Name of the FlexPoint bundle or Cloud Pak (its id when the record names none).",
+        |p| {
+            text(
+                p.bundle
+                    .as_ref()
+                    .map(|b| b.name.clone().unwrap_or_else(|| b.id.clone())),
+            )
+        },
+    ),
+    column(
+        "bundle_type",
+        Kind::Integer,
+        "Type of the bundle: -1 not a bundle, 0 FlexPoint bundle, 1 Cloud Pak (also when the \
+         bundle names no kind).",
+        |p| {
+            let t = match &p.bundle {
+                None => -1,
+                Some(b) if b.kind.as_deref() == Some("flexpoint") => 0,
+                Some(_) => 1,
+            };
+            Cell::Number(Exact::int(t))
+        },
+    ),
+    column(
+        "bundle_metric_contribution",
+        Kind::Integer,
+        "Bundle units the product contributes: ceil(hwm_quantity × factor / divider); null when \
+         the product is in no bundle or its quantity could not be computed.",
+        |p| exact(p.bundle.as_ref().and_then(|b| b.contribution.as_ref())),
+    ),
+    column(
+        "product_bundle_ratio_factor",
+        Kind::Integer,
+        "Factor of the product-to-bundle ratio (b of licmetric's a:b; 5:1 → 1).",
+        |p| ratio_part(p, |(_, b)| b),
+    ),
+    column(
+        "product_bundle_ratio_divider",
+        Kind::Integer,
+        "Divider of the product-to-bundle ratio (a of licmetric's a:b; 5:1 → 5).",
+        |p| ratio_part(p, |(a, _)| a),
+    ),
+];
+
+/// The column called `name`.
+pub fn find(name: &str) -> Option<&'static Column> {
+    COLUMNS.iter().find(|c| c.name == name)
+}
+
+/// The columns shown when `columns[]` is absent.
+pub fn defaults() -> Vec<&'static Column> {
+    COLUMNS.iter().filter(|c| c.default).collect()
+}
+
+/// The schema document: every column with its type and description, keyed by name, in a
+/// one-element array as ILMT's `license_usage.json` is.
+pub fn schema() -> Value {
+    let columns: serde_json::Map<String, Value> = COLUMNS
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_string(),
+                json!({"type": c.kind.name(), "description": c.description}),
+            )
+        })
+        .collect();
+    json!([columns])
+}
+
+fn text(value: Option<String>) -> Cell {
+    value.map_or(Cell::Null, Cell::Text)
+}
+
+fn exact(value: Option<&String>) -> Cell {
+    value
+        .and_then(|v| v.parse::<Exact>().ok())
+        .map_or(Cell::Null, Cell::Number)
+}
+
+fn metric_id(p: &ProductFigures) -> Cell {
+    let Ok(u) = &p.usage else {
+        return Cell::Null;
+    };
+    let plugin = u.plugin.split('@').next().unwrap_or(&u.plugin);
+    let code = p
+        .metric
+        .as_ref()
+        .map_or(u.metric_code_name.as_str(), |m| m.code_name.as_str());
+    Cell::Text(format!("{plugin}/{code}"))
+}
+
+fn threshold(p: &ProductFigures) -> Cell {
+    match &p.usage {
+        Ok(u) => exact(u.threshold.as_ref()),
+        Err(_) => p.record.threshold().map_or(Cell::Null, Cell::Number),
+    }
+}
+
+fn ratio_part(p: &ProductFigures, pick: fn((u64, u64)) -> u64) -> Cell {
+    p.bundle.as_ref().map_or(Cell::Null, |b| {
+        Cell::Number(Exact::int(i128::from(pick(b.ratio))))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_defaults_follow_ilmt() {
+        let mut names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), COLUMNS.len());
+        let defaults: Vec<&str> = defaults().iter().map(|c| c.name).collect();
+        assert_eq!(
+            defaults,
+            ["product_name", "metric_code_name", "hwm_quantity"]
+        );
+    }
+
+    #[test]
+    fn numbers_keep_their_digits() {
+        assert_eq!(number(&Exact::int(480)).to_string(), "480");
+        assert_eq!(number(&"12.5".parse().unwrap()).to_string(), "12.5");
+        assert_eq!(number(&Exact::ratio(1, 3)).to_string(), "0.333333");
+    }
+}

@@ -4,7 +4,9 @@
 //!
 //! The estate: pvu product `was` on two servers. esx-1 (cost centre CC1, 16 cores) runs vm-alpha
 //! (6 vCPU): 6 × 70 = 420 PVU. esx-2 (CC2, 8 cores) runs vm-secret (12 vCPU), capped at the
-//! server: 8 × 70 = 560 PVU. Unscoped the product needs 980 PVU.
+//! server: 8 × 70 = 560 PVU. Unscoped the product needs 980 PVU. Product `db2` runs on
+//! vm-secret-broken (CC2), which lacks `vcpus`: its evaluation fails with an error that names
+//! that fact, which a CC1 reader must not see either.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -45,6 +47,12 @@ fn estate(server: &TestServer) {
             "vm-secret/was",
             json!({"product": "was", "on": "vm-secret"}),
         ),
+        fact("vm", "vm-secret-broken", json!({"server": "esx-2"})),
+        fact(
+            "installation",
+            "vm-secret-broken/db2",
+            json!({"product": "db2", "on": "vm-secret-broken"}),
+        ),
     ]
     .join("\n");
     assert_eq!(server.post("/api/v1/facts", &facts).0, 200);
@@ -53,10 +61,21 @@ fn estate(server: &TestServer) {
     record["entitlement"] = json!({"quantity": 1000});
     record["chargeback"] = json!({"group_by": "cost_center"});
     assert_eq!(server.put("/api/v1/products/was", &record).0, 200);
+    assert_eq!(
+        server
+            .put("/api/v1/products/db2", &product("db2", "pvu@^1", json!({})))
+            .0,
+        200
+    );
 }
 
 /// A documented path with its parameters filled in, and a query every family understands.
 fn concrete(path: &str) -> String {
+    concrete_for(path, "was")
+}
+
+/// [`concrete`] about product `product`.
+fn concrete_for(path: &str, product: &str) -> String {
     let mut out = String::new();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
@@ -64,7 +83,7 @@ fn concrete(path: &str) -> String {
         out.push_str(&rest[..open]);
         out.push_str(match &rest[open + 1..close] {
             "space" => "1001",
-            "id" => "was",
+            "id" => product,
             _ => "x",
         });
         rest = &rest[close + 1..];
@@ -72,7 +91,7 @@ fn concrete(path: &str) -> String {
     out.push_str(rest);
     let period = "start=2026-11-02&end=2026-11-04&startDate=2026-11-02&endDate=2026-11-03\
         &startdate=2026-11-02&enddate=2026-11-03&start_date=2026-11-02&end_date=2026-11-03";
-    format!("{out}?product=was&{period}")
+    format!("{out}?product={product}&{period}")
 }
 
 /// The text of an answer; a zip's entries are read out so their content is checked too.
@@ -167,21 +186,28 @@ fn every_route_refuses_who_may_not_call_it_and_hides_other_scopes() {
                 assert!(!body.contains("vm-alpha"), "{what} leaked data: {body}");
             }
         }
-        // A reader of CC1 never sees CC2's consumers, on any route it may call.
-        let (status, _, body) = send(method.clone(), &path, Some(&cc1_reader));
-        if required == Role::Reader {
-            assert!(
-                status == 200 || status == 403 || status == 404 && route.path.contains('{'),
-                "{what} as the CC1 reader: {status} {body}"
-            );
-            for secret in CC2_ONLY {
+        // A reader of CC1 never sees CC2's consumers, on any route it may call, not even in
+        // the error of a product that fails on a CC2 fact (db2: a 422 or an error field).
+        for product in ["was", "db2"] {
+            let path = concrete_for(route.path, product);
+            let (status, _, body) = send(method.clone(), &path, Some(&cc1_reader));
+            if required == Role::Reader {
                 assert!(
-                    !body.contains(secret),
-                    "{what} showed {secret:?} to the CC1 reader: {body}"
+                    status == 200
+                        || status == 403
+                        || status == 422
+                        || status == 404 && route.path.contains('{'),
+                    "{what} ({product}) as the CC1 reader: {status} {body}"
                 );
+                for secret in CC2_ONLY {
+                    assert!(
+                        !body.contains(secret),
+                        "{what} ({product}) showed {secret:?} to the CC1 reader: {body}"
+                    );
+                }
+            } else {
+                assert_eq!(status, 403, "{what} as the CC1 reader: {body}");
             }
-        } else {
-            assert_eq!(status, 403, "{what} as the CC1 reader: {body}");
         }
     }
     assert!(walked >= 12, "walked only {walked} routes");

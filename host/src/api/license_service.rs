@@ -18,7 +18,7 @@ use chrono::{Duration, NaiveDate};
 
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
-use super::read::{check_period, every_product, parse_date, report};
+use super::read::{check_period, parse_date, report};
 use super::{AppState, Problem, blocking};
 use crate::snapshot::{self, PluginLine, tables};
 use crate::store::tokens::Role;
@@ -182,8 +182,7 @@ pub async fn products(
         let table = match &r.group {
             None => tables::products(&report, r.metric.as_deref(), false),
             Some(group) => {
-                let (records, results) = every_product(&state, caller.scope(), r.start, r.end)?;
-                let days = tables::days_by_id(&records, &results);
+                let days = tables::days_by_id(&report);
                 tables::products_in_group(&report, &days, r.metric.as_deref(), group)
             }
         };
@@ -218,8 +217,7 @@ pub async fn services(
     let r = parse(&q, false)?;
     blocking(move || {
         let report = report(&state, &caller, r.start, r.end)?;
-        let (records, results) = every_product(&state, caller.scope(), r.start, r.end)?;
-        let days = tables::days_by_id(&records, &results);
+        let days = tables::days_by_id(&report);
         Ok(answer(
             tables::services(&report, &days, r.metric.as_deref()),
             r.csv,
@@ -245,8 +243,7 @@ pub async fn snapshot(
     let r = parse(&q, false)?;
     blocking(move || {
         let report = report(&state, &caller, r.start, r.end)?;
-        let (records, results) = every_product(&state, caller.scope(), r.start, r.end)?;
-        let days = tables::days_by_id(&records, &results);
+        let days = tables::days_by_id(&report);
         let plugins: Vec<PluginLine> = state
             .evaluator
             .runtime

@@ -1,6 +1,7 @@
 //! The HTTP API (axum): one module per API family. Blocking work (sled, wasm) runs on tokio's
 //! blocking pool so a long evaluation never stalls other requests.
 
+mod answers;
 pub mod auth;
 mod chargeback;
 mod facts;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Reports per (period, scope), kept until facts, records or plugins change.
     pub reports: Arc<read::ReportCache>,
+    /// Answers of repeated reads, kept on the same terms.
+    pub answers: Arc<answers::AnswerCache>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             started: Arc::new(Instant::now()),
             settings: Arc::new(settings),
             reports: Default::default(),
+            answers: Default::default(),
         }
     }
 }
@@ -106,6 +110,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/snapshot", get(license_service::snapshot))
         .route("/api/sam/v2/license_usage", get(ilmt::license_usage))
         .route("/api/sam/v2/schemas/license_usage.json", get(ilmt::schema))
+        // Inside authentication: only an allowed caller reaches a kept answer.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            answers::keep,
+        ))
         // After routing, so the matched route's documented role is known.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -86,6 +86,7 @@ pub async fn ensure_problem(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }
+    let allow = response.headers().get(header::ALLOW).cloned();
     let body = axum::body::to_bytes(response.into_body(), 64 << 10)
         .await
         .unwrap_or_default();
@@ -102,5 +103,9 @@ pub async fn ensure_problem(response: Response) -> Response {
     } else {
         text
     };
-    Problem::new(status, code, detail).into_response()
+    let mut response = Problem::new(status, code, detail).into_response();
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
 }

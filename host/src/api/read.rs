@@ -24,6 +24,10 @@ use crate::store::records::{Bundle, Product};
 /// One product's figures over the report's period, as the caller may see them.
 pub struct ProductFigures {
     pub record: Product,
+    /// The days the figures were computed from (restricted to the caller's scope), for the
+    /// detail a figure alone cannot give: daily rows, chargeback lines, consumers. Reading them
+    /// from here keeps every part of one answer on the same facts.
+    pub days: Result<ProductDays, EvalError>,
     /// The period result, or why there is none (never a zero in its place).
     pub usage: Result<Usage, EvalError>,
     /// The metric the quantity counts, as the plugin declares it (code name, name, unit).
@@ -72,29 +76,41 @@ pub struct Report {
     pub bundles: Vec<BundleFigures>,
 }
 
+/// What a report depends on besides its period and scope: facts, records and the loaded
+/// plugins. Cheap to read (a sled lookup and the plugin list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freshness {
+    fact_sequence: u64,
+    records_generation: u64,
+    plugin_digests: String,
+}
+
 /// A computed report and when it stops being fresh.
 struct Entry {
     report: Arc<Report>,
-    stamp: (u64, u64, String),
+    freshness: Freshness,
     expires: Option<Instant>,
 }
 
 type Key = (NaiveDate, NaiveDate, Option<Scope>);
+type Slot = Arc<Mutex<Option<Entry>>>;
 
 /// Reports kept in memory; one computation per key at a time (concurrent readers of the same
-/// period wait for it instead of each evaluating).
+/// period wait for it instead of each evaluating). Holds at most [`CACHED_REPORTS`] periods;
+/// the least recently read goes first.
 #[derive(Default)]
 pub struct ReportCache {
-    entries: Mutex<HashMap<Key, Arc<Mutex<Option<Entry>>>>>,
+    entries: Mutex<HashMap<Key, (Slot, Instant)>>,
 }
 
-/// Most reports kept; the oldest keys go first when more are asked for.
-const CACHED_REPORTS: usize = 64;
+/// Most reports kept. A report holds every product's days, so this bounds memory at about
+/// this many times (products × days) day records.
+const CACHED_REPORTS: usize = 16;
 /// A period that reaches today changes as the day goes on (open sessions end "now").
 const TODAY_TTL: Duration = Duration::from_secs(30);
 
-/// What a report depends on besides its key: facts, records and the loaded plugins.
-fn stamp(state: &AppState) -> anyhow::Result<(u64, u64, String)> {
+/// The store's and runtime's state now.
+pub fn freshness(state: &AppState) -> anyhow::Result<Freshness> {
     let store = &state.evaluator.store;
     let plugins: Vec<String> = state
         .evaluator
@@ -103,41 +119,69 @@ fn stamp(state: &AppState) -> anyhow::Result<(u64, u64, String)> {
         .iter()
         .map(|p| p.digest().to_string())
         .collect();
-    Ok((
-        store.committed_sequence()?,
-        store.records_generation(),
-        plugins.join(","),
-    ))
+    Ok(Freshness {
+        fact_sequence: store.committed_sequence()?,
+        records_generation: store.records_generation(),
+        plugin_digests: plugins.join(","),
+    })
+}
+
+impl ReportCache {
+    /// The slot of `key`, made (and the least recently read one evicted) when missing.
+    fn slot(&self, key: Key) -> Slot {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= CACHED_REPORTS
+            && !entries.contains_key(&key)
+            && let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            entries.remove(&oldest);
+        }
+        let entry = entries
+            .entry(key)
+            .or_insert_with(|| (Slot::default(), Instant::now()));
+        entry.1 = Instant::now();
+        entry.0.clone()
+    }
 }
 
 /// The caller's report for `[start, end)`, from memory when nothing it depends on changed.
+/// The facts read may be newer than the sequence it names (an ingest during the computation);
+/// the next read then computes it again.
 pub fn report(
     state: &AppState,
     caller: &Caller,
     start: NaiveDate,
     end: NaiveDate,
 ) -> Result<Arc<Report>, Problem> {
-    let key: Key = (start, end, caller.scope().cloned());
-    let slot = {
-        let mut entries = state.reports.entries.lock().expect("report cache");
-        if entries.len() >= CACHED_REPORTS && !entries.contains_key(&key) {
-            entries.clear();
-        }
-        entries.entry(key).or_default().clone()
-    };
-    let mut slot = slot.lock().expect("report slot");
-    let now_stamp = stamp(state)?;
+    let slot = state.reports.slot((start, end, caller.scope().cloned()));
+    // A computation that panicked left nothing behind: the next reader computes again.
+    let mut slot = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = freshness(state)?;
     if let Some(entry) = slot.as_ref()
-        && entry.stamp == now_stamp
+        && entry.freshness == now
         && entry.expires.is_none_or(|t| Instant::now() < t)
     {
         return Ok(entry.report.clone());
     }
-    let report = Arc::new(compute(state, caller.scope(), start, end, now_stamp.0)?);
+    let report = Arc::new(compute(
+        state,
+        caller.scope(),
+        start,
+        end,
+        now.fact_sequence,
+    )?);
     let today = chrono::Utc::now().date_naive();
     *slot = Some(Entry {
         report: report.clone(),
-        stamp: now_stamp,
+        freshness: now,
         expires: (end > today).then(|| Instant::now() + TODAY_TTL),
     });
     Ok(report)
@@ -161,9 +205,9 @@ fn compute(
         .into_iter()
         .map(|b| (b.id.clone(), b))
         .collect();
-    let mut products = Vec::with_capacity(records.len());
-    for (record, result) in &evaluated {
-        let (usage, metric, link) = match result {
+    let mut figures = Vec::with_capacity(records.len());
+    for (_, result) in &evaluated {
+        figures.push(match result {
             Err(e) => (Err(e.clone()), None, None),
             Ok(days) => {
                 let usage = period::usage(days, start, end, None, Weekday::Mon);
@@ -171,12 +215,6 @@ fn compute(
                 let link = bundle_link(days, usage.as_ref().ok(), &mut bundles);
                 (usage, metric, link)
             }
-        };
-        products.push(ProductFigures {
-            record: (*record).clone(),
-            usage,
-            metric,
-            bundle: link,
         });
     }
     let bundles = bundles
@@ -188,6 +226,18 @@ fn compute(
                     .collect();
             let usage = members.and_then(|m| bundle::usage(&record, &m, start, end));
             BundleFigures { record, usage }
+        })
+        .collect();
+    let products = records
+        .into_iter()
+        .zip(results)
+        .zip(figures)
+        .map(|((record, days), (usage, metric, bundle))| ProductFigures {
+            record,
+            days,
+            usage,
+            metric,
+            bundle,
         })
         .collect();
     Ok(Report {
@@ -270,14 +320,19 @@ pub fn product_days(
         .with("parameter", "product")
     })?;
     let now = chrono::Utc::now().timestamp_millis();
+    let scope = caller.scope();
+    let hide = |e: EvalError| match scope {
+        Some(_) => scope::redact(e),
+        None => e,
+    };
     let days = evaluator
         .days(&[record], start, end, now)
-        .map_err(eval_problem)?
+        .map_err(|e| eval_problem(hide(e)))?
         .into_iter()
         .next()
         .expect("one product")
-        .map_err(eval_problem)?;
-    Ok(match caller.scope() {
+        .map_err(|e| eval_problem(hide(e)))?;
+    Ok(match scope {
         Some(s) => scope::restrict(days, s),
         None => days,
     })
@@ -313,7 +368,10 @@ pub fn every_product(
         None => results,
         Some(s) => results
             .into_iter()
-            .map(|r| r.map(|days| scope::restrict(days, s)))
+            .map(|r| match r {
+                Ok(days) => Ok(scope::restrict(days, s)),
+                Err(e) => Err(scope::redact(e)),
+            })
             .collect(),
     };
     Ok((products, results))

@@ -259,13 +259,18 @@ fn first_admin_token(store: &Store, data: &std::path::Path) -> anyhow::Result<()
     }
     let (token, record) = store.create_token(Role::Admin, None, Some("first start".into()))?;
     let path = data.join("admin-token");
-    std::fs::write(&path, format!("{token}\n"))
-        .with_context(|| format!("writing {}", path.display()))?;
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        // Readable by the owner only from the moment it exists.
+        use std::os::unix::fs::OpenOptionsExt;
+        file.mode(0o600);
     }
+    use std::io::Write;
+    file.open(&path)
+        .and_then(|mut f| writeln!(f, "{token}"))
+        .with_context(|| format!("writing {}", path.display()))?;
     tracing::info!(
         "no tokens yet: made admin token {} and wrote it to {}",
         record.id,

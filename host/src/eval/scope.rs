@@ -17,7 +17,7 @@ use licmetric_sdk::Exact;
 use licmetric_sdk::allocate::{Share, share, whole};
 use serde::{Deserialize, Serialize};
 
-use super::ProductDays;
+use super::{EvalError, ProductDays};
 use crate::store::records::check_group_by;
 use crate::store::results::DayRecord;
 
@@ -67,15 +67,55 @@ impl std::fmt::Display for Scope {
 
 /// `days` restricted to `scope`: each day record keeps its in-scope contributors and the
 /// in-scope share of its quantity. Costs one pass over the records; no plugin call.
+/// A failed day keeps its error code and loses the text, which names facts of any group.
 pub fn restrict(mut days: ProductDays, scope: &Scope) -> ProductDays {
     for (_, result) in &mut days.days {
-        if let Ok(records) = result {
-            for record in records.iter_mut() {
-                restrict_record(record, scope);
+        match result {
+            Ok(records) => {
+                for record in records.iter_mut() {
+                    restrict_record(record, scope);
+                }
             }
+            Err(e) => *e = redact(e.clone()),
         }
     }
     days
+}
+
+/// An evaluation error as a scoped reader may see it: what failed (product, plugin, error
+/// code, rule section), not which fact or what it said. A product fails for every scope when
+/// any of its facts is at fault, whoever's it is.
+pub fn redact(e: EvalError) -> EvalError {
+    const HIDDEN: &str =
+        "details name facts outside a scoped reader's view; an unscoped reader sees them";
+    match e {
+        EvalError::Rule {
+            plugin,
+            product,
+            code,
+            date,
+            section,
+            ..
+        } => EvalError::Rule {
+            plugin,
+            product,
+            code,
+            message: HIDDEN.into(),
+            date,
+            fact_kind: None,
+            fact_key: None,
+            attribute: None,
+            at: None,
+            section,
+        },
+        EvalError::PluginFailure { plugin, kind, .. } => EvalError::PluginFailure {
+            message: format!("{plugin}: plugin failure ({kind}); {HIDDEN}"),
+            plugin,
+            kind,
+        },
+        EvalError::Storage(_) => EvalError::Storage(HIDDEN.into()),
+        other @ (EvalError::NoPlugin { .. } | EvalError::Product { .. }) => other,
+    }
 }
 
 fn restrict_record(record: &mut DayRecord, scope: &Scope) {
@@ -89,20 +129,27 @@ fn restrict_record(record: &mut DayRecord, scope: &Scope) {
     } else {
         quantity * &mine / &all
     };
-    record.quantity = fitted(&scoped).to_string();
+    record.quantity = share_to_exact(&scoped).to_string();
+    // The whole day's peak instant is another group's as likely as ours: the scope's is the
+    // earliest instant one of its contributors peaked at (the day's start when it has none).
+    record.peak_at = record
+        .contributors
+        .iter()
+        .map(|c| c.at.clone())
+        .min()
+        .unwrap_or_else(|| format!("{}T00:00:00Z", record.date));
     // Measures are per-product totals (e.g. named_distinct); only their scoped counterparts
     // can be told, which the period rules derive from the kept contributors.
     record.measures.clear();
+    // No figure of the whole day: it would tell what the other groups consumed.
     record.explanation = vec![format!(
-        "scoped to {scope}: {} of the day's {} contributor weight",
-        fitted(&mine),
-        fitted(&all)
+        "scoped to {scope}: this scope's share of the day's quantity, by contributor weight (SPEC §4.8.2)"
     )];
     record.warnings.clear();
 }
 
 /// `s` as an [`Exact`]; a share too fine for one is rounded half up to millionths.
-fn fitted(s: &Share) -> Exact {
+fn share_to_exact(s: &Share) -> Exact {
     licmetric_sdk::allocate::exact(s).unwrap_or_else(|| {
         let millionths = (s * whole(1_000_000) + Share::new(1.into(), 2.into())).floor();
         let n = i128::try_from(millionths.to_integer()).unwrap_or(i128::MAX);

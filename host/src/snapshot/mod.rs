@@ -279,6 +279,18 @@ pub fn verify(bytes: &[u8], public_key: Option<&str>) -> Result<Verified, Failur
             return Err(fail(name, format!("is not listed in {CHECKSUMS}")));
         }
     }
+    // A signed zip of nothing proves nothing: the data condition and the figures must be there.
+    for required in [DATA_CONDITION, PUBLIC_KEY] {
+        if !listed.contains_key(required) {
+            return Err(fail(required, format!("is not listed in {CHECKSUMS}")));
+        }
+    }
+    if !listed.keys().any(|name| name.ends_with(".csv")) {
+        return Err(fail(
+            CHECKSUMS,
+            "lists no CSV file: the snapshot holds no figures",
+        ));
+    }
     let inside = String::from_utf8_lossy(get(PUBLIC_KEY)?).trim().to_string();
     if let Some(given) = public_key
         && !given.trim().eq_ignore_ascii_case(&inside)

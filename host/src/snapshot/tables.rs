@@ -110,15 +110,13 @@ impl Table {
 /// The evaluated days a report was made from, by product id.
 pub type DaysById<'a> = BTreeMap<&'a str, &'a Result<ProductDays, EvalError>>;
 
-/// Indexes `every_product`'s answer by product id.
-pub fn days_by_id<'a>(
-    records: &'a [Product],
-    results: &'a [Result<ProductDays, EvalError>],
-) -> DaysById<'a> {
-    records
+/// The report's evaluated days by product id: the detail comes from the same evaluation as
+/// the figures.
+pub fn days_by_id(report: &Report) -> DaysById<'_> {
+    report
+        .products
         .iter()
-        .map(|r| r.id.as_str())
-        .zip(results.iter())
+        .map(|p| (p.record.id.as_str(), &p.days))
         .collect()
 }
 

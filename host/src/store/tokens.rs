@@ -74,7 +74,13 @@ pub struct TokenRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     pub created: String,
-    /// Hex SHA-256 of the secret.
+}
+
+/// What the store keeps: the record and the hex SHA-256 of the secret (never shown).
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    #[serde(flatten)]
+    record: TokenRecord,
     secret_sha256: String,
 }
 
@@ -112,10 +118,13 @@ impl Store {
             scope,
             label,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        let stored = Stored {
+            record: record.clone(),
             secret_sha256: digest(&secret),
         };
         self.tokens
-            .insert(id.as_bytes(), serde_json::to_vec(&record)?)?;
+            .insert(id.as_bytes(), serde_json::to_vec(&stored)?)?;
         self.tokens.flush()?;
         Ok((format!("lmt_{id}_{secret}"), record))
     }
@@ -131,21 +140,21 @@ impl Store {
         let Some(bytes) = self.tokens.get(id.as_bytes())? else {
             return Ok(None);
         };
-        let record: TokenRecord =
+        let stored: Stored =
             serde_json::from_slice(&bytes).with_context(|| format!("reading token record {id}"))?;
         let presented = digest(secret);
         let equal: bool = presented
             .as_bytes()
-            .ct_eq(record.secret_sha256.as_bytes())
+            .ct_eq(stored.secret_sha256.as_bytes())
             .into();
-        Ok(equal.then_some(record))
+        Ok(equal.then_some(stored.record))
     }
 
-    /// Every token's record (no secrets).
+    /// Every token's record (no secrets, no hashes).
     pub fn tokens(&self) -> anyhow::Result<Vec<TokenRecord>> {
         self.tokens
             .iter()
-            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .map(|item| Ok(serde_json::from_slice::<Stored>(&item?.1)?.record))
             .collect()
     }
 

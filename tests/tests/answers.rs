@@ -1,0 +1,98 @@
+//! Kept answers (host/src/api/answers.rs) are never stale: a repeated read gets the same bytes,
+//! a new fact or a changed record changes the answer at once, and a scoped reader never gets
+//! an answer kept for another scope.
+
+use std::sync::Arc;
+
+use licmetric::store::Store;
+use licmetric_tests::*;
+use serde_json::json;
+
+fn fact(kind: &str, key: &str, at: &str, attrs: serde_json::Value) -> String {
+    json!({"kind": kind, "key": key, "at": at, "attrs": attrs}).to_string()
+}
+
+#[test]
+fn repeated_reads_follow_every_change() {
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    let at = "2026-11-01T00:00:00Z";
+    // esx-1 (CC1): 16 cores, vm-a 6 vCPU → 6 × 70 = 420 PVU.
+    let facts = [
+        fact(
+            "server",
+            "esx-1",
+            at,
+            json!({"cores": 16, "pvu_per_core": 70, "cost_center": "CC1"}),
+        ),
+        fact("vm", "vm-a", at, json!({"server": "esx-1", "vcpus": 6})),
+        fact(
+            "installation",
+            "vm-a/was",
+            at,
+            json!({"product": "was", "on": "vm-a"}),
+        ),
+    ]
+    .join("\n");
+    assert_eq!(server.post("/api/v1/facts", &facts).0, 200);
+    assert_eq!(
+        server
+            .put("/api/v1/products/was", &product("was", "pvu@^1", json!({})))
+            .0,
+        200
+    );
+    let ils = "/products?startDate=2026-11-02&endDate=2026-11-03";
+    let ilmt = "/api/sam/v2/license_usage?startdate=2026-11-02&enddate=2026-11-03";
+    let quantity = |server: &TestServer, token: &str| {
+        let (status, rows) = server.get_as(token, ils);
+        assert_eq!(status, 200, "{rows}");
+        rows[0]["metricQuantity"].to_string()
+    };
+    let admin = server.admin_token.clone();
+    assert_eq!(quantity(&server, &admin), "420");
+    assert_eq!(quantity(&server, &admin), "420");
+    assert_eq!(server.get(ilmt).1["rows"][0]["hwm_quantity"], 420);
+
+    // vm-b (CC2, 4 vCPU) appears on esx-1: 10 × 70 = 700 PVU, seen by the very next read.
+    let more = [
+        fact(
+            "vm",
+            "vm-b",
+            at,
+            json!({"server": "esx-1", "vcpus": 4, "cost_center": "CC2"}),
+        ),
+        fact(
+            "installation",
+            "vm-b/was",
+            at,
+            json!({"product": "was", "on": "vm-b"}),
+        ),
+    ]
+    .join("\n");
+    assert_eq!(server.post("/api/v1/facts", &more).0, 200);
+    assert_eq!(quantity(&server, &admin), "700");
+    assert_eq!(server.get(ilmt).1["rows"][0]["hwm_quantity"], 700);
+
+    // The same query by readers of two scopes: each its own share (420 and 280), whatever
+    // was kept for the other or for the admin.
+    let cc1 = server.token(Role::Reader, Some("cost_center=CC1"));
+    let cc2 = server.token(Role::Reader, Some("cost_center=CC2"));
+    assert_eq!(quantity(&server, &cc1), "420");
+    assert_eq!(quantity(&server, &cc2), "280");
+    assert_eq!(quantity(&server, &cc1), "420");
+    // A token in the query does not split or leak the kept answers either.
+    let (_, rows) = server.get_as(&cc2, &format!("{ils}&token={cc1}"));
+    assert_eq!(
+        rows[0]["metricQuantity"].to_string(),
+        "280",
+        "the header wins"
+    );
+
+    // A changed record changes the answer: the product's name.
+    let mut renamed = product("was", "pvu@^1", json!({}));
+    renamed["name"] = json!("WebSphere ND");
+    assert_eq!(server.put("/api/v1/products/was", &renamed).0, 200);
+    assert_eq!(server.get(ils).1[0]["name"], "WebSphere ND");
+}

@@ -14,11 +14,11 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
-use super::read::{check_period, parse_date, report};
+use super::read::{PeriodDefaults, inclusive_period, report};
 use super::{AppState, Problem, blocking};
 use crate::snapshot::{self, PluginLine, tables};
 use crate::store::tokens::Role;
@@ -109,23 +109,14 @@ struct Request {
 }
 
 fn parse(q: &HashMap<String, String>, group_allowed: bool) -> Result<Request, Problem> {
-    let today = chrono::Utc::now().date_naive();
-    let last = match q.get("endDate") {
-        Some(t) => parse_date("endDate", t)?,
-        None => today,
-    };
-    let start = match q.get("startDate") {
-        Some(t) => parse_date("startDate", t)?,
-        None => last - Duration::days(29),
-    };
-    let end = last + Duration::days(1);
-    if last < start {
-        return Err(Problem::bad_parameter(
-            "endDate",
-            format!("{last} is before startDate {start}"),
-        ));
-    }
-    check_period("endDate", start, end)?;
+    let (start, end) = inclusive_period(
+        ("startDate", q.get("startDate").map(String::as_str)),
+        ("endDate", q.get("endDate").map(String::as_str)),
+        PeriodDefaults {
+            last: chrono::Utc::now().date_naive(),
+            start_days_before: 29,
+        },
+    )?;
     let text = |name: &str| -> Result<Option<String>, Problem> {
         match q.get(name) {
             Some(v) if v.trim().is_empty() => Err(Problem::bad_parameter(name, "is empty")),

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::{Extension, Json};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::auth::Caller;
 use super::openapi::RouteDoc;
@@ -63,16 +63,38 @@ pub async fn health(
     .await
 }
 
+/// licmetric's name, version and plugin API version: what both `/version` routes say.
+/// licmetric records no build date, so none is claimed.
+pub fn version_fields() -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("name".into(), json!("licmetric"));
+    fields.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+    fields.insert(
+        "plugin_api".into(),
+        json!(format!("licmetric:plugin@{API_VERSION}")),
+    );
+    fields
+}
+
+/// [`version_fields`] and the loaded plugins.
 pub async fn version(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "name": "licmetric",
-        "version": env!("CARGO_PKG_VERSION"),
-        "plugin_api": format!("licmetric:plugin@{API_VERSION}"),
-        "plugins": state.evaluator.runtime.plugins().iter().map(|p| json!({
-            "name": p.name(), "version": p.version().to_string(), "digest": p.digest(),
-            "sdk_version": p.info().sdk_version,
-        })).collect::<Vec<_>>(),
-    }))
+    let mut fields = version_fields();
+    fields.insert(
+        "plugins".into(),
+        state
+            .evaluator
+            .runtime
+            .plugins()
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name(), "version": p.version().to_string(), "digest": p.digest(),
+                    "sdk_version": p.info().sdk_version,
+                })
+            })
+            .collect(),
+    );
+    Json(Value::Object(fields))
 }
 
 pub async fn not_found(uri: Uri) -> Problem {

@@ -12,6 +12,7 @@ use chrono::Days;
 use licmetric_sdk::Exact;
 
 use super::auth::Caller;
+use super::numbers::decimal_text;
 use super::openapi::RouteDoc;
 use super::read::{self, Report};
 use super::{AppState, Problem, blocking};
@@ -40,15 +41,11 @@ pub fn label(value: &str) -> String {
     out
 }
 
-/// An exact quantity as a sample value: integers and terminating decimals as written, other
-/// fractions (`n/d`) as the nearest float.
+/// An exact quantity as a sample value: its decimal text ([`decimal_text`]: `1/3` →
+/// `0.333333`), which Prometheus reads as a float; `NaN` for text that is no number.
 fn sample(text: &str) -> String {
     match text.parse::<Exact>() {
-        Ok(q) if text.contains('/') => {
-            let (n, d) = q.parts();
-            format!("{}", n as f64 / d as f64)
-        }
-        Ok(_) => text.to_string(),
+        Ok(q) => decimal_text(&q),
         Err(_) => "NaN".into(),
     }
 }
@@ -138,6 +135,7 @@ mod tests {
         assert_eq!(label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
         assert_eq!(sample("12"), "12");
         assert_eq!(sample("0.125"), "0.125");
-        assert_eq!(sample("1/3"), format!("{}", 1.0f64 / 3.0));
+        assert_eq!(sample("1/3"), "0.333333");
+        assert_eq!(sample("x"), "NaN");
     }
 }

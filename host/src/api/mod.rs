@@ -9,6 +9,7 @@ mod ilmt;
 mod license_service;
 mod meta;
 mod metrics;
+pub mod numbers;
 mod octane;
 pub mod openapi;
 pub mod problem;

@@ -21,8 +21,9 @@ use licmetric_sdk::calendar::{self, TimeUnit};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
+use super::numbers::json_number;
 use super::openapi::{RouteDoc, param};
-use super::read::{self, ProductFigures, Report, check_period, eval_problem, parse_date};
+use super::read::{self, PeriodDefaults, ProductFigures, Report, eval_problem};
 use super::{AppState, Problem, blocking};
 use crate::store::tokens::Role;
 
@@ -143,12 +144,9 @@ fn is_aggregate(figures: &ProductFigures) -> bool {
         == Some(ALL_CONCURRENT)
 }
 
-/// An exact decimal as a JSON number (null when it is not one, e.g. a fraction `n/d`).
-fn number(text: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v @ Value::Number(_)) => v,
-        _ => Value::Null,
-    }
+/// A figure of the report as a JSON number (none when the text is no number, never a zero).
+fn figure(text: &str) -> Option<Value> {
+    text.parse::<Exact>().ok().map(|q| json_number(&q))
 }
 
 fn exact(text: &str) -> Exact {
@@ -175,8 +173,8 @@ pub async fn tenant_licenses(
             // Concurrent: in use now (today's daily peak so far); Named: the compliance
             // quantity of the window (allocated users).
             let consumed = p.usage.as_ref().ok().and_then(|u| match model {
-                "Named" => Some(number(&u.quantity)),
-                _ => u.daily.last().map(|d| number(&d.quantity)),
+                "Named" => figure(&u.quantity),
+                _ => u.daily.last().and_then(|d| figure(&d.quantity)),
             });
             let capacity = record
                 .entitlement
@@ -266,21 +264,16 @@ fn parse_filter_query(text: &str) -> Result<Vec<String>, Problem> {
 
 fn parse_usage_query(space: &str, q: &[(String, String)]) -> Result<UsageQuery, Problem> {
     let space = space_id(space)?;
-    let end = match single(q, "end_date")? {
-        Some(t) => parse_date("end_date", t)?,
-        None => chrono::Utc::now().date_naive(),
-    };
-    let start = match single(q, "start_date")? {
-        Some(t) => parse_date("start_date", t)?,
-        None => end - Days::new(3),
-    };
-    if end < start {
-        return Err(Problem::bad_parameter(
-            "end_date",
-            format!("{end} is before start_date {start}"),
-        ));
-    }
-    check_period("end_date", start, end + Days::new(1))?;
+    let (start, end) = read::inclusive_period(
+        ("start_date", single(q, "start_date")?),
+        ("end_date", single(q, "end_date")?),
+        PeriodDefaults {
+            last: chrono::Utc::now().date_naive(),
+            start_days_before: 3,
+        },
+    )?;
+    // The last day, included.
+    let end = end - Days::new(1);
     let unit = match single(q, "time_unit")? {
         None | Some("days") => TimeUnit::Days,
         Some("weeks") => TimeUnit::Weeks,
@@ -391,7 +384,7 @@ fn point(date: NaiveDate) -> String {
 fn usage_peaks(daily: &[(NaiveDate, Exact)], unit: TimeUnit) -> Value {
     peaks(daily, unit)
         .into_iter()
-        .map(|(d, q)| json!({"point": point(d), "max_peak": number(&q.to_string())}))
+        .map(|(d, q)| json!({"point": point(d), "max_peak": json_number(&q)}))
         .collect()
 }
 
@@ -416,7 +409,7 @@ pub async fn license_usage(
         let all = all_concurrent(&report)?;
         let points: serde_json::Map<String, Value> = peaks(&all, query.unit)
             .into_iter()
-            .map(|(d, q)| (format!("{d}:00:00.000+0000"), number(&q.to_string())))
+            .map(|(d, q)| (format!("{d}:00:00.000+0000"), json_number(&q)))
             .collect();
         return Ok(Json(json!({
             "license_usage": points,

@@ -428,3 +428,53 @@ pub fn eval_problem(e: EvalError) -> Problem {
     };
     Problem::new(status, code, e.to_string()).with("error", &e)
 }
+
+/// What an inclusive period defaults to when the client leaves a date out: the last day, and
+/// how many days before the last day (the given one or the default) the first day is.
+#[derive(Debug, Clone, Copy)]
+pub struct PeriodDefaults {
+    /// The last day (included) when the end parameter is absent.
+    pub last: NaiveDate,
+    /// First day = last day − this many days when the start parameter is absent.
+    pub start_days_before: u64,
+}
+
+/// The `[start, end)` of a query whose dates are both included, as the compatible APIs (License
+/// Service, Octane, ILMT, the status page) take them: `start` and `end` are each a parameter's
+/// name and its text (`YYYY-MM-DD`) when the client sent one. A last day before the first is a
+/// 400 naming the end parameter, showing the dates as sent; then [`check_period`] applies.
+pub fn inclusive_period(
+    start: (&str, Option<&str>),
+    end: (&str, Option<&str>),
+    defaults: PeriodDefaults,
+) -> Result<(NaiveDate, NaiveDate), Problem> {
+    let (start_name, start_text) = start;
+    let (end_name, end_text) = end;
+    let last = match end_text {
+        Some(t) => parse_date(end_name, t)?,
+        None => defaults.last,
+    };
+    let first = match start_text {
+        Some(t) => parse_date(start_name, t)?,
+        None => last
+            .checked_sub_days(chrono::Days::new(defaults.start_days_before))
+            .ok_or_else(|| Problem::bad_parameter(end_name, format!("{last} is too early")))?,
+    };
+    if last < first {
+        let shown =
+            |text: Option<&str>, date: NaiveDate| text.map_or(date.to_string(), str::to_string);
+        return Err(Problem::bad_parameter(
+            end_name,
+            format!(
+                "{} is before {start_name} {}",
+                shown(end_text, last),
+                shown(start_text, first)
+            ),
+        ));
+    }
+    let end = last
+        .succ_opt()
+        .ok_or_else(|| Problem::bad_parameter(end_name, format!("{last} is too late")))?;
+    check_period(end_name, first, end)?;
+    Ok((first, end))
+}

@@ -10,14 +10,13 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, http::HeaderValue};
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::read::{self, Report, check_period, parse_date};
+use super::read::{self, PeriodDefaults, Report};
 use super::{AppState, Problem, blocking};
-use crate::runtime::wit::API_VERSION;
 use crate::store::tokens::Role;
 
 pub const DOCS: &[RouteDoc] = &[
@@ -67,13 +66,9 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "UP"}))
 }
 
-/// What is running. licmetric records no build date, so none is claimed.
+/// What is running (the fields of `/api/v1/version` without the plugin list).
 pub async fn version() -> Json<Value> {
-    Json(json!({
-        "name": "licmetric",
-        "version": env!("CARGO_PKG_VERSION"),
-        "plugin_api": format!("licmetric:plugin@{API_VERSION}"),
-    }))
+    Json(Value::Object(super::meta::version_fields()))
 }
 
 /// `text` with `& < > " '` replaced by character references, safe in HTML text and attributes.
@@ -92,19 +87,16 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// The `[start, end)` of a status request (`endDate` included).
+/// The `[start, end)` of a status request (`endDate` included; default the 30 days to today).
 fn period(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {
-    let last = match q.get("endDate") {
-        Some(t) => parse_date("endDate", t)?,
-        None => chrono::Utc::now().date_naive(),
-    };
-    let first = match q.get("startDate") {
-        Some(t) => parse_date("startDate", t)?,
-        None => last - Days::new(29),
-    };
-    let end = last + Days::new(1);
-    check_period("endDate", first, end)?;
-    Ok((first, end))
+    read::inclusive_period(
+        ("startDate", q.get("startDate").map(String::as_str)),
+        ("endDate", q.get("endDate").map(String::as_str)),
+        PeriodDefaults {
+            last: chrono::Utc::now().date_naive(),
+            start_days_before: 29,
+        },
+    )
 }
 
 pub async fn status(
@@ -266,6 +258,36 @@ fn render(state: &AppState, report: &Report, warnings: Option<&[Value]>) -> Stri
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    fn period(pairs: &[(&str, &str)]) -> Result<(String, String), String> {
+        let q: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        super::period(&q)
+            .map(|(s, e)| (s.to_string(), e.to_string()))
+            .map_err(|p| format!("{} {}", p.status, p.detail))
+    }
+
+    #[test]
+    fn period_includes_end_date_and_names_it_when_reversed() {
+        assert_eq!(
+            period(&[("startDate", "2026-03-01"), ("endDate", "2026-03-31")]),
+            Ok(("2026-03-01".into(), "2026-04-01".into()))
+        );
+        assert_eq!(
+            period(&[("endDate", "2026-03-31")]),
+            Ok(("2026-03-02".into(), "2026-04-01".into()))
+        );
+        let e = period(&[("startDate", "2026-03-05"), ("endDate", "2026-03-04")]).unwrap_err();
+        // Named by the end parameter, with the dates as sent (not the exclusive end).
+        assert_eq!(
+            e,
+            "400 parameter endDate: 2026-03-04 is before startDate 2026-03-05"
+        );
+    }
+
     #[test]
     fn escape_covers_markup_and_quotes() {
         assert_eq!(

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use licmetric_sdk::Exact;
 use serde_json::{Map, Value};
 
+use crate::api::numbers;
 use crate::api::read::{ProductFigures, Report};
 use crate::eval::chargeback::{self, Chargeback};
 use crate::eval::period;
@@ -33,12 +34,22 @@ fn opt_text(s: Option<&str>) -> Cell {
     Cell::Text(s.map(str::to_string))
 }
 
+/// A figure's text; one that is no terminating decimal (`1/3`) is written by
+/// [`numbers::decimal_text`] (`0.333333`), so CSV and JSON rows show it as every API does. A
+/// decimal keeps the digits it was given (chargeback's `8.000`).
 fn number(s: impl Into<String>) -> Cell {
-    Cell::Number(Some(s.into()))
+    let s = s.into();
+    Cell::Number(Some(match s.parse::<Exact>() {
+        Ok(n) if s.contains('/') => numbers::decimal_text(&n),
+        _ => s,
+    }))
 }
 
 fn opt_number(s: Option<&str>) -> Cell {
-    Cell::Number(s.map(str::to_string))
+    match s {
+        Some(s) => number(s),
+        None => Cell::Number(None),
+    }
 }
 
 /// Rows under named columns.
@@ -59,8 +70,8 @@ impl Table {
         }
     }
 
-    /// A JSON array with one object per row; numbers as exact JSON numbers (a quantity that
-    /// is no terminating decimal, such as `1/3`, stays a string).
+    /// A JSON array with one object per row; numbers as JSON numbers with the digits of their
+    /// text (see [`number`]; text that is no number stays a string).
     pub fn to_json(&self) -> Value {
         let rows = self
             .rows

@@ -25,6 +25,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat};
 use licmetric_sdk::Exact;
 use serde_json::{Value, json};
 
+use crate::api::numbers::json_number;
 use crate::api::read::ProductFigures;
 
 /// A column's value type; decides how criteria values are read and how cells compare.
@@ -73,7 +74,7 @@ impl Cell {
         match self {
             Cell::Null => Value::Null,
             Cell::Text(s) => Value::String(s.clone()),
-            Cell::Number(n) => number(n),
+            Cell::Number(n) => json_number(n),
             Cell::Bool(b) => json!(u8::from(*b)),
             Cell::Time(t) => Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             Cell::Unmeasured(n) => json!(n),
@@ -91,19 +92,6 @@ impl Cell {
             Cell::Unmeasured(n) => n.to_string(),
         }
     }
-}
-
-/// An exact number as a JSON number, keeping its digits (serde_json's arbitrary precision); a
-/// non-terminating fraction (never produced for licence figures) is rounded to millionths.
-pub fn number(n: &Exact) -> Value {
-    let text = n.to_string();
-    let text = if text.contains('/') {
-        let scaled = n.round_half_up_scaled(6);
-        Exact::ratio(scaled, 1_000_000).to_string()
-    } else {
-        text
-    };
-    serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
 /// One column of `license_usage`.
@@ -397,8 +385,9 @@ mod tests {
 
     #[test]
     fn numbers_keep_their_digits() {
-        assert_eq!(number(&Exact::int(480)).to_string(), "480");
-        assert_eq!(number(&"12.5".parse().unwrap()).to_string(), "12.5");
-        assert_eq!(number(&Exact::ratio(1, 3)).to_string(), "0.333333");
+        let json = |n: Exact| Cell::Number(n).to_json().to_string();
+        assert_eq!(json(Exact::int(480)), "480");
+        assert_eq!(json("12.5".parse().unwrap()), "12.5");
+        assert_eq!(json(Exact::ratio(1, 3)), "0.333333");
     }
 }

@@ -175,12 +175,16 @@ impl Criteria {
 }
 
 /// ILMT writes a missing value as `["threshold","=",]`: put `null` where a `,` is directly
-/// followed by `]` (outside strings) so the text is JSON.
+/// followed by the `]` closing a criterion (an array in a criteria object's list), outside
+/// strings, so the text is JSON. A trailing comma anywhere else (`["bundle_type","in",[0,1,]]`)
+/// is left for the JSON parser to refuse, never read as a null value.
 fn fill_missing_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     let mut in_string = false;
     let mut escaped = false;
     let mut pending_comma = false;
+    // The open brackets and braces, innermost last.
+    let mut open: Vec<char> = Vec::new();
     for ch in text.chars() {
         if in_string {
             out.push(ch);
@@ -193,8 +197,17 @@ fn fill_missing_values(text: &str) -> String {
             }
             continue;
         }
-        if pending_comma && ch == ']' {
-            out.push_str("null");
+        match ch {
+            '[' | '{' => open.push(ch),
+            ']' | '}' => {
+                // A criterion: `[` in a `[` that is a member of a `{`.
+                let criterion = open.ends_with(&['{', '[', '[']);
+                if ch == ']' && pending_comma && criterion {
+                    out.push_str("null");
+                }
+                open.pop();
+            }
+            _ => {}
         }
         if !ch.is_whitespace() {
             pending_comma = ch == ',';
@@ -592,6 +605,20 @@ mod tests {
         assert!(!check(r#"{"and":[["threshold","<",5]]}"#, &without));
         // A ",]" inside a string is left alone.
         assert!(!check(r#"{"and":[["product_name","=",",]"]]}"#, &without));
+        // So in a nested criteria object.
+        assert!(check(r#"{"and":[{"or":[["threshold","=",]]}]}"#, &without));
+    }
+
+    #[test]
+    fn a_trailing_comma_inside_a_value_is_no_missing_value() {
+        let nested = r#"{"and":[["bundle_type","in",[0,1,]]]}"#;
+        assert_eq!(fill_missing_values(nested), nested);
+        let e = error(nested);
+        assert!(e.reason.contains("not a criteria object"), "{e:?}");
+        assert_eq!(
+            fill_missing_values(r#"{"or":[["threshold","=", ],["bundle_type","in",[0, ]]]}"#),
+            r#"{"or":[["threshold","=", null],["bundle_type","in",[0, ]]]}"#
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use self::columns::{Cell, Column};
 use self::criteria::{Criteria, CriteriaError};
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::read::{ProductFigures, check_period, parse_date, report};
+use super::read::{PeriodDefaults, ProductFigures, inclusive_period, report};
 use super::{AppState, Problem, blocking};
 use crate::store::tokens::Role;
 
@@ -146,8 +146,8 @@ pub fn parse(pairs: &[(String, String)], today: NaiveDate) -> Result<Request, Pr
             }
             "limit" => limit = Some(count(key, value)?),
             "offset" => offset = count(key, value)?,
-            "startdate" => startdate = Some(parse_date(key, value.trim())?),
-            "enddate" => enddate = Some(parse_date(key, value.trim())?),
+            "startdate" => startdate = Some(value.trim()),
+            "enddate" => enddate = Some(value.trim()),
             "computerGroupId" => computer_group(value)?,
             "countSwitch" => {
                 if !matches!(value.trim(), "0" | "1" | "true" | "false") {
@@ -163,15 +163,15 @@ pub fn parse(pairs: &[(String, String)], today: NaiveDate) -> Result<Request, Pr
     if columns.is_empty() {
         columns = columns::defaults();
     }
-    let enddate = enddate.unwrap_or(today - Duration::days(1));
-    let startdate = startdate.unwrap_or(enddate - Duration::days(89));
-    if enddate < startdate {
-        return Err(Problem::bad_parameter(
-            "enddate",
-            format!("{enddate} is before startdate {startdate}"),
-        ));
-    }
-    check_period("enddate", startdate, enddate + Duration::days(1))?;
+    let (startdate, end) = inclusive_period(
+        ("startdate", startdate),
+        ("enddate", enddate),
+        PeriodDefaults {
+            last: today - Duration::days(1),
+            start_days_before: 89,
+        },
+    )?;
+    let enddate = end - Duration::days(1);
     Ok(Request {
         columns,
         criteria,

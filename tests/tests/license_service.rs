@@ -417,6 +417,9 @@ fn signed_snapshot_verifies_regenerates_identically_and_respects_scope() {
     };
     assert_eq!(verify(&[]), 0);
     let key = String::from_utf8(entry(&files, "public_key.txt").to_vec()).unwrap();
+    // The service publishes the key its snapshots verify with.
+    let (_, version) = server.get("/api/v1/version");
+    assert_eq!(version["snapshot_public_key"], key.trim());
     assert_eq!(verify(&["--public-key", key.trim()]), 0);
     assert_eq!(verify(&["--public-key", &"ab".repeat(32)]), 1);
 

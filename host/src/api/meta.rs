@@ -77,8 +77,16 @@ pub fn version_fields() -> Map<String, Value> {
 }
 
 /// [`version_fields`] and the loaded plugins.
-pub async fn version(State(state): State<AppState>) -> Json<Value> {
+pub async fn version(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    let store = state.evaluator.store.clone();
+    // The key that verifies this service's snapshots, so `snapshot verify --public-key` need
+    // not trust the key a zip carries.
+    let key = blocking(move || Ok(store.snapshot_signing_key()?)).await?;
     let mut fields = version_fields();
+    fields.insert(
+        "snapshot_public_key".into(),
+        json!(hex::encode(key.verifying_key().to_bytes())),
+    );
     fields.insert(
         "plugins".into(),
         state
@@ -94,7 +102,7 @@ pub async fn version(State(state): State<AppState>) -> Json<Value> {
             })
             .collect(),
     );
-    Json(Value::Object(fields))
+    Ok(Json(Value::Object(fields)))
 }
 
 pub async fn not_found(uri: Uri) -> Problem {

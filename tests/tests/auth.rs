@@ -319,6 +319,7 @@ fn tokens_travel_in_headers_or_the_query_and_the_header_wins() {
         runtime(test_limits()),
         Settings {
             token_in_url: false,
+            ..Default::default()
         },
     );
     let reader = strict.token(Role::Reader, None);

@@ -106,7 +106,8 @@ fn request_key(request: &Request) -> String {
 
 /// Middleware: serves a kept answer when it is still fresh, keeps a new successful one.
 pub async fn keep(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let cacheable = request.method() == Method::GET
+    let cacheable = state.settings.keep_answers
+        && request.method() == Method::GET
         && request
             .extensions()
             .get::<MatchedPath>()

@@ -24,6 +24,7 @@ use crate::store::tokens::Role;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 10_000;
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[RouteDoc {
     method: "GET",
     path: "/api/v1/chargeback",
@@ -84,6 +85,7 @@ pub struct Page {
     pub limit: usize,
 }
 
+/// `GET /api/v1/chargeback`: a page of a product's or bundle's chargeback.
 pub async fn chargeback(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -9,6 +9,7 @@ use super::{AppState, Problem, blocking};
 use crate::store::tokens::Role;
 use crate::store::{BatchError, IngestReport};
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[RouteDoc {
     method: "POST",
     path: "/api/v1/facts",
@@ -18,6 +19,7 @@ pub const DOCS: &[RouteDoc] = &[RouteDoc {
     produces: "application/json",
 }];
 
+/// `POST /api/v1/facts`: validates the whole batch, stores it durably, answers what was new.
 pub async fn ingest(
     State(state): State<AppState>,
     body: String,

@@ -53,6 +53,7 @@ const GROUP: Param = param(
     "each product's part in this chargeback group (the product's chargeback configuration)",
 );
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",

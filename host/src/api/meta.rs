@@ -11,6 +11,7 @@ use super::{AppState, Problem, blocking};
 use crate::runtime::wit::API_VERSION;
 use crate::store::tokens::Role;
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
@@ -38,6 +39,7 @@ pub const DOCS: &[RouteDoc] = &[
     },
 ];
 
+/// `GET /api/v1/health`: liveness, fact sequence, plugins and (unscoped) data-quality warnings.
 pub async fn health(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -105,6 +107,7 @@ pub async fn version(State(state): State<AppState>) -> Result<Json<Value>, Probl
     Ok(Json(Value::Object(fields)))
 }
 
+/// The answer for a path no route serves: a 404 problem.
 pub async fn not_found(uri: Uri) -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,

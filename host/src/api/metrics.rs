@@ -18,6 +18,7 @@ use super::read::{self, Report};
 use super::{AppState, Problem, blocking};
 use crate::store::tokens::Role;
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[RouteDoc {
     method: "GET",
     path: "/metrics",
@@ -50,6 +51,7 @@ fn sample(text: &str) -> String {
     }
 }
 
+/// `GET /metrics`: Prometheus text exposition of the daily and period high-water marks.
 pub async fn metrics(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

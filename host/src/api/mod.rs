@@ -60,11 +60,17 @@ pub struct Settings {
     /// Whether a token may be sent as `?token=` (ILMT's `api_token_in_url_enabled`); a header
     /// always works and wins when both are sent.
     pub token_in_url: bool,
+    /// Whether repeated reads are answered from kept answers ([`answers`]); off only to measure
+    /// what rendering every answer costs.
+    pub keep_answers: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { token_in_url: true }
+        Settings {
+            token_in_url: true,
+            keep_answers: true,
+        }
     }
 }
 

@@ -41,6 +41,7 @@ const SPACE: super::openapi::Param = param(
     "shared space id (licmetric has one space; any integer is accepted and echoed)",
 );
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
@@ -153,6 +154,7 @@ fn exact(text: &str) -> Exact {
     text.parse().unwrap_or(Exact::ZERO)
 }
 
+/// `GET /api/shared_spaces/{space}/tenant_licenses`: capacity against consumption per licence type.
 pub async fn tenant_licenses(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -396,6 +398,7 @@ fn unit_name(unit: TimeUnit) -> &'static str {
     }
 }
 
+/// `GET /api/shared_spaces/{space}/license_usage`: peaks per time unit, new or legacy format.
 pub async fn license_usage(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

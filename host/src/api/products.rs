@@ -14,6 +14,7 @@ use crate::store::tokens::Role;
 
 const ID: [super::openapi::Param; 1] = [param("id", "path", true, "string", "record id")];
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
@@ -65,6 +66,7 @@ pub const DOCS: &[RouteDoc] = &[
     },
 ];
 
+/// `PUT /api/v1/products/{id}`: stores a product once its plugin accepts the parameters.
 pub async fn put(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -107,6 +109,7 @@ pub async fn put(
     .await
 }
 
+/// `GET /api/v1/products/{id}`.
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -122,6 +125,7 @@ pub async fn get(
     .await
 }
 
+/// `GET /api/v1/products`.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     blocking(move || {
         Ok(Json(
@@ -131,6 +135,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem>
     .await
 }
 
+/// `PUT /api/v1/bundles/{id}`.
 pub async fn put_bundle(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -175,6 +180,7 @@ pub async fn put_bundle(
     .await
 }
 
+/// `GET /api/v1/bundles/{id}`.
 pub async fn get_bundle(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -190,6 +196,7 @@ pub async fn get_bundle(
     .await
 }
 
+/// `GET /api/v1/bundles`.
 pub async fn list_bundles(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     blocking(move || {
         Ok(Json(

@@ -19,6 +19,7 @@ use super::read::{self, PeriodDefaults, Report};
 use super::{AppState, Problem, blocking};
 use crate::store::tokens::Role;
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
@@ -99,6 +100,7 @@ fn period(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem
     )
 }
 
+/// `GET /status`: an HTML page a person reads: products, peaks, freshness, plugins, warnings.
 pub async fn status(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -13,6 +13,7 @@ use super::{AppState, Problem, blocking};
 use crate::eval::scope::Scope;
 use crate::store::tokens::{Role, TokenRecord};
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[
     RouteDoc {
         method: "POST",
@@ -60,6 +61,7 @@ fn invalid(field: &str, reason: impl std::fmt::Display) -> Problem {
     .with("field", field)
 }
 
+/// `POST /api/v1/tokens`.
 pub async fn create(
     State(state): State<AppState>,
     body: String,
@@ -88,10 +90,12 @@ pub async fn create(
     .await
 }
 
+/// `GET /api/v1/tokens`.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<TokenRecord>>, Problem> {
     blocking(move || Ok(Json(state.evaluator.store.tokens()?))).await
 }
 
+/// `DELETE /api/v1/tokens/{id}`.
 pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,

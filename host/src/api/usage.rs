@@ -37,6 +37,7 @@ pub const PERIOD: [Param; 2] = [
     ),
 ];
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[RouteDoc {
     method: "GET",
     path: "/api/v1/usage",
@@ -79,6 +80,7 @@ pub enum Answer {
     Bundle(Box<BundleUsage>),
 }
 
+/// `GET /api/v1/usage`: a product's or a bundle's figures over a period.
 pub async fn usage(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -43,6 +43,7 @@ pub struct ReadArgs {
 
 const FIRST_DAY: &str = "2026-06-01";
 
+/// Builds the estate, evaluates it, then loads each path and prints its latencies.
 pub fn run(args: ReadArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(Store::open(dir.path())?);
@@ -94,7 +95,15 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
     );
 
     let (token, _) = store.create_token(Role::Reader, None, Some("bench".into()))?;
-    let state = AppState::new(evaluator, Default::default());
+    // Two services on the same store: one keeps answers of repeated reads, one renders each.
+    let kept = AppState::new(evaluator.clone(), Default::default());
+    let rendered = AppState::new(
+        evaluator,
+        api::Settings {
+            keep_answers: false,
+            ..Default::default()
+        },
+    );
     let paths: Vec<String> = if args.path.is_empty() {
         vec![
             "/products?startDate={start}&endDate={last}".into(),
@@ -108,9 +117,12 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+        let mut bases = Vec::new();
+        for (label, state) in [("kept answers", kept), ("rendered per request", rendered)] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            bases.push((label, format!("http://{}", listener.local_addr()?)));
+            tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+        }
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(args.connections)
             .build()?;
@@ -119,32 +131,32 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
                 .replace("{start}", &start.to_string())
                 .replace("{end}", &end.to_string())
                 .replace("{last}", &last.to_string());
-            let url = format!("{base}{path}");
-            // The first read builds the period's report from the cached days.
-            let began = Instant::now();
-            let first = client.get(&url).bearer_auth(&token).send().await?;
-            anyhow::ensure!(
-                first.status().is_success(),
-                "{path}: {}",
-                first.text().await?
-            );
-            let bytes = first.bytes().await?.len();
-            println!(
-                "{path}\n  first read (report from cached days): {:.1} ms, {bytes} bytes",
-                began.elapsed().as_secs_f64() * 1e3
-            );
-            let load = load(&client, &url, &token, args.connections, args.seconds).await?;
-            println!(
-                "  {} connections, {} s: {} requests, {} failed, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                args.connections,
-                args.seconds,
-                load.latencies.len(),
-                load.failed,
-                load.latencies.len() as f64 / load.elapsed.as_secs_f64(),
-                percentile(&load.latencies, 0.50),
-                percentile(&load.latencies, 0.99),
-                percentile(&load.latencies, 1.0),
-            );
+            println!("{path}");
+            for (label, base) in &bases {
+                let url = format!("{base}{path}");
+                // The first read builds the period's report from the cached days.
+                let began = Instant::now();
+                let first = client.get(&url).bearer_auth(&token).send().await?;
+                anyhow::ensure!(
+                    first.status().is_success(),
+                    "{path}: {}",
+                    first.text().await?
+                );
+                let bytes = first.bytes().await?.len();
+                let first_ms = began.elapsed().as_secs_f64() * 1e3;
+                let load = load(&client, &url, &token, args.connections, args.seconds).await?;
+                println!(
+                    "  {label}: first read {first_ms:.1} ms ({bytes} bytes); {} connections, {} s: {} requests, {} failed, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    args.connections,
+                    args.seconds,
+                    load.latencies.len(),
+                    load.failed,
+                    load.latencies.len() as f64 / load.elapsed.as_secs_f64(),
+                    percentile(&load.latencies, 0.50),
+                    percentile(&load.latencies, 0.99),
+                    percentile(&load.latencies, 1.0),
+                );
+            }
         }
         anyhow::Ok(())
     })

@@ -149,6 +149,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             listen,
             api::Settings {
                 token_in_url: !no_token_in_url,
+                ..Default::default()
             },
         )
         .map(|_| 0),

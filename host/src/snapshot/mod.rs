@@ -22,8 +22,11 @@ use tables::DaysById;
 
 /// The checksum list, the signature of it, and the key that verifies the signature.
 pub const CHECKSUMS: &str = "checksums.txt";
+/// The Ed25519 signature of the checksums file, hex.
 pub const SIGNATURE: &str = "signature.txt";
+/// The public key the signature verifies with, hex.
 pub const PUBLIC_KEY: &str = "public_key.txt";
+/// What the figures were made from: versions, period, plugins, rule data, generation time.
 pub const DATA_CONDITION: &str = "data_condition.txt";
 
 /// A loaded plugin, as `data_condition.txt` lists it.

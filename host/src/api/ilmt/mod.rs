@@ -35,6 +35,7 @@ use super::read::{PeriodDefaults, ProductFigures, inclusive_period, report};
 use super::{AppState, Problem, blocking};
 use crate::store::tokens::Role;
 
+/// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",

@@ -190,6 +190,16 @@ impl Drop for TestServer {
     }
 }
 
+/// A fact line observed at `at` (NDJSON, SPEC §2).
+pub fn fact_at(kind: &str, key: &str, at: &str, attrs: serde_json::Value) -> String {
+    serde_json::json!({"kind": kind, "key": key, "at": at, "attrs": attrs}).to_string()
+}
+
+/// A fact line observed at 2026-11-01T00:00:00Z, where most test estates begin.
+pub fn fact(kind: &str, key: &str, attrs: serde_json::Value) -> String {
+    fact_at(kind, key, "2026-11-01T00:00:00Z", attrs)
+}
+
 /// A product record bound to `metric`.
 pub fn product(id: &str, metric: &str, parameters: serde_json::Value) -> serde_json::Value {
     serde_json::json!({ "id": id, "metric": metric, "parameters": parameters })

@@ -8,10 +8,6 @@ use licmetric::store::Store;
 use licmetric_tests::*;
 use serde_json::json;
 
-fn fact(kind: &str, key: &str, at: &str, attrs: serde_json::Value) -> String {
-    json!({"kind": kind, "key": key, "at": at, "attrs": attrs}).to_string()
-}
-
 #[test]
 fn repeated_reads_follow_every_change() {
     let server = TestServer::start(
@@ -21,14 +17,14 @@ fn repeated_reads_follow_every_change() {
     let at = "2026-11-01T00:00:00Z";
     // esx-1 (CC1): 16 cores, vm-a 6 vCPU → 6 × 70 = 420 PVU.
     let facts = [
-        fact(
+        fact_at(
             "server",
             "esx-1",
             at,
             json!({"cores": 16, "pvu_per_core": 70, "cost_center": "CC1"}),
         ),
-        fact("vm", "vm-a", at, json!({"server": "esx-1", "vcpus": 6})),
-        fact(
+        fact_at("vm", "vm-a", at, json!({"server": "esx-1", "vcpus": 6})),
+        fact_at(
             "installation",
             "vm-a/was",
             at,
@@ -57,13 +53,13 @@ fn repeated_reads_follow_every_change() {
 
     // vm-b (CC2, 4 vCPU) appears on esx-1: 10 × 70 = 700 PVU, seen by the very next read.
     let more = [
-        fact(
+        fact_at(
             "vm",
             "vm-b",
             at,
             json!({"server": "esx-1", "vcpus": 4, "cost_center": "CC2"}),
         ),
-        fact(
+        fact_at(
             "installation",
             "vm-b/was",
             at,

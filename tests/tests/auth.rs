@@ -21,9 +21,6 @@ use serde_json::json;
 const CC2_ONLY: [&str; 4] = ["vm-secret", "esx-2", "CC2", "vm-secret/was"];
 
 fn estate(server: &TestServer) {
-    let fact = |kind: &str, key: &str, attrs: serde_json::Value| {
-        json!({"kind": kind, "key": key, "at": "2026-11-01T00:00:00Z", "attrs": attrs}).to_string()
-    };
     let facts = [
         fact(
             "server",

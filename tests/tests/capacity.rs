@@ -8,10 +8,6 @@ use licmetric::store::Store;
 use licmetric_tests::*;
 use serde_json::json;
 
-fn fact(kind: &str, key: &str, attrs: serde_json::Value) -> String {
-    json!({"kind": kind, "key": key, "at": "2026-11-01T00:00:00Z", "attrs": attrs}).to_string()
-}
-
 #[test]
 fn capacity_usage_bundles_errors_and_warnings_over_http() {
     let server = TestServer::start(

@@ -9,10 +9,6 @@ use licmetric::store::Store;
 use licmetric_tests::*;
 use serde_json::json;
 
-fn fact(kind: &str, key: &str, attrs: serde_json::Value) -> String {
-    json!({"kind": kind, "key": key, "at": "2026-11-01T00:00:00Z", "attrs": attrs}).to_string()
-}
-
 fn sum(values: impl Iterator<Item = f64>) -> f64 {
     (values.sum::<f64>() * 1000.0).round() / 1000.0
 }

@@ -8,10 +8,6 @@ use licmetric::store::Store;
 use licmetric_tests::*;
 use serde_json::{Value, json};
 
-fn fact(kind: &str, key: &str, at: &str, attrs: Value) -> String {
-    json!({"kind": kind, "key": key, "at": at, "attrs": attrs}).to_string()
-}
-
 const AT: &str = "2026-11-01T00:00:00Z";
 /// `[2026-11-02, 2026-11-05)`: ILMT's enddate is inclusive.
 const NOV_2_4: &str = "startdate=2026-11-02&enddate=2026-11-04";
@@ -54,46 +50,46 @@ fn setup() -> TestServer {
     // esx-2 (CC2): 8 cores at 70 PVU; vm-x 4 vCPU runs WAS.
     // On 2026-11-10 vm-a grows to 10 vCPU. DB2 is installed on "ghost", which no fact names.
     let facts = [
-        fact(
+        fact_at(
             "server",
             "esx-1",
             AT,
             json!({"cores": 16, "pvu_per_core": 70, "cost_center": "CC1"}),
         ),
-        fact(
+        fact_at(
             "server",
             "esx-2",
             AT,
             json!({"cores": 8, "pvu_per_core": 70, "cost_center": "CC2"}),
         ),
-        fact("vm", "vm-a", AT, json!({"server": "esx-1", "vcpus": 6})),
-        fact("vm", "vm-b", AT, json!({"server": "esx-1", "vcpus": 4})),
-        fact("vm", "vm-x", AT, json!({"server": "esx-2", "vcpus": 4})),
-        fact(
+        fact_at("vm", "vm-a", AT, json!({"server": "esx-1", "vcpus": 6})),
+        fact_at("vm", "vm-b", AT, json!({"server": "esx-1", "vcpus": 4})),
+        fact_at("vm", "vm-x", AT, json!({"server": "esx-2", "vcpus": 4})),
+        fact_at(
             "vm",
             "vm-a",
             "2026-11-10T00:00:00Z",
             json!({"server": "esx-1", "vcpus": 10}),
         ),
-        fact(
+        fact_at(
             "installation",
             "vm-a/was",
             AT,
             json!({"product": "was", "on": "vm-a"}),
         ),
-        fact(
+        fact_at(
             "installation",
             "vm-x/was",
             AT,
             json!({"product": "was", "on": "vm-x"}),
         ),
-        fact(
+        fact_at(
             "installation",
             "vm-b/mq",
             AT,
             json!({"product": "mq", "on": "vm-b"}),
         ),
-        fact(
+        fact_at(
             "installation",
             "ghost/db2",
             AT,

@@ -22,10 +22,6 @@ use sha2::Digest;
 const PERIOD: &str = "startDate=2026-11-02&endDate=2026-11-03";
 const SPAN: &str = "2026-11-02_2026-11-03";
 
-fn fact(kind: &str, key: &str, attrs: Value) -> String {
-    json!({"kind": kind, "key": key, "at": "2026-11-01T00:00:00Z", "attrs": attrs}).to_string()
-}
-
 fn setup() -> TestServer {
     let server = TestServer::start(
         Arc::new(Store::temporary().unwrap()),

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::read::{bundle_record, eval_problem, every_product, period_of, product_days};
-use super::usage::PERIOD;
+use super::usage::SUBJECT_AND_PERIOD;
 use super::{AppState, Problem, blocking};
 use crate::eval::chargeback::{self, Chargeback};
 use crate::eval::{bundle, period};
@@ -31,16 +31,10 @@ pub const DOCS: &[RouteDoc] = &[RouteDoc {
     role: Some(Role::Reader),
     summary: "Who pays for a product's or bundle's period quantity: group and consumer lines",
     params: &[
-        param(
-            "product",
-            "query",
-            false,
-            "string",
-            "product id (or bundle)",
-        ),
-        param("bundle", "query", false, "string", "bundle id (or product)"),
-        PERIOD[0],
-        PERIOD[1],
+        SUBJECT_AND_PERIOD[0],
+        SUBJECT_AND_PERIOD[1],
+        SUBJECT_AND_PERIOD[2],
+        SUBJECT_AND_PERIOD[3],
         param(
             "group_by",
             "query",

@@ -19,6 +19,20 @@ use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
 use crate::store::tokens::Role;
 
+/// What a query is about: a product or a bundle, and the period `[start, end)`.
+pub const SUBJECT_AND_PERIOD: [Param; 4] = [
+    param(
+        "product",
+        "query",
+        false,
+        "string",
+        "product id (or bundle)",
+    ),
+    param("bundle", "query", false, "string", "bundle id (or product)"),
+    PERIOD[0],
+    PERIOD[1],
+];
+
 /// The period of a query: `start` and `end` dates, `[start, end)`.
 pub const PERIOD: [Param; 2] = [
     param(
@@ -44,16 +58,10 @@ pub const DOCS: &[RouteDoc] = &[RouteDoc {
     role: Some(Role::Reader),
     summary: "A product's or a bundle's period value, daily values, contributors and explanation",
     params: &[
-        param(
-            "product",
-            "query",
-            false,
-            "string",
-            "product id (or bundle)",
-        ),
-        param("bundle", "query", false, "string", "bundle id (or product)"),
-        PERIOD[0],
-        PERIOD[1],
+        SUBJECT_AND_PERIOD[0],
+        SUBJECT_AND_PERIOD[1],
+        SUBJECT_AND_PERIOD[2],
+        SUBJECT_AND_PERIOD[3],
         param(
             "time_unit",
             "query",

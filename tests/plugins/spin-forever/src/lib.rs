@@ -1,4 +1,6 @@
 //! Test plugin: loops forever in `evaluate`; the host's CPU budget must stop it.
+// Only the wasm build exports the plugin; a native build (cargo test --workspace) uses nothing.
+#![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
 #[path = "../../common.rs"]
 mod common;

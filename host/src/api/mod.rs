@@ -12,6 +12,7 @@ mod metrics;
 pub mod numbers;
 mod octane;
 pub mod openapi;
+pub mod plugins;
 pub mod problem;
 mod products;
 pub mod read;
@@ -97,6 +98,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/version", get(meta::version))
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/api/v1/plugins", get(plugins::list))
+        .route("/api/v1/plugins/{name}/{version}", put(plugins::upload))
+        .route("/api/v1/audit", get(plugins::audit))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route(
             "/api/shared_spaces/{space}/tenant_licenses",

@@ -59,6 +59,7 @@ pub fn routes() -> impl Iterator<Item = &'static RouteDoc> {
         super::chargeback::DOCS,
         super::products::DOCS,
         super::tokens::DOCS,
+        super::plugins::DOCS,
         super::octane::DOCS,
         super::status::DOCS,
         super::metrics::DOCS,

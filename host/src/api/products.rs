@@ -1,14 +1,16 @@
 //! Product and bundle records (SPEC §5.6): `PUT /api/v1/products/{id}`,
 //! `GET /api/v1/products[/{id}]`, `PUT /api/v1/bundles/{id}`, `GET /api/v1/bundles[/{id}]`.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde_json::Value;
 
+use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
 use crate::eval::EvalError;
+use crate::store::audit::AuditEntry;
 use crate::store::records::{Bundle, Product};
 use crate::store::tokens::Role;
 
@@ -69,6 +71,7 @@ pub const DOCS: &[RouteDoc] = &[
 /// `PUT /api/v1/products/{id}`: stores a product once its plugin accepts the parameters.
 pub async fn put(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: String,
 ) -> Result<Json<Product>, Problem> {
@@ -103,7 +106,14 @@ pub async fn put(
                 .with("parameter", "parameters")
                 .with("error", &e));
         }
-        state.evaluator.store.put_product(&product)?;
+        let store = &state.evaluator.store;
+        store.put_product(&product)?;
+        store.audit(AuditEntry::now(
+            &caller.who(),
+            "product.put",
+            &format!("product:{}", product.id),
+            None,
+        ))?;
         Ok(Json(product))
     })
     .await
@@ -138,6 +148,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem>
 /// `PUT /api/v1/bundles/{id}`.
 pub async fn put_bundle(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: String,
 ) -> Result<Json<Bundle>, Problem> {
@@ -174,7 +185,14 @@ pub async fn put_bundle(
         }
     }
     blocking(move || {
-        state.evaluator.store.put_bundle(&bundle)?;
+        let store = &state.evaluator.store;
+        store.put_bundle(&bundle)?;
+        store.audit(AuditEntry::now(
+            &caller.who(),
+            "bundle.put",
+            &format!("bundle:{}", bundle.id),
+            None,
+        ))?;
         Ok(Json(bundle))
     })
     .await

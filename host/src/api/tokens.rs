@@ -2,15 +2,17 @@
 //! `GET /api/v1/tokens`, `DELETE /api/v1/tokens/{id}`. `licmetric token …` does the same on a
 //! store no service holds open.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
 use crate::eval::scope::Scope;
+use crate::store::audit::AuditEntry;
 use crate::store::tokens::{Role, TokenRecord};
 
 /// The routes of this module with their required roles: the API document and the auth table.
@@ -64,6 +66,7 @@ fn invalid(field: &str, reason: impl std::fmt::Display) -> Problem {
 /// `POST /api/v1/tokens`.
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: String,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let request: NewToken = serde_json::from_str(&body).map_err(|e| invalid("body", e))?;
@@ -82,6 +85,12 @@ pub async fn create(
             .evaluator
             .store
             .create_token(role, scope, request.label)?;
+        state.evaluator.store.audit(AuditEntry::now(
+            &caller.who(),
+            "token.create",
+            &format!("token:{} ({})", record.id, role.name()),
+            None,
+        ))?;
         Ok((
             StatusCode::CREATED,
             Json(json!({"token": token, "record": record})),
@@ -98,10 +107,17 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<TokenRecord>
 /// `DELETE /api/v1/tokens/{id}`.
 pub async fn revoke(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     blocking(move || {
         if state.evaluator.store.revoke_token(&id)? {
+            state.evaluator.store.audit(AuditEntry::now(
+                &caller.who(),
+                "token.revoke",
+                &format!("token:{id}"),
+                None,
+            ))?;
             Ok(Json(json!({"revoked": id})))
         } else {
             Err(Problem::new(

@@ -288,13 +288,15 @@ fn serve(data: PathBuf, listen: SocketAddr, settings: api::Settings) -> anyhow::
     for p in runtime.plugins() {
         tracing::info!(plugin = %p.label(), digest = %p.digest(), "plugin loaded");
     }
-    let state = AppState::new(
-        Evaluator {
-            store: store.clone(),
-            runtime,
-        },
-        settings,
-    );
+    let evaluator = Evaluator {
+        store: store.clone(),
+        runtime,
+    };
+    let restored = api::plugins::restore(&evaluator)?;
+    if restored > 0 {
+        tracing::info!("{restored} uploaded plugin versions loaded from the store");
+    }
+    let state = AppState::new(evaluator, settings);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

@@ -111,20 +111,34 @@ impl Runtime {
 
     /// Compiles (or fetches from the cache), links, checks and registers a plugin.
     pub fn load(self: &Arc<Self>, wasm: &[u8]) -> anyhow::Result<Arc<LoadedPlugin>> {
+        let plugin = self.prepare(wasm)?;
+        self.activate(plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Compiles (or fetches from the cache), links and checks a plugin without making it
+    /// available: it exports the WIT world of this API's major version and describes itself
+    /// sanely. Costs a Cranelift run the first time a digest is seen, then a cache read.
+    pub fn prepare(self: &Arc<Self>, wasm: &[u8]) -> anyhow::Result<Arc<LoadedPlugin>> {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(wasm)));
         let component = self.compile(wasm, &digest)?;
-        let plugin = Arc::new(LoadedPlugin::link(
+        Ok(Arc::new(LoadedPlugin::link(
             self.clone(),
             &self.engine,
             component,
             digest,
-        )?);
+        )?))
+    }
+
+    /// Makes a prepared plugin the one products bound to its name and version resolve to
+    /// (replacing a loaded plugin of the same name and version). Evaluations that already
+    /// hold the old one finish on it.
+    pub fn activate(&self, plugin: Arc<LoadedPlugin>) {
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
         let versions = plugins.entry(plugin.name().to_string()).or_default();
         versions.retain(|p| p.version() != plugin.version());
         versions.push(plugin.clone());
         versions.sort_by(|a, b| a.version().cmp(b.version()));
-        Ok(plugin)
     }
 
     /// Loads a plugin file.

@@ -1,9 +1,11 @@
 //! The sled store: facts (append-only observations and their change points), the cache of
 //! daily results, product records and rule data. See [`keys`] for the fact tree's layout.
 
+pub mod audit;
 pub mod fact;
 mod ingest;
 mod keys;
+pub mod plugins;
 pub mod records;
 pub mod results;
 pub mod signing;
@@ -30,6 +32,9 @@ pub struct Store {
     pub(crate) rule_data: sled::Tree,
     pub(crate) meta: sled::Tree,
     pub(crate) tokens: sled::Tree,
+    pub(crate) plugin_blobs: sled::Tree,
+    pub(crate) plugin_versions: sled::Tree,
+    pub(crate) audit: sled::Tree,
     /// Bumped whenever a product, bundle or rule-data record changes: cached reports built
     /// before it are stale.
     records_generation: std::sync::atomic::AtomicU64,
@@ -62,6 +67,9 @@ impl Store {
             rule_data: db.open_tree("rule_data")?,
             meta: db.open_tree("meta")?,
             tokens: db.open_tree("tokens")?,
+            plugin_blobs: db.open_tree("plugin_blobs")?,
+            plugin_versions: db.open_tree("plugin_versions")?,
+            audit: db.open_tree("audit")?,
             records_generation: Default::default(),
             db,
             ingest_lock: Mutex::new(()),

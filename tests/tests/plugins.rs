@@ -164,3 +164,96 @@ fn an_upload_is_validated_stored_activated_and_audited() {
         .expect("restored");
     assert_eq!(again.digest(), digest);
 }
+
+#[test]
+fn rule_data_is_validated_by_its_plugin_versioned_and_changes_the_figures() {
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    let operator = server.token(Role::Operator, None);
+    // A server with no PVU rate of its own and a model no table row names: the table's
+    // default rate applies. 4 cores × default 120 = 480 PVU.
+    let facts = [
+        fact("server", "p-1", json!({"cores": 4, "model": "X-1"})),
+        fact(
+            "installation",
+            "p-1/db2",
+            json!({"product": "db2", "on": "p-1"}),
+        ),
+    ]
+    .join("\n");
+    assert_eq!(server.post("/api/v1/facts", &facts).0, 200);
+    assert_eq!(
+        server
+            .put("/api/v1/products/db2", &product("db2", "pvu@^1", json!({})))
+            .0,
+        200
+    );
+    let usage = "/api/v1/usage?product=db2&start=2026-11-02&end=2026-11-03";
+    let (status, before) = server.get(usage);
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["quantity"], "480", "{before}");
+
+    let (_, config) = server.get("/api/v1/plugins/pvu/config");
+    assert_eq!(config["source"], "default");
+    assert_eq!(config["version"], "ibm-pvu-2026-01-09");
+
+    let put = |body: &str| {
+        let r = server
+            .request(Method::PUT, "/api/v1/plugins/pvu/config")
+            .bearer_auth(&operator)
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().unwrap_or_default(),
+        )
+    };
+    // Not JSON; refused by the plugin (naming the pointer); a changed document under the
+    // version in force. None of them changes anything.
+    let (status, problem) = put("{");
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("body")),
+        "{problem}"
+    );
+    let (status, problem) = put(
+        r#"{"version": "t2", "default_pvu_per_core": 0, "cloud_pvu_per_vcpu": 70, "overrides": {}, "table": []}"#,
+    );
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["code"], "rule_data_invalid");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/default_pvu_per_core"),
+        "{problem}"
+    );
+    let (status, problem) = put(
+        r#"{"version": "ibm-pvu-2026-01-09", "default_pvu_per_core": 100, "cloud_pvu_per_vcpu": 70, "overrides": {}, "table": []}"#,
+    );
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("/version")),
+        "{problem}"
+    );
+    assert_eq!(server.get(usage).1["quantity"], "480");
+
+    // A new table with a default of 100: 4 × 100 = 400 PVU, at once, under its version.
+    let (status, answer) = put(
+        r#"{"version": "site-2026-11", "default_pvu_per_core": 100, "cloud_pvu_per_vcpu": 70, "overrides": {}, "table": []}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["validated_by"], "pvu@1.0.0");
+    let (_, after) = server.get(usage);
+    assert_eq!(after["quantity"], "400", "{after}");
+    assert_eq!(after["rule_data_version"], "site-2026-11");
+
+    let (_, trail) = server.get("/api/v1/audit");
+    let last = trail["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "rule_data.put");
+    assert_eq!(last["subject"], "pvu rule data site-2026-11");
+    assert!(last["digest"].as_str().unwrap().starts_with("sha256:"));
+}

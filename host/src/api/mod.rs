@@ -100,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/plugins", get(plugins::list))
         .route("/api/v1/plugins/{name}/{version}", put(plugins::upload))
+        .route(
+            "/api/v1/plugins/{name}/config",
+            put(plugins::put_config).get(plugins::get_config),
+        )
         .route("/api/v1/audit", get(plugins::audit))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route(

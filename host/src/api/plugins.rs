@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
+use sha2::Digest;
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
@@ -42,6 +43,22 @@ pub const DOCS: &[RouteDoc] = &[
                 "the plugin's semver, as it describes itself",
             ),
         ],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "PUT",
+        path: "/api/v1/plugins/{name}/config",
+        role: Some(Role::Operator),
+        summary: "Load rule data (the body, a JSON document with a \"version\") for a plugin; the plugin validates it first",
+        params: &[param("name", "path", true, "string", "the plugin's name")],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/plugins/{name}/config",
+        role: Some(Role::Reader),
+        summary: "A plugin's rule data in force (loaded, or the plugin's default)",
+        params: &[param("name", "path", true, "string", "the plugin's name")],
         produces: "application/json",
     },
     RouteDoc {
@@ -170,6 +187,124 @@ pub async fn audit(
     blocking(move || {
         let entries = state.evaluator.store.audit_trail(after, limit)?;
         Ok(Json(json!({ "entries": entries })))
+    })
+    .await
+}
+
+/// The `version` member of a rule-data document ("unversioned" when absent), the key the
+/// daily results cache is stored under.
+fn rule_version(document: &Value) -> String {
+    document
+        .get("version")
+        .and_then(Value::as_str)
+        .unwrap_or("unversioned")
+        .to_string()
+}
+
+/// `PUT /api/v1/plugins/{name}/config`: the highest loaded version of the plugin validates the
+/// document (its `prepare` parses it and names the JSON pointer at fault) before it is stored.
+/// Cached results are keyed by the document's `version`, so a changed document must carry a
+/// new one.
+pub async fn put_config(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    body: String,
+) -> Result<Json<Value>, Problem> {
+    let document: Value = serde_json::from_str(&body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "rule-data-invalid",
+            format!("rule data: not JSON: {e}"),
+        )
+        .with("field", "body")
+    })?;
+    let version = rule_version(&document);
+    blocking(move || {
+        let plugin = state
+            .evaluator
+            .runtime
+            .resolve(&name, &semver::VersionReq::STAR)
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown-plugin",
+                    format!("no loaded plugin {name:?}"),
+                )
+                .with("parameter", "name")
+            })?;
+        let store = &state.evaluator.store;
+        let current = store
+            .rule_data(&name)?
+            .unwrap_or_else(|| plugin.info().default_rule_data.clone());
+        if let Ok(current) = serde_json::from_str::<Value>(&current)
+            && rule_version(&current) == version
+            && current != document
+        {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "rule-data-invalid",
+                format!(
+                    "rule data: /version is {version:?}, as the document in force, but the content differs; results are cached by version, so give the new document a new version"
+                ),
+            )
+            .with("field", "/version"));
+        }
+        match plugin.call().and_then(|mut c| c.prepare(&body, &[])) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "rule-data-invalid",
+                    format!("{}: {}: {}", plugin.label(), e.code, e.message),
+                )
+                .with("code", &e.code));
+            }
+            Err(failure) => {
+                return Err(Problem::new(
+                    StatusCode::BAD_GATEWAY,
+                    "plugin-failure",
+                    failure.to_string(),
+                ));
+            }
+        }
+        store.put_rule_data(&name, &body)?;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(body.as_bytes())));
+        store.audit(AuditEntry::now(
+            &caller.who(),
+            "rule_data.put",
+            &format!("{name} rule data {version}"),
+            Some(&digest),
+        ))?;
+        Ok(Json(json!({"plugin": name, "validated_by": plugin.label(), "version": version, "digest": digest})))
+    })
+    .await
+}
+
+/// `GET /api/v1/plugins/{name}/config`.
+pub async fn get_config(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    blocking(move || {
+        let plugin = state
+            .evaluator
+            .runtime
+            .resolve(&name, &semver::VersionReq::STAR)
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown-plugin",
+                    format!("no loaded plugin {name:?}"),
+                )
+                .with("parameter", "name")
+            })?;
+        let (document, source) = match state.evaluator.store.rule_data(&name)? {
+            Some(d) => (d, "loaded"),
+            None => (plugin.info().default_rule_data.clone(), "default"),
+        };
+        let document: Value = serde_json::from_str(&document).unwrap_or(Value::String(document));
+        Ok(Json(json!({"plugin": name, "source": source, "version": rule_version(&document), "rule_data": document})))
     })
     .await
 }

@@ -16,8 +16,7 @@ use sha2::Digest;
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
-use crate::store::audit::AuditEntry;
-use crate::store::plugins::PluginRecord;
+use crate::runtime::{InstallError, install};
 use crate::store::tokens::Role;
 
 /// The routes of this module with their required roles: the API document and the auth table.
@@ -113,34 +112,21 @@ pub async fn upload(
         Problem::bad_parameter("version", format!("{version:?} is not semver: {e}"))
     })?;
     blocking(move || {
-        let runtime = &state.evaluator.runtime;
-        let plugin = runtime
-            .prepare(&body)
-            .map_err(|e| refused(format!("{e:#}")))?;
-        if plugin.name() != name || plugin.version() != &wanted {
-            return Err(refused(format!(
-                "it describes itself as {}@{}, the path says {name}@{wanted}",
-                plugin.name(),
-                plugin.version()
-            ))
-            .with("parameter", "name"));
-        }
-        let record = PluginRecord {
-            name: name.clone(),
-            version: wanted.to_string(),
-            digest: plugin.digest().to_string(),
-            uploaded: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            by: caller.who(),
-        };
-        let store = &state.evaluator.store;
-        store.put_plugin(&record, &body)?;
-        runtime.activate(plugin.clone());
-        store.audit(AuditEntry::now(
+        let plugin = install(
+            &state.evaluator.store,
+            &state.evaluator.runtime,
+            &body,
+            Some((&name, &wanted)),
             &caller.who(),
-            "plugin.upload",
-            &plugin.label(),
-            Some(plugin.digest()),
-        ))?;
+        )
+        .map_err(|e| match e {
+            InstallError::Invalid(e) => refused(format!("{e:#}")),
+            InstallError::Mismatch { described, .. } => refused(format!(
+                "it describes itself as {described}, the path says {name}@{wanted}"
+            ))
+            .with("parameter", "name"),
+            InstallError::Storage(e) => Problem::from(e),
+        })?;
         Ok((StatusCode::CREATED, Json(describe(&plugin))))
     })
     .await

@@ -1,8 +1,9 @@
-//! The `licmetric` command: serve, ingest, replay, bench, snapshot verify.
+//! The `licmetric` command: serve, ingest, replay, bench, snapshot verify, plugin inspect/load.
 
 mod bench;
 mod bench_estate;
 mod bench_read;
+pub mod plugin;
 mod snapshot;
 
 use std::net::SocketAddr;
@@ -66,6 +67,11 @@ enum Command {
     Snapshot {
         #[command(subcommand)]
         command: snapshot::SnapshotCommand,
+    },
+    /// Inspect a plugin component, or load one into a store.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
     },
     /// Measure ingest and evaluation on a generated estate (see docs/BENCHMARKS.md).
     Bench(bench::BenchArgs),
@@ -199,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             })
         }
         Command::Snapshot { command } => snapshot::run(command),
+        Command::Plugin { command } => plugin::run(command),
         Command::Bench(args) => bench::run(args).map(|_| 0),
         Command::BenchEstate(args) => bench_estate::run(args).map(|_| 0),
         Command::BenchRead(args) => bench_read::run(args).map(|_| 0),

@@ -9,6 +9,7 @@
 //! into a new store with an epoch deadline and a memory cap, and drops it afterwards, so a
 //! trapping plugin cannot affect the next call.
 
+pub mod install;
 mod limits;
 mod plugin;
 pub mod wit;
@@ -25,6 +26,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
+pub use install::{InstallError, install};
 pub use limits::Limits;
 pub use plugin::{Call, FailureKind, LoadedPlugin, PluginFailure};
 

@@ -17,6 +17,7 @@ use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
 use crate::runtime::{InstallError, install};
+use crate::store::audit::AuditEntry;
 use crate::store::tokens::Role;
 
 /// The routes of this module with their required roles: the API document and the auth table.

@@ -204,7 +204,14 @@ impl Runtime {
             anyhow::anyhow!("the plugin does not compile as a WebAssembly component: {e}")
         })?;
         self.compiled.fetch_add(1, Ordering::Relaxed);
-        let partial = path.with_extension(format!("{}.partial", std::process::id()));
+        // Unique per writer (threads of one process compile the same plugin at once), so a
+        // rename only ever moves a whole file into place.
+        static WRITERS: AtomicU64 = AtomicU64::new(0);
+        let partial = path.with_extension(format!(
+            "{}-{}.partial",
+            std::process::id(),
+            WRITERS.fetch_add(1, Ordering::Relaxed)
+        ));
         if std::fs::write(&partial, &compiled)
             .and_then(|_| std::fs::rename(&partial, &path))
             .is_err()

@@ -6,6 +6,8 @@
 //! sanely, and its name and version are the ones in the path. Only then is it stored (so a
 //! restart loads it again) and activated; a refused upload leaves the active version untouched.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,7 +18,8 @@ use sha2::Digest;
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
-use crate::runtime::{InstallError, install};
+use crate::eval::rule_data_version;
+use crate::runtime::{InstallError, LoadedPlugin, install};
 use crate::store::audit::AuditEntry;
 use crate::store::tokens::Role;
 
@@ -178,14 +181,20 @@ pub async fn audit(
     .await
 }
 
-/// The `version` member of a rule-data document ("unversioned" when absent), the key the
-/// daily results cache is stored under.
-fn rule_version(document: &Value) -> String {
-    document
-        .get("version")
-        .and_then(Value::as_str)
-        .unwrap_or("unversioned")
-        .to_string()
+/// The highest loaded version of plugin `name`, or a 404 naming the parameter.
+fn loaded_plugin(state: &AppState, name: &str) -> Result<Arc<LoadedPlugin>, Problem> {
+    state
+        .evaluator
+        .runtime
+        .resolve(name, &semver::VersionReq::STAR)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "unknown-plugin",
+                format!("no loaded plugin {name:?}"),
+            )
+            .with("parameter", "name")
+        })
 }
 
 /// `PUT /api/v1/plugins/{name}/config`: the highest loaded version of the plugin validates the
@@ -206,26 +215,13 @@ pub async fn put_config(
         )
         .with("field", "body")
     })?;
-    let version = rule_version(&document);
+    let version = rule_data_version(&body);
     blocking(move || {
-        let plugin = state
-            .evaluator
-            .runtime
-            .resolve(&name, &semver::VersionReq::STAR)
-            .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown-plugin",
-                    format!("no loaded plugin {name:?}"),
-                )
-                .with("parameter", "name")
-            })?;
+        let plugin = loaded_plugin(&state, &name)?;
         let store = &state.evaluator.store;
-        let current = store
-            .rule_data(&name)?
-            .unwrap_or_else(|| plugin.info().default_rule_data.clone());
-        if let Ok(current) = serde_json::from_str::<Value>(&current)
-            && rule_version(&current) == version
+        let (current, _) = state.evaluator.rule_data_in_force(&plugin)?;
+        if rule_data_version(&current) == version
+            && let Ok(current) = serde_json::from_str::<Value>(&current)
             && current != document
         {
             return Err(Problem::new(
@@ -274,24 +270,14 @@ pub async fn get_config(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     blocking(move || {
-        let plugin = state
-            .evaluator
-            .runtime
-            .resolve(&name, &semver::VersionReq::STAR)
-            .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown-plugin",
-                    format!("no loaded plugin {name:?}"),
-                )
-                .with("parameter", "name")
-            })?;
-        let (document, source) = match state.evaluator.store.rule_data(&name)? {
-            Some(d) => (d, "loaded"),
-            None => (plugin.info().default_rule_data.clone(), "default"),
-        };
+        let plugin = loaded_plugin(&state, &name)?;
+        let (document, loaded) = state.evaluator.rule_data_in_force(&plugin)?;
+        let source = if loaded { "loaded" } else { "default" };
+        let version = rule_data_version(&document);
         let document: Value = serde_json::from_str(&document).unwrap_or(Value::String(document));
-        Ok(Json(json!({"plugin": name, "source": source, "version": rule_version(&document), "rule_data": document})))
+        Ok(Json(
+            json!({"plugin": name, "source": source, "version": version, "rule_data": document}),
+        ))
     })
     .await
 }

@@ -83,6 +83,15 @@ impl From<PluginFailure> for EvalError {
     }
 }
 
+/// The `version` member of a rule-data document ("unversioned" when absent or not JSON): the
+/// key the daily results are cached under, and what results name as their rule-data version.
+pub fn rule_data_version(document: &str) -> String {
+    serde_json::from_str::<Value>(document)
+        .ok()
+        .and_then(|v| v.get("version").and_then(Value::as_str).map(String::from))
+        .unwrap_or_else(|| "unversioned".into())
+}
+
 /// Product-days evaluated in one plugin call; more go to further calls (fresh instances).
 pub const PRODUCT_DAYS_PER_CALL: usize = 360;
 
@@ -161,10 +170,7 @@ impl Evaluator {
         let Some(plugin) = self.runtime.resolve(&name, &req) else {
             return Ok(());
         };
-        let rule_data = match self.store.rule_data(plugin.name())? {
-            Some(r) => r,
-            None => plugin.info().default_rule_data.clone(),
-        };
+        let (rule_data, _) = self.rule_data_in_force(&plugin)?;
         let product_ref = sdk::ProductRef {
             id: product.id.clone(),
             parameters: product.parameters.to_string(),
@@ -178,6 +184,15 @@ impl Evaluator {
         }
     }
 
+    /// A plugin's rule data in force: the document an operator loaded (`true`), else the
+    /// plugin's default (`false`).
+    pub fn rule_data_in_force(&self, plugin: &LoadedPlugin) -> anyhow::Result<(String, bool)> {
+        Ok(match self.store.rule_data(plugin.name())? {
+            Some(loaded) => (loaded, true),
+            None => (plugin.info().default_rule_data.clone(), false),
+        })
+    }
+
     fn plugin_days(
         &self,
         plugin: &Arc<LoadedPlugin>,
@@ -186,14 +201,8 @@ impl Evaluator {
         end: NaiveDate,
         run_at: i64,
     ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
-        let rule_data = match self.store.rule_data(plugin.name())? {
-            Some(r) => r,
-            None => plugin.info().default_rule_data.clone(),
-        };
-        let rule_version = serde_json::from_str::<Value>(&rule_data)
-            .ok()
-            .and_then(|v| v.get("version").and_then(Value::as_str).map(String::from))
-            .unwrap_or_else(|| "unversioned".into());
+        let (rule_data, _) = self.rule_data_in_force(plugin)?;
+        let rule_version = rule_data_version(&rule_data);
         let sequence = self.store.committed_sequence()?;
         let kinds: Vec<&str> = plugin
             .info()

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::auth::{Caller, form_pairs};
-use super::read::{Freshness, freshness};
+use super::read::{Freshness, freshness, make_room};
 use crate::eval::scope::Scope;
 
 /// Routes whose `GET` answer is a function of the query, the caller's scope and the store.
@@ -79,15 +79,7 @@ impl AnswerCache {
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= KEPT
-            && !entries.contains_key(&key)
-            && let Some(oldest) = entries
-                .iter()
-                .min_by_key(|(_, k)| k.used)
-                .map(|(k, _)| k.clone())
-        {
-            entries.remove(&oldest);
-        }
+        make_room(&mut entries, &key, KEPT, |k| k.used);
         entries.insert(key, kept);
     }
 }

@@ -126,6 +126,25 @@ pub fn freshness(state: &AppState) -> anyhow::Result<Freshness> {
     })
 }
 
+/// Makes room for `key` in a map that holds at most `capacity` entries: when it is full and
+/// `key` is new, the entry least recently used (by `used`) goes.
+pub(super) fn make_room<K: Eq + std::hash::Hash + Clone, V>(
+    entries: &mut HashMap<K, V>,
+    key: &K,
+    capacity: usize,
+    used: impl Fn(&V) -> Instant,
+) {
+    if entries.len() >= capacity
+        && !entries.contains_key(key)
+        && let Some(oldest) = entries
+            .iter()
+            .min_by_key(|(_, v)| used(v))
+            .map(|(k, _)| k.clone())
+    {
+        entries.remove(&oldest);
+    }
+}
+
 impl ReportCache {
     /// The slot of `key`, made (and the least recently read one evicted) when missing.
     fn slot(&self, key: Key) -> Slot {
@@ -133,15 +152,7 @@ impl ReportCache {
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= CACHED_REPORTS
-            && !entries.contains_key(&key)
-            && let Some(oldest) = entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-        {
-            entries.remove(&oldest);
-        }
+        make_room(&mut entries, &key, CACHED_REPORTS, |(_, used)| *used);
         let entry = entries
             .entry(key)
             .or_insert_with(|| (Slot::default(), Instant::now()));

@@ -116,12 +116,7 @@ impl TestServer {
             .send()
             .expect("GET");
         let status = r.status().as_u16();
-        let content_type = r
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let content_type = content_type(&r);
         (status, content_type, r.text().unwrap_or_default())
     }
 
@@ -165,18 +160,23 @@ impl TestServer {
     fn send(&self, request: reqwest::blocking::RequestBuilder) -> (u16, String, serde_json::Value) {
         let r = request.send().expect("request");
         let status = r.status().as_u16();
-        let content_type = r
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let content_type = content_type(&r);
         (
             status,
             content_type,
             r.json().unwrap_or(serde_json::Value::Null),
         )
     }
+}
+
+/// An answer's `content-type` ("" when absent).
+pub fn content_type(response: &reqwest::blocking::Response) -> String {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 impl Drop for TestServer {

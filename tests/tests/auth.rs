@@ -94,12 +94,7 @@ fn concrete_for(path: &str, product: &str) -> String {
 /// The text of an answer; a zip's entries are read out so their content is checked too.
 fn body_text(response: reqwest::blocking::Response) -> (u16, String, String) {
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type = content_type(&response);
     let bytes = response.bytes().expect("body").to_vec();
     if content_type.contains("zip") {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");

@@ -118,11 +118,7 @@ fn get_bytes(server: &TestServer, token: &str, path: &str) -> (u16, String, Vec<
         .send()
         .unwrap();
     let status = r.status().as_u16();
-    let ct = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let ct = content_type(&r);
     (status, ct, r.bytes().unwrap().to_vec())
 }
 

@@ -9,11 +9,10 @@ use clap::Args;
 use licmetric_sdk::types::{self as sdk, Selection};
 
 use crate::api::{self, AppState};
-use crate::eval::{Evaluator, calendar};
-use crate::runtime::{Limits, Runtime};
+use crate::eval::calendar;
+use crate::store::DAY_MS;
 use crate::store::records::Product;
 use crate::store::timeline::{Interner, Window};
-use crate::store::{DAY_MS, Store};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -40,13 +39,8 @@ pub struct BenchArgs {
 const FIRST_DAY: &str = "2026-08-01";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = Arc::new(Store::open(dir.path())?);
-    let runtime = Runtime::with_standard_plugins(super::default_cache_dir(), Limits::default())?;
-    let evaluator = Evaluator {
-        store: store.clone(),
-        runtime,
-    };
+    let (_dir, evaluator) = super::bench_evaluator()?;
+    let store = evaluator.store.clone();
     let start: NaiveDate = FIRST_DAY.parse()?;
     let end = start + chrono::Days::new(args.days as u64);
 

@@ -2,15 +2,12 @@
 //! VMs, installations over 90 days), for one product and for many, cold and cached.
 //! Figures: docs/BENCHMARKS.md.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use clap::Args;
 
-use crate::eval::{Evaluator, calendar};
-use crate::runtime::{Limits, Runtime};
-use crate::store::Store;
+use crate::eval::calendar;
 use crate::store::records::Product;
 use crate::store::timeline::{Interner, Window};
 
@@ -43,13 +40,8 @@ pub struct EstateArgs {
 const FIRST_DAY: &str = "2026-08-01";
 
 pub fn run(args: EstateArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = Arc::new(Store::open(dir.path())?);
-    let runtime = Runtime::with_standard_plugins(super::default_cache_dir(), Limits::default())?;
-    let evaluator = Evaluator {
-        store: store.clone(),
-        runtime,
-    };
+    let (_dir, evaluator) = super::bench_evaluator()?;
+    let store = evaluator.store.clone();
     let start: NaiveDate = FIRST_DAY.parse()?;
     let end = start + chrono::Days::new(args.days as u64);
 

@@ -5,7 +5,6 @@
 //! The estate is concurrent-use sessions (one licence type per product), evaluated once before
 //! the clock starts, so the reads measure the steady state a dashboard sees: every day cached.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -13,9 +12,7 @@ use clap::Args;
 
 use super::bench::{Sessions, generate, product};
 use crate::api::{self, AppState};
-use crate::eval::{Evaluator, calendar};
-use crate::runtime::{Limits, Runtime};
-use crate::store::Store;
+use crate::eval::calendar;
 use crate::store::tokens::Role;
 
 #[derive(Args)]
@@ -45,13 +42,8 @@ const FIRST_DAY: &str = "2026-06-01";
 
 /// Builds the estate, evaluates it, then loads each path and prints its latencies.
 pub fn run(args: ReadArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = Arc::new(Store::open(dir.path())?);
-    let runtime = Runtime::with_standard_plugins(super::default_cache_dir(), Limits::default())?;
-    let evaluator = Evaluator {
-        store: store.clone(),
-        runtime,
-    };
+    let (_dir, evaluator) = super::bench_evaluator()?;
+    let store = evaluator.store.clone();
     let start: NaiveDate = FIRST_DAY.parse()?;
     let end = start + chrono::Days::new(args.days as u64);
     let last = end.pred_opt().expect("a day before the end");

@@ -212,6 +212,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// What every benchmark starts from: an empty store in a temporary directory (removed when
+/// the returned guard drops) and the standard plugins.
+fn bench_evaluator() -> anyhow::Result<(tempfile::TempDir, Evaluator)> {
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(Store::open(dir.path())?);
+    let runtime = Runtime::with_standard_plugins(default_cache_dir(), Limits::default())?;
+    Ok((dir, Evaluator { store, runtime }))
+}
+
 /// Where compiled plugins are cached when no store directory is at hand.
 pub fn default_cache_dir() -> PathBuf {
     std::env::temp_dir().join("licmetric-compiled")

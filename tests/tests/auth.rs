@@ -449,3 +449,54 @@ fn the_api_document_lists_every_route_with_its_role() {
         "{problem}"
     );
 }
+
+#[test]
+fn the_command_line_makes_lists_and_revokes_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["licmetric", "token"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--data", data]);
+        licmetric::cli::run_args(all)
+    };
+    assert_eq!(
+        run(&[
+            "create",
+            "--role",
+            "reader",
+            "--scope",
+            "cost_center=CC1,CC2"
+        ]),
+        0
+    );
+    // Refused by name, nothing made: an unknown role, a scoped admin, an unknown attribute.
+    assert_eq!(run(&["create", "--role", "owner"]), 1);
+    assert_eq!(
+        run(&["create", "--role", "admin", "--scope", "cost_center=CC1"]),
+        1
+    );
+    assert_eq!(
+        run(&["create", "--role", "reader", "--scope", "colour=red"]),
+        1
+    );
+    let id = {
+        let store = Store::open(dir.path()).unwrap();
+        let tokens = store.tokens().unwrap();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(tokens[0].role, Role::Reader);
+        let scope = tokens[0].scope.as_ref().unwrap();
+        assert_eq!(scope.to_string(), "cost_center=CC1,CC2");
+        tokens[0].id.clone()
+    };
+    assert_eq!(run(&["list"]), 0);
+    assert_eq!(run(&["revoke", &id]), 0);
+    assert_eq!(run(&["revoke", &id]), 1);
+    assert!(
+        Store::open(dir.path())
+            .unwrap()
+            .tokens()
+            .unwrap()
+            .is_empty()
+    );
+}

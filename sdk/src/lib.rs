@@ -105,6 +105,48 @@ macro_rules! export_metric {
     };
 }
 
+/// Bundles a replay fixture folder (`case.json` and `facts.ndjson`, the format of
+/// `licmetric replay`) into the plugin as its example. The host evaluates it when the plugin is
+/// uploaded or loaded, within the sandbox limits, and refuses a plugin whose example fails or
+/// whose figures differ from the fixture's `expected`. The path is relative to the plugin
+/// crate's `Cargo.toml`.
+///
+/// The files travel as two custom sections of the component (`licmetric-example-case`,
+/// `licmetric-example-facts`), so the WIT contract is unchanged and a plugin without an
+/// example still loads where no self-test is asked for.
+///
+/// ```ignore
+/// licmetric_sdk::bundle_example!("example");
+/// ```
+#[macro_export]
+macro_rules! bundle_example {
+    ($dir:literal) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            const CASE: &[u8] =
+                include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/case.json"));
+            const FACTS: &[u8] = include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/",
+                $dir,
+                "/facts.ndjson"
+            ));
+            #[used]
+            #[unsafe(link_section = "licmetric-example-case")]
+            static EXAMPLE_CASE: [u8; CASE.len()] =
+                *include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/case.json"));
+            #[used]
+            #[unsafe(link_section = "licmetric-example-facts")]
+            static EXAMPLE_FACTS: [u8; FACTS.len()] = *include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/",
+                $dir,
+                "/facts.ndjson"
+            ));
+        };
+    };
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::plugin::{describe, evaluate, prepare};

@@ -57,13 +57,39 @@ pub fn build(packages: &[&str]) -> Vec<PathBuf> {
     packages.iter().map(|p| wasm_path(&target_dir, p)).collect()
 }
 
-/// Watches a guest crate's sources so the build script reruns when they change.
+/// Watches a guest crate's sources, and the fixture folder each
+/// `licmetric_sdk::bundle_example!("dir")` in them names, so the build script reruns when
+/// either changes (the guest's own cargo tracks `include_bytes!`, but only once it runs).
 pub fn watch(crate_dir: &Path) {
     println!("cargo:rerun-if-changed={}", crate_dir.join("src").display());
     println!(
         "cargo:rerun-if-changed={}",
         crate_dir.join("Cargo.toml").display()
     );
+    for example in bundled_examples(crate_dir) {
+        println!("cargo:rerun-if-changed={}", example.display());
+    }
+}
+
+/// The folders named by `bundle_example!("…")` in the crate's `src/*.rs`.
+fn bundled_examples(crate_dir: &Path) -> Vec<PathBuf> {
+    const MACRO: &str = "bundle_example!(\"";
+    let Ok(entries) = std::fs::read_dir(crate_dir.join("src")) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        for (at, _) in text.match_indices(MACRO) {
+            let rest = &text[at + MACRO.len()..];
+            if let Some(end) = rest.find('"') {
+                found.push(crate_dir.join(&rest[..end]));
+            }
+        }
+    }
+    found
 }
 
 fn wasm_path(target_dir: &Path, package: &str) -> PathBuf {

@@ -16,11 +16,11 @@ use licmetric_sdk::calendar::TimeUnit;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::eval::Evaluator;
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::calendar;
 use crate::eval::chargeback;
 use crate::eval::period::{self, DailyValue, PartitionPeak, Usage};
+use crate::eval::{EvalError, Evaluator};
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::store::records::{Bundle, ChargebackConfig, Product};
@@ -187,10 +187,45 @@ fn replay_one(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<CaseReport> 
         .with_context(|| format!("reading {}", case_path.display()))?;
     let case: Case = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a valid case", case_path.display()))?;
-    let store = Arc::new(Store::temporary()?);
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let facts = read("facts.ndjson")?;
+    let late = match dir.join("late.ndjson").is_file() {
+        true => Some(read("late.ndjson")?),
+        false => None,
+    };
+    let evaluator = Evaluator {
+        store: Arc::new(Store::temporary()?),
+        runtime: runtime.clone(),
+    };
+    let mismatches = run_case(&evaluator, &case, &facts, late.as_deref())
+        .with_context(|| format!("{}", dir.display()))?;
+    Ok(CaseReport {
+        dir: dir.to_path_buf(),
+        title: case.title,
+        mismatches,
+    })
+}
+
+/// Runs `case` with `evaluator`, whose store is a fresh one (a temporary store): stores the
+/// case's products, bundles and rule data, ingests `facts` (NDJSON), evaluates the period and
+/// compares every expected figure; with `late`, first compares `expected_before_late`, then
+/// ingests `late` and compares `expected`. Returns one line per mismatch (empty = pass). A
+/// product that fails without an expected `error`, or with a plugin failure (trap, timeout,
+/// memory or output cap, malformed result), is a mismatch. The shared core of `licmetric
+/// replay` and a plugin's self-test; costs one evaluation of the case's products per stage.
+pub fn run_case(
+    evaluator: &Evaluator,
+    case: &Case,
+    facts: &str,
+    late: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let store = &evaluator.store;
     for p in &case.products {
         p.validate()
-            .map_err(|e| anyhow::anyhow!("{}: product {}: {e}", case_path.display(), p.id))?;
+            .map_err(|e| anyhow::anyhow!("case.json: product {}: {e}", p.id))?;
         store.put_product(p)?;
     }
     for b in &case.bundles {
@@ -199,58 +234,47 @@ fn replay_one(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<CaseReport> 
     for (plugin, doc) in &case.rule_data {
         store.put_rule_data(plugin, &doc.to_string())?;
     }
-    let evaluator = Evaluator {
-        store: store.clone(),
-        runtime: runtime.clone(),
-    };
     let run_at = match &case.run_at {
-        Some(t) => crate::store::fact::parse_time(t).map_err(|e| anyhow::anyhow!("run_at: {e}"))?,
+        Some(t) => crate::store::fact::parse_time(t)
+            .map_err(|e| anyhow::anyhow!("case.json: run_at: {e}"))?,
         None => calendar::midnight(chrono_tz::Tz::UTC, case.period.end),
     };
     let week_start = match &case.week_start {
         Some(w) => w
             .parse::<Weekday>()
-            .map_err(|_| anyhow::anyhow!("week_start: {w:?} is not a weekday"))?,
+            .map_err(|_| anyhow::anyhow!("case.json: week_start: {w:?} is not a weekday"))?,
         None => Weekday::Mon,
     };
-    ingest_file(&store, &dir.join("facts.ndjson"))?;
+    let ingest = |name: &str, text: &str| -> anyhow::Result<()> {
+        store
+            .ingest(text)
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+    };
+    ingest("facts.ndjson", facts)?;
     let mut mismatches = Vec::new();
-    let late = dir.join("late.ndjson");
-    if late.is_file() {
+    if let Some(late) = late {
         compare(
-            &evaluator,
-            &case,
+            evaluator,
+            case,
             &case.expected_before_late,
             run_at,
             week_start,
             "before late facts: ",
             &mut mismatches,
         )?;
-        ingest_file(&store, &late)?;
+        ingest("late.ndjson", late)?;
     }
     compare(
-        &evaluator,
-        &case,
+        evaluator,
+        case,
         &case.expected,
         run_at,
         week_start,
         "",
         &mut mismatches,
     )?;
-    Ok(CaseReport {
-        dir: dir.to_path_buf(),
-        title: case.title,
-        mismatches,
-    })
-}
-
-fn ingest_file(store: &Store, path: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    store
-        .ingest(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(())
+    Ok(mismatches)
 }
 
 fn compare(
@@ -267,7 +291,7 @@ fn compare(
     let results = evaluator
         .days(&products, start, end, run_at)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut by_id: BTreeMap<String, Result<Usage, String>> = BTreeMap::new();
+    let mut by_id: BTreeMap<String, Result<Usage, EvalError>> = BTreeMap::new();
     let mut bucketed: BTreeMap<(String, String), Usage> = BTreeMap::new();
     let mut bundles: BTreeMap<String, Result<BundleUsage, String>> = BTreeMap::new();
     let mut evaluated_days: BTreeMap<String, crate::eval::ProductDays> = BTreeMap::new();
@@ -309,7 +333,7 @@ fn compare(
             evaluated_days.insert(product.id.clone(), days);
             usage
         });
-        by_id.insert(product.id.clone(), usage.map_err(|e| e.to_string()));
+        by_id.insert(product.id.clone(), usage);
     }
     for e in expected {
         let Some(id) = &e.product else {
@@ -323,9 +347,10 @@ fn compare(
                 out.push(format!("{label}: not among the case's products"));
                 continue;
             }
-            Some(Err(message)) => {
+            Some(Err(error)) => {
+                let message = error.to_string();
                 if let Some(code) = &e.error {
-                    if !message.contains(code.as_str()) {
+                    if !expected_error(code, error) {
                         out.push(format!("{label}: expected error {code}, got: {message}"));
                     }
                 } else {
@@ -420,7 +445,23 @@ fn compare(
             });
         }
     }
+    // A product no expectation names must not fail unnoticed.
+    for (id, usage) in &by_id {
+        if let Err(error) = usage
+            && !expected.iter().any(|e| e.product.as_ref() == Some(id))
+        {
+            out.push(format!(
+                "{stage}product {id}: failed, and the case expects no error for it: {error}"
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Whether a product's error is the one a case expects: its SPEC §5.3 code appears in the
+/// message. A plugin failure (trap, timeout, caps, malformed result) is never expected.
+fn expected_error(code: &str, error: &EvalError) -> bool {
+    !matches!(error, EvalError::PluginFailure { .. }) && error.to_string().contains(code)
 }
 
 /// Compares the chargeback `allocate` gives under the record's configuration `config` with

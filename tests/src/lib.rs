@@ -10,11 +10,17 @@ use licmetric::runtime::{Limits, Runtime};
 use licmetric::store::Store;
 pub use licmetric::store::tokens::Role;
 
-/// Built by tests/build.rs from tests/plugins/*.
+/// Built by tests/build.rs from tests/plugins/*: the hostile test plugins.
 pub const SPIN_FOREVER: &str = env!("LICMETRIC_TEST_SPIN_FOREVER");
 pub const MEMORY_BOMB: &str = env!("LICMETRIC_TEST_MEMORY_BOMB");
 pub const PANIC: &str = env!("LICMETRIC_TEST_PANIC");
 pub const HUGE_OUTPUT: &str = env!("LICMETRIC_TEST_HUGE_OUTPUT");
+/// A well-behaved test plugin (`fixed`: every day counts the product's `units`) whose bundled
+/// example passes, so uploads and loads accept it.
+pub const FIXED: &str = env!("LICMETRIC_TEST_FIXED");
+/// A plugin built against `licmetric:plugin@2.0.0` (tests/plugins/wit-v2/wit), refused by
+/// this host of the 1.x WIT.
+pub const WIT_V2: &str = env!("LICMETRIC_TEST_WIT_V2");
 
 /// The repository's tests/fixtures folder.
 pub fn fixtures() -> PathBuf {

@@ -9,6 +9,7 @@
 //! into a new store with an epoch deadline and a memory cap, and drops it afterwards, so a
 //! trapping plugin cannot affect the next call.
 
+pub mod example;
 pub mod install;
 mod limits;
 mod plugin;
@@ -120,16 +121,15 @@ impl Runtime {
 
     /// Compiles (or fetches from the cache), links and checks a plugin without making it
     /// available: it exports the WIT world of this API's major version and describes itself
-    /// sanely. Costs a Cranelift run the first time a digest is seen, then a cache read.
+    /// sanely; its bundled example, if any, is read (not run: see `self_test`). Costs a
+    /// Cranelift run the first time a digest is seen, then a cache read, plus one pass over
+    /// the bytes for the example.
     pub fn prepare(self: &Arc<Self>, wasm: &[u8]) -> anyhow::Result<Arc<LoadedPlugin>> {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(wasm)));
         let component = self.compile(wasm, &digest)?;
-        Ok(Arc::new(LoadedPlugin::link(
-            self.clone(),
-            &self.engine,
-            component,
-            digest,
-        )?))
+        let mut plugin = LoadedPlugin::link(self.clone(), &self.engine, component, digest)?;
+        plugin.example = example::read(wasm)?;
+        Ok(Arc::new(plugin))
     }
 
     /// Makes a prepared plugin the one products bound to its name and version resolve to

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use licmetric_sdk::types as sdk;
 use wasmtime::component::{Component, HasSelf, Linker};
 
+use super::example::Example;
 use super::limits::{Limits, MemoryLimiter};
 use super::wit::{self, Plugin, PluginPre, licmetric::plugin::log};
 use super::{EPOCH_TICK, Runtime};
@@ -76,12 +77,15 @@ pub struct LoadedPlugin {
     digest: String,
     info: sdk::PluginInfo,
     version: semver::Version,
+    /// Set by `Runtime::prepare` (example.rs).
+    pub(super) example: Option<Example>,
     evaluations: AtomicU64,
     days_evaluated: AtomicU64,
 }
 
 impl LoadedPlugin {
-    /// Links `component` against the WIT world and asks it to describe itself.
+    /// Links `component` against the WIT world and asks it to describe itself. The example is
+    /// set afterwards by `Runtime::prepare`, from the component's bytes.
     pub(super) fn link(
         runtime: Arc<Runtime>,
         engine: &wasmtime::Engine,
@@ -126,6 +130,7 @@ impl LoadedPlugin {
             digest,
             info: empty_info(),
             version: semver::Version::new(0, 0, 0),
+            example: None,
             evaluations: AtomicU64::new(0),
             days_evaluated: AtomicU64::new(0),
         };
@@ -175,6 +180,12 @@ impl LoadedPlugin {
     /// What the plugin declared.
     pub fn info(&self) -> &sdk::PluginInfo {
         &self.info
+    }
+
+    /// The replay fixture the plugin bundles as its self-test (`licmetric_sdk::bundle_example!`),
+    /// read from its bytes when it was prepared; `None` when it bundles none.
+    pub fn example(&self) -> Option<&Example> {
+        self.example.as_ref()
     }
 
     /// How many `evaluate` calls ran, and how many product-days they covered.

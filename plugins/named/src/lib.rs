@@ -114,3 +114,5 @@ impl Metric for Named {
 }
 
 export_metric!(Named);
+// The self-test evaluated when the plugin is uploaded: the example NU-A (SPEC §3.5.2).
+licmetric_sdk::bundle_example!("../../tests/fixtures/named/nu-a-allocation-restricts-counting");

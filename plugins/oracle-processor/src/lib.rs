@@ -315,6 +315,8 @@ fn nup_days(
 }
 
 export_metric!(OracleProcessor);
+// The self-test evaluated when the plugin is uploaded: the example ORA-A (SPEC §3.3.5).
+licmetric_sdk::bundle_example!("../../tests/fixtures/oracle/ora-a-group-then-round");
 
 #[cfg(test)]
 mod tests;

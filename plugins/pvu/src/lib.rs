@@ -102,3 +102,5 @@ impl Metric for Pvu {
 }
 
 export_metric!(Pvu);
+// The self-test evaluated when the plugin is uploaded: the example PVU-B (SPEC §3.1.5).
+licmetric_sdk::bundle_example!("../../tests/fixtures/pvu/pvu-b-hwm");

@@ -41,3 +41,6 @@ impl Metric for Hostile {
 }
 
 export_metric!(Hostile);
+
+// Its example fails (the plugin misbehaves on every evaluation): uploads refuse it.
+licmetric_sdk::bundle_example!("example");

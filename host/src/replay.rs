@@ -199,10 +199,7 @@ fn replay_one(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<CaseReport> 
     for (plugin, doc) in &case.rule_data {
         store.put_rule_data(plugin, &doc.to_string())?;
     }
-    let evaluator = Evaluator {
-        store: store.clone(),
-        runtime: runtime.clone(),
-    };
+    let evaluator = Evaluator::new(store.clone(), runtime.clone());
     let run_at = match &case.run_at {
         Some(t) => crate::store::fact::parse_time(t).map_err(|e| anyhow::anyhow!("run_at: {e}"))?,
         None => calendar::midnight(chrono_tz::Tz::UTC, case.period.end),

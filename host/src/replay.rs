@@ -196,10 +196,7 @@ fn replay_one(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<CaseReport> 
         true => Some(read("late.ndjson")?),
         false => None,
     };
-    let evaluator = Evaluator {
-        store: Arc::new(Store::temporary()?),
-        runtime: runtime.clone(),
-    };
+    let evaluator = Evaluator::new(Arc::new(Store::temporary()?), runtime.clone());
     let mismatches = run_case(&evaluator, &case, &facts, late.as_deref())
         .with_context(|| format!("{}", dir.display()))?;
     Ok(CaseReport {

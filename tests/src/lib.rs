@@ -67,7 +67,7 @@ impl TestServer {
         let (admin_token, _) = store
             .create_token(Role::Admin, None, Some("tests".into()))
             .expect("admin token");
-        let evaluator = Evaluator { store, runtime };
+        let evaluator = Evaluator::new(store, runtime);
         let state = AppState::new(evaluator.clone(), settings);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();

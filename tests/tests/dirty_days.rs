@@ -16,10 +16,7 @@ fn only_dirty_days_are_recomputed() {
     let plugin = runtime
         .resolve("concurrent", &semver::VersionReq::STAR)
         .unwrap();
-    let evaluator = licmetric::eval::Evaluator {
-        store: store.clone(),
-        runtime,
-    };
+    let evaluator = licmetric::eval::Evaluator::new(store.clone(), runtime);
     let product: Product =
         serde_json::from_value(json!({"id":"cad","metric":"concurrent@^1"})).unwrap();
     let lines: Vec<String> = (1..=30)

@@ -147,10 +147,7 @@ fn an_upload_is_validated_stored_activated_and_audited() {
     drop(server);
 
     // A restart loads the stored plugin again.
-    let evaluator = Evaluator {
-        store,
-        runtime: runtime(test_limits()),
-    };
+    let evaluator = Evaluator::new(store, runtime(test_limits()));
     assert!(
         evaluator
             .runtime

@@ -100,6 +100,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/plugins", get(plugins::list))
         .route("/api/v1/plugins/{name}/{version}", put(plugins::upload))
+        .route("/api/v1/plugins/{name}/rollback", post(plugins::rollback))
+        .route(
+            "/api/v1/plugins/{name}/{version}/activate",
+            post(plugins::activate),
+        )
+        .route(
+            "/api/v1/plugins/{name}/{version}/deactivate",
+            post(plugins::deactivate),
+        )
         .route(
             "/api/v1/plugins/{name}/config",
             put(plugins::put_config).get(plugins::get_config),

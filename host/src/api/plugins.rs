@@ -19,7 +19,8 @@ use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
 use crate::eval::rule_data_version;
-use crate::runtime::{InstallError, LoadedPlugin, install};
+use crate::runtime::install::{self, InstallError};
+use crate::runtime::{Held, LoadedPlugin};
 use crate::store::audit::AuditEntry;
 use crate::store::tokens::Role;
 
@@ -49,6 +50,36 @@ pub const DOCS: &[RouteDoc] = &[
         produces: "application/json",
     },
     RouteDoc {
+        method: "POST",
+        path: "/api/v1/plugins/{name}/rollback",
+        role: Some(Role::Operator),
+        summary: "Undo the plugin's most recent activation: that version becomes inactive and products resolve among the versions active before it",
+        params: &[param("name", "path", true, "string", "the plugin's name")],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "POST",
+        path: "/api/v1/plugins/{name}/{version}/activate",
+        role: Some(Role::Operator),
+        summary: "Make a held plugin version active again (as the most recent activation)",
+        params: &[
+            param("name", "path", true, "string", "the plugin's name"),
+            param("version", "path", true, "string", "a held version"),
+        ],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "POST",
+        path: "/api/v1/plugins/{name}/{version}/deactivate",
+        role: Some(Role::Operator),
+        summary: "Make a plugin version inactive; it stays held for rollback and past periods",
+        params: &[
+            param("name", "path", true, "string", "the plugin's name"),
+            param("version", "path", true, "string", "a held version"),
+        ],
+        produces: "application/json",
+    },
+    RouteDoc {
         method: "PUT",
         path: "/api/v1/plugins/{name}/config",
         role: Some(Role::Operator),
@@ -68,7 +99,7 @@ pub const DOCS: &[RouteDoc] = &[
         method: "GET",
         path: "/api/v1/plugins",
         role: Some(Role::Reader),
-        summary: "Loaded plugins: name, version, digest, metrics",
+        summary: "Every plugin version held: name, version, digest, metrics, whether it is active and its activation order",
         params: &[],
         produces: "application/json",
     },
@@ -112,11 +143,9 @@ pub async fn upload(
     Path((name, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let wanted = semver::Version::parse(&version).map_err(|e| {
-        Problem::bad_parameter("version", format!("{version:?} is not semver: {e}"))
-    })?;
+    let wanted = semver_parameter(&version)?;
     blocking(move || {
-        let plugin = install(
+        let plugin = install::install(
             &state.evaluator.store,
             &state.evaluator.runtime,
             &body,
@@ -129,18 +158,44 @@ pub async fn upload(
                 "it describes itself as {described}, the path says {name}@{wanted}"
             ))
             .with("parameter", "name"),
-            InstallError::Storage(e) => Problem::from(e),
+            other => lifecycle_problem(other),
         })?;
-        Ok((StatusCode::CREATED, Json(describe(&plugin))))
+        let registry = state.evaluator.runtime.registry();
+        let held = registry
+            .version(plugin.name(), plugin.version())
+            .ok_or_else(|| Problem::from(anyhow::anyhow!("{} vanished", plugin.label())))?;
+        Ok((StatusCode::CREATED, Json(describe(held))))
     })
     .await
 }
 
-fn describe(p: &crate::runtime::LoadedPlugin) -> Value {
+/// A refused lifecycle change as a problem: 409 when the state forbids it, 404 when nothing
+/// is held under that name and version.
+fn lifecycle_problem(e: InstallError) -> Problem {
+    match e {
+        InstallError::Conflict { .. } => {
+            Problem::new(StatusCode::CONFLICT, "version-exists", e.to_string())
+                .with("parameter", "version")
+        }
+        InstallError::Refused(reason) if reason.starts_with("no plugin") => {
+            Problem::new(StatusCode::NOT_FOUND, "unknown-plugin", reason)
+                .with("parameter", "version")
+        }
+        InstallError::Refused(reason) => Problem::new(StatusCode::CONFLICT, "refused", reason),
+        InstallError::Storage(e) => Problem::from(e),
+        InstallError::Invalid(e) => refused(format!("{e:#}")),
+        InstallError::Mismatch { .. } => refused(e.to_string()),
+    }
+}
+
+fn describe(held: &Held) -> Value {
+    let p = &held.plugin;
     json!({
         "name": p.name(),
         "version": p.version().to_string(),
         "digest": p.digest(),
+        "active": held.active,
+        "activated": held.activated,
         "sdk_version": p.info().sdk_version,
         "metrics": p.info().metrics.iter().map(|m| json!({
             "code_name": m.code_name, "name": m.name, "unit": m.unit,
@@ -148,17 +203,77 @@ fn describe(p: &crate::runtime::LoadedPlugin) -> Value {
     })
 }
 
-/// `GET /api/v1/plugins`.
+/// `GET /api/v1/plugins`: every version held, active or not.
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(Value::Array(
-        state
-            .evaluator
-            .runtime
-            .plugins()
-            .iter()
-            .map(|p| describe(p))
-            .collect(),
-    ))
+    let registry = state.evaluator.runtime.registry();
+    Json(Value::Array(registry.held().map(describe).collect()))
+}
+
+fn semver_parameter(version: &str) -> Result<semver::Version, Problem> {
+    semver::Version::parse(version)
+        .map_err(|e| Problem::bad_parameter("version", format!("{version:?} is not semver: {e}")))
+}
+
+/// `POST /api/v1/plugins/{name}/rollback`.
+pub async fn rollback(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    blocking(move || {
+        let evaluator = &state.evaluator;
+        let (rolled_back, now) =
+            install::rollback(&evaluator.store, &evaluator.runtime, &name, &caller.who())
+                .map_err(lifecycle_problem)?;
+        Ok(Json(
+            json!({"rolled_back": describe(&rolled_back), "current": describe(&now)}),
+        ))
+    })
+    .await
+}
+
+/// `POST /api/v1/plugins/{name}/{version}/activate`.
+pub async fn activate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Value>, Problem> {
+    let version = semver_parameter(&version)?;
+    blocking(move || {
+        let evaluator = &state.evaluator;
+        let held = install::activate(
+            &evaluator.store,
+            &evaluator.runtime,
+            &name,
+            &version,
+            &caller.who(),
+        )
+        .map_err(lifecycle_problem)?;
+        Ok(Json(describe(&held)))
+    })
+    .await
+}
+
+/// `POST /api/v1/plugins/{name}/{version}/deactivate`.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Value>, Problem> {
+    let version = semver_parameter(&version)?;
+    blocking(move || {
+        let evaluator = &state.evaluator;
+        let held = install::deactivate(
+            &evaluator.store,
+            &evaluator.runtime,
+            &name,
+            &version,
+            &caller.who(),
+        )
+        .map_err(lifecycle_problem)?;
+        Ok(Json(describe(&held)))
+    })
+    .await
 }
 
 /// `GET /api/v1/audit`.
@@ -282,18 +397,8 @@ pub async fn get_config(
     .await
 }
 
-/// Loads every stored plugin into the runtime (at start, after the standard ones). A stored
-/// plugin that no longer loads is skipped with a warning, not fatal: the service keeps serving.
+/// Loads every stored plugin into the runtime with its recorded state (at start, after the
+/// standard ones); see [`install::restore`].
 pub fn restore(evaluator: &crate::eval::Evaluator) -> anyhow::Result<usize> {
-    let mut loaded = 0;
-    for (record, wasm) in evaluator.store.stored_plugins()? {
-        match evaluator.runtime.load(&wasm) {
-            Ok(_) => loaded += 1,
-            Err(e) => tracing::warn!(
-                plugin = %format!("{}@{}", record.name, record.version),
-                "a stored plugin no longer loads: {e:#}"
-            ),
-        }
-    }
-    Ok(loaded)
+    install::restore(&evaluator.store, &evaluator.runtime)
 }

@@ -82,7 +82,8 @@ pub struct Report {
 pub struct Freshness {
     fact_sequence: u64,
     records_generation: u64,
-    plugin_digests: String,
+    /// Changes with every plugin activation, deactivation or rollback.
+    registry_generation: u64,
 }
 
 /// A computed report and when it stops being fresh.
@@ -112,17 +113,10 @@ const TODAY_TTL: Duration = Duration::from_secs(30);
 /// The store's and runtime's state now.
 pub fn freshness(state: &AppState) -> anyhow::Result<Freshness> {
     let store = &state.evaluator.store;
-    let plugins: Vec<String> = state
-        .evaluator
-        .runtime
-        .plugins()
-        .iter()
-        .map(|p| p.digest().to_string())
-        .collect();
     Ok(Freshness {
         fact_sequence: store.committed_sequence()?,
         records_generation: store.records_generation(),
-        plugin_digests: plugins.join(","),
+        registry_generation: state.evaluator.runtime.registry().generation(),
     })
 }
 

@@ -218,7 +218,7 @@ fn bench_evaluator() -> anyhow::Result<(tempfile::TempDir, Evaluator)> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(Store::open(dir.path())?);
     let runtime = Runtime::with_standard_plugins(default_cache_dir(), Limits::default())?;
-    Ok((dir, Evaluator { store, runtime }))
+    Ok((dir, Evaluator::new(store, runtime)))
 }
 
 /// Where compiled plugins are cached when no store directory is at hand.
@@ -304,10 +304,7 @@ fn serve(data: PathBuf, listen: SocketAddr, settings: api::Settings) -> anyhow::
     for p in runtime.plugins() {
         tracing::info!(plugin = %p.label(), digest = %p.digest(), "plugin loaded");
     }
-    let evaluator = Evaluator {
-        store: store.clone(),
-        runtime,
-    };
+    let evaluator = Evaluator::new(store.clone(), runtime);
     let restored = api::plugins::restore(&evaluator)?;
     if restored > 0 {
         tracing::info!("{restored} uploaded plugin versions loaded from the store");

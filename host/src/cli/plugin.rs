@@ -53,7 +53,11 @@ pub fn run(command: PluginCommand) -> anyhow::Result<i32> {
         PluginCommand::Load { file, data } => {
             let wasm = read(&file)?;
             let store = Store::open(&data)?;
-            let runtime = Runtime::new(super::default_cache_dir(), Limits::default())?;
+            // What a service on this store would hold, so the same conflicts and activation
+            // order apply as for an upload.
+            let runtime =
+                Runtime::with_standard_plugins(super::default_cache_dir(), Limits::default())?;
+            crate::runtime::install::restore(&store, &runtime)?;
             let plugin = install(&store, &runtime, &wasm, None, "cli")
                 .with_context(|| format!("{} was not loaded", file.display()))?;
             store.flush()?;

@@ -21,7 +21,7 @@ use licmetric_sdk::types::{self as sdk, Day, Selection};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::runtime::{LoadedPlugin, PluginFailure, Runtime};
+use crate::runtime::{LoadedPlugin, PluginFailure, Registry, Runtime};
 use crate::store::fact::format_time;
 use crate::store::records::Product;
 use crate::store::results::{CachedDay, Contributor, DayRecord, ResultKey};
@@ -108,9 +108,90 @@ pub struct ProductDays {
 pub struct Evaluator {
     pub store: Arc<Store>,
     pub runtime: Arc<Runtime>,
+    /// A plugin or rule data evaluated as if it were in force (dry runs, self-tests, past
+    /// periods); such evaluations neither read nor write cached results.
+    candidate: Option<Arc<Candidate>>,
+}
+
+/// What an evaluator puts in place of what is in force.
+enum Candidate {
+    /// Products bound to this plugin's name, with a requirement its version matches, resolve
+    /// to it.
+    Plugin(Arc<LoadedPlugin>),
+    /// This plugin name's rule data is this document.
+    RuleData { plugin: String, document: String },
+    /// Each listed product resolves to this plugin with this rule data (re-evaluating a past
+    /// period with the versions recorded for it).
+    Pinned(BTreeMap<String, (Arc<LoadedPlugin>, String)>),
 }
 
 impl Evaluator {
+    /// Evaluates with the plugins active in `runtime` and the rule data in `store`.
+    pub fn new(store: Arc<Store>, runtime: Arc<Runtime>) -> Evaluator {
+        Evaluator {
+            store,
+            runtime,
+            candidate: None,
+        }
+    }
+
+    /// This evaluator, but products bound to `plugin`'s name whose requirement matches its
+    /// version resolve to `plugin`, active or not. Computes every day afresh.
+    pub fn with_candidate_plugin(&self, plugin: Arc<LoadedPlugin>) -> Evaluator {
+        self.with(Candidate::Plugin(plugin))
+    }
+
+    /// This evaluator, but the rule data of plugin `name` is `document`. Computes every day
+    /// afresh (a candidate document may reuse a version number, so cached days cannot be trusted).
+    pub fn with_candidate_rule_data(&self, name: &str, document: String) -> Evaluator {
+        self.with(Candidate::RuleData {
+            plugin: name.to_string(),
+            document,
+        })
+    }
+
+    /// This evaluator, but each product in `pins` resolves to the given plugin with the given
+    /// rule-data document, whatever is active now. Computes every day afresh.
+    pub fn with_pinned(&self, pins: BTreeMap<String, (Arc<LoadedPlugin>, String)>) -> Evaluator {
+        self.with(Candidate::Pinned(pins))
+    }
+
+    fn with(&self, candidate: Candidate) -> Evaluator {
+        Evaluator {
+            candidate: Some(Arc::new(candidate)),
+            ..self.clone()
+        }
+    }
+
+    /// The plugin `product` resolves to in `registry`, or under the candidate.
+    fn resolve(
+        &self,
+        registry: &Registry,
+        product: &Product,
+    ) -> Result<Arc<LoadedPlugin>, EvalError> {
+        let (name, req) = product.binding().map_err(|reason| EvalError::Product {
+            product: product.id.clone(),
+            reason,
+        })?;
+        match self.candidate.as_deref() {
+            Some(Candidate::Plugin(p)) if p.name() == name && req.matches(p.version()) => {
+                return Ok(p.clone());
+            }
+            Some(Candidate::Pinned(pins)) => {
+                if let Some((p, _)) = pins.get(&product.id) {
+                    return Ok(p.clone());
+                }
+            }
+            _ => {}
+        }
+        registry
+            .resolve(&name, &req)
+            .ok_or_else(|| EvalError::NoPlugin {
+                product: product.id.clone(),
+                metric: product.metric.clone(),
+            })
+    }
+
     /// Every day of `[start, end)` for each product, computing only what the cache lacks.
     /// `run_at` is "now": open intervals end there, and days not yet over are not cached.
     pub fn days(
@@ -120,36 +201,31 @@ impl Evaluator {
         end: NaiveDate,
         run_at: i64,
     ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
-        let mut groups: BTreeMap<String, (Arc<LoadedPlugin>, Vec<usize>)> = BTreeMap::new();
+        // One registry for the whole call: every product resolves against the same versions,
+        // even if an operator activates another one meanwhile.
+        let registry = self.runtime.registry();
+        // Grouped by plugin digest and rule data (pinned products may differ in rule data).
+        type Group = (Arc<LoadedPlugin>, String, Vec<usize>);
+        let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
         let mut out: Vec<Option<Result<ProductDays, EvalError>>> =
             (0..products.len()).map(|_| None).collect();
         for (i, product) in products.iter().enumerate() {
-            let resolved = product
-                .binding()
-                .map_err(|reason| EvalError::Product {
-                    product: product.id.clone(),
-                    reason,
-                })
-                .and_then(|(name, req)| {
-                    self.runtime
-                        .resolve(&name, &req)
-                        .ok_or_else(|| EvalError::NoPlugin {
-                            product: product.id.clone(),
-                            metric: product.metric.clone(),
-                        })
-                });
+            let resolved = self.resolve(&registry, product).and_then(|plugin| {
+                let rule_data = self.rule_data_for(&plugin, &product.id)?;
+                Ok((plugin, rule_data))
+            });
             match resolved {
-                Ok(plugin) => groups
-                    .entry(plugin.digest().to_string())
-                    .or_insert((plugin, Vec::new()))
-                    .1
+                Ok((plugin, rule_data)) => groups
+                    .entry((plugin.digest().to_string(), rule_data.clone()))
+                    .or_insert((plugin, rule_data, Vec::new()))
+                    .2
                     .push(i),
                 Err(e) => out[i] = Some(Err(e)),
             }
         }
-        for (plugin, members) in groups.into_values() {
+        for (plugin, rule_data, members) in groups.into_values() {
             let group: Vec<&Product> = members.iter().map(|&i| &products[i]).collect();
-            let results = self.plugin_days(&plugin, &group, start, end, run_at)?;
+            let results = self.plugin_days(&plugin, &rule_data, &group, start, end, run_at)?;
             for (i, r) in members.into_iter().zip(results) {
                 out[i] = Some(r);
             }
@@ -164,13 +240,10 @@ impl Evaluator {
     /// `product_parameter_invalid` is reported when the record is stored). `Ok` when no loaded
     /// plugin matches yet: the product fails at evaluation instead.
     pub fn check_parameters(&self, product: &Product) -> Result<(), EvalError> {
-        let Ok((name, req)) = product.binding() else {
+        let Ok(plugin) = self.resolve(&self.runtime.registry(), product) else {
             return Ok(());
         };
-        let Some(plugin) = self.runtime.resolve(&name, &req) else {
-            return Ok(());
-        };
-        let (rule_data, _) = self.rule_data_in_force(&plugin)?;
+        let rule_data = self.rule_data_for(&plugin, &product.id)?;
         let product_ref = sdk::ProductRef {
             id: product.id.clone(),
             parameters: product.parameters.to_string(),
@@ -193,16 +266,38 @@ impl Evaluator {
         })
     }
 
+    /// The rule data `product` is evaluated with under `plugin`: the candidate's or pinned
+    /// document where one applies, else the one in force.
+    fn rule_data_for(&self, plugin: &LoadedPlugin, product: &str) -> Result<String, EvalError> {
+        match self.candidate.as_deref() {
+            Some(Candidate::RuleData {
+                plugin: name,
+                document,
+            }) if name == plugin.name() => {
+                return Ok(document.clone());
+            }
+            Some(Candidate::Pinned(pins)) => {
+                if let Some((_, document)) = pins.get(product) {
+                    return Ok(document.clone());
+                }
+            }
+            _ => {}
+        }
+        Ok(self.rule_data_in_force(plugin)?.0)
+    }
+
     fn plugin_days(
         &self,
         plugin: &Arc<LoadedPlugin>,
+        rule_data: &str,
         products: &[&Product],
         start: NaiveDate,
         end: NaiveDate,
         run_at: i64,
     ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
-        let (rule_data, _) = self.rule_data_in_force(plugin)?;
-        let rule_version = rule_data_version(&rule_data);
+        let rule_version = rule_data_version(rule_data);
+        // Candidates are evaluated afresh and leave the cache and the health notes alone.
+        let cached = self.candidate.is_none();
         let sequence = self.store.committed_sequence()?;
         let kinds: Vec<&str> = plugin
             .info()
@@ -236,7 +331,7 @@ impl Evaluator {
             let mut days = Vec::new();
             let mut missing = Vec::new();
             for day in calendar::days(tz, start, end) {
-                let cached = if day.end <= run_at {
+                let cached = if cached && day.end <= run_at {
                     self.store.cached_day(&key, &day.date)?
                 } else {
                     None
@@ -273,7 +368,7 @@ impl Evaluator {
         }
 
         // 2. One call for every missing day of every product of this plugin.
-        let computed = self.compute(plugin, &rule_data, &needed, run_at);
+        let computed = self.compute(plugin, rule_data, &needed, run_at);
         for (index, product_ref, _) in &needed {
             let Ok(product_days) = &mut all[*index] else {
                 continue;
@@ -305,6 +400,9 @@ impl Evaluator {
                             ))
                         }),
                 };
+                if !cached {
+                    continue;
+                }
                 if let Ok(records) = &*slot {
                     for r in records {
                         self.store.note_warnings(&r.product, &r.date, &r.warnings)?;

@@ -1,17 +1,19 @@
-//! Installing a plugin into a store: the one path shared by `PUT /api/v1/plugins/{name}/{version}`
-//! and `licmetric plugin load`. Nothing changes unless the component compiles, exports the WIT
-//! world of this API's major version, describes itself sanely and (when asked) has the expected
-//! name and version; then it is stored (so a restart loads it again), activated in `runtime`
-//! and recorded in the audit trail.
+//! The plugin lifecycle in a store and a runtime: install (the one path shared by
+//! `PUT /api/v1/plugins/{name}/{version}`, `licmetric plugin load` and the watched plugins
+//! directory), activate, deactivate, rollback, and restoring it all at start.
+//!
+//! Each change is made in the runtime (one atomic registry swap), recorded in the store (so a
+//! restart restores the same active versions) and appended to the audit trail. Changes are
+//! serialised, so the store's record always follows the runtime's order.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::{LoadedPlugin, Runtime};
+use super::{Held, LoadedPlugin, Runtime};
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
-use crate::store::plugins::PluginRecord;
+use crate::store::plugins::{PluginRecord, PluginState};
 
-/// Why a plugin was not installed.
+/// Why a lifecycle change was refused. Nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     /// It does not compile, link, match the API version or describe itself sanely.
@@ -20,15 +22,35 @@ pub enum InstallError {
     /// It describes itself under another name or version than the expected one.
     #[error("it describes itself as {described}, expected {expected}")]
     Mismatch { described: String, expected: String },
+    /// Another component already holds this name and version: versions are immutable.
+    #[error(
+        "{label} is already held with component {held}; a version's content never changes, so upload this one ({digest}) under a new version"
+    )]
+    Conflict {
+        label: String,
+        held: String,
+        digest: String,
+    },
+    /// No such plugin version is held, or the change makes no sense in its state.
+    #[error("{0}")]
+    Refused(String),
     /// The store could not record it.
     #[error("storing the plugin: {0:#}")]
     Storage(anyhow::Error),
 }
 
+/// Serialises lifecycle changes (runtime swap + store record + audit entry).
+static CHANGES: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    CHANGES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Validates `wasm`, stores it with a [`PluginRecord`] by `who`, activates it in `runtime` and
 /// appends a `plugin.upload` audit entry. With `expected`, a plugin describing itself under
-/// another name or version is refused. Validation comes first, so a refused plugin changes
-/// nothing.
+/// another name or version is refused; so is another component under a held name and version.
+/// Uploading the bytes of a held version again activates it again. Validation comes first, so
+/// a refused plugin changes nothing.
 pub fn install(
     store: &Store,
     runtime: &Arc<Runtime>,
@@ -45,6 +67,16 @@ pub fn install(
             expected: format!("{name}@{version}"),
         });
     }
+    let _serial = serial();
+    if let Some(held) = runtime.registry().version(plugin.name(), plugin.version())
+        && held.plugin.digest() != plugin.digest()
+    {
+        return Err(InstallError::Conflict {
+            label: plugin.label(),
+            held: held.plugin.digest().to_string(),
+            digest: plugin.digest().to_string(),
+        });
+    }
     let record = PluginRecord {
         name: plugin.name().to_string(),
         version: plugin.version().to_string(),
@@ -55,14 +87,143 @@ pub fn install(
     store
         .put_plugin(&record, wasm)
         .map_err(InstallError::Storage)?;
-    runtime.activate(plugin.clone());
-    store
-        .audit(AuditEntry::now(
-            who,
-            "plugin.upload",
-            &plugin.label(),
-            Some(plugin.digest()),
-        ))
-        .map_err(InstallError::Storage)?;
+    let held = runtime.activate(plugin.clone());
+    record_state(store, &held)?;
+    audit(
+        store,
+        who,
+        "plugin.upload",
+        &plugin.label(),
+        plugin.digest(),
+    )?;
     Ok(plugin)
+}
+
+/// Makes a held version active again, as the most recent activation.
+pub fn activate(
+    store: &Store,
+    runtime: &Runtime,
+    name: &str,
+    version: &semver::Version,
+    who: &str,
+) -> Result<Held, InstallError> {
+    let _serial = serial();
+    let held = runtime
+        .registry()
+        .version(name, version)
+        .cloned()
+        .ok_or_else(|| not_held(name, version))?;
+    let held = runtime.activate(held.plugin);
+    record_state(store, &held)?;
+    audit(
+        store,
+        who,
+        "plugin.activate",
+        &held.plugin.label(),
+        held.plugin.digest(),
+    )?;
+    Ok(held)
+}
+
+/// Makes a held version inactive; it stays held for rollback and past periods.
+pub fn deactivate(
+    store: &Store,
+    runtime: &Runtime,
+    name: &str,
+    version: &semver::Version,
+    who: &str,
+) -> Result<Held, InstallError> {
+    let _serial = serial();
+    let held = runtime
+        .deactivate(name, version)
+        .ok_or_else(|| not_held(name, version))?;
+    record_state(store, &held)?;
+    audit(
+        store,
+        who,
+        "plugin.deactivate",
+        &held.plugin.label(),
+        held.plugin.digest(),
+    )?;
+    Ok(held)
+}
+
+/// Undoes the most recent activation of `name` (see [`Runtime::rollback`]). Returns the version
+/// rolled back and the one current now.
+pub fn rollback(
+    store: &Store,
+    runtime: &Runtime,
+    name: &str,
+    who: &str,
+) -> Result<(Held, Held), InstallError> {
+    let _serial = serial();
+    let (rolled_back, now) = runtime.rollback(name).map_err(InstallError::Refused)?;
+    record_state(store, &rolled_back)?;
+    audit(
+        store,
+        who,
+        "plugin.rollback",
+        &format!(
+            "{} rolled back; {} current",
+            rolled_back.plugin.label(),
+            now.plugin.label()
+        ),
+        now.plugin.digest(),
+    )?;
+    Ok((rolled_back, now))
+}
+
+/// Loads every stored plugin into `runtime` (at start, after the standard ones) and gives each
+/// held version the state the store recorded for it. A stored plugin that no longer loads is
+/// skipped with a warning, not fatal: the service keeps serving. Returns how many loaded.
+pub fn restore(store: &Store, runtime: &Arc<Runtime>) -> anyhow::Result<usize> {
+    let mut loaded = 0;
+    for (record, wasm) in store.stored_plugins()? {
+        match runtime.prepare(&wasm) {
+            Ok(plugin) => {
+                runtime.hold(plugin, true, 0);
+                loaded += 1;
+            }
+            Err(e) => tracing::warn!(
+                plugin = %format!("{}@{}", record.name, record.version),
+                "a stored plugin no longer loads: {e:#}"
+            ),
+        }
+    }
+    for held in runtime.registry().held() {
+        let plugin = &held.plugin;
+        if let Some(state) = store.plugin_state(plugin.name(), &plugin.version().to_string())? {
+            runtime.hold(plugin.clone(), state.active, state.activated);
+        }
+    }
+    Ok(loaded)
+}
+
+fn not_held(name: &str, version: &semver::Version) -> InstallError {
+    InstallError::Refused(format!("no plugin {name}@{version} is held"))
+}
+
+fn record_state(store: &Store, held: &Held) -> Result<(), InstallError> {
+    store
+        .put_plugin_state(
+            held.plugin.name(),
+            &held.plugin.version().to_string(),
+            PluginState {
+                active: held.active,
+                activated: held.activated,
+            },
+        )
+        .map_err(InstallError::Storage)
+}
+
+fn audit(
+    store: &Store,
+    who: &str,
+    action: &str,
+    subject: &str,
+    digest: &str,
+) -> Result<(), InstallError> {
+    store
+        .audit(AuditEntry::now(who, action, subject, Some(digest)))
+        .map_err(InstallError::Storage)
 }

@@ -13,23 +13,25 @@ pub mod example;
 pub mod install;
 mod limits;
 mod plugin;
+pub mod registry;
 pub mod wit;
 
-use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 pub use install::{InstallError, install};
 pub use limits::Limits;
 pub use plugin::{Call, FailureKind, LoadedPlugin, PluginFailure};
+pub use registry::{Held, Registry};
 
 /// How often the epoch advances; CPU budgets are whole multiples of it.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -49,12 +51,15 @@ pub const STANDARD_PLUGINS: &[(&str, &[u8])] = &[
     ("named", include_bytes!(env!("LICMETRIC_PLUGIN_NAMED"))),
 ];
 
-/// The engine, the compile cache and the loaded plugins.
+/// The engine, the compile cache and the registry of plugin versions.
 pub struct Runtime {
     engine: wasmtime::Engine,
     limits: Limits,
     cache_dir: PathBuf,
-    plugins: RwLock<BTreeMap<String, Vec<Arc<LoadedPlugin>>>>,
+    /// Swapped whole on every change (registry.rs); readers never wait.
+    registry: ArcSwap<Registry>,
+    /// Serialises changes, so two swaps never build on the same old registry.
+    changes: Mutex<()>,
     /// Components compiled with Cranelift / loaded from the disk cache.
     compiled: AtomicU64,
     deserialized: AtomicU64,
@@ -87,7 +92,8 @@ impl Runtime {
             engine,
             limits,
             cache_dir,
-            plugins: RwLock::new(BTreeMap::new()),
+            registry: ArcSwap::from_pointee(Registry::default()),
+            changes: Mutex::new(()),
             compiled: AtomicU64::new(0),
             deserialized: AtomicU64::new(0),
         }))
@@ -132,15 +138,89 @@ impl Runtime {
         Ok(Arc::new(plugin))
     }
 
-    /// Makes a prepared plugin the one products bound to its name and version resolve to
-    /// (replacing a loaded plugin of the same name and version). Evaluations that already
-    /// hold the old one finish on it.
-    pub fn activate(&self, plugin: Arc<LoadedPlugin>) {
-        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
-        let versions = plugins.entry(plugin.name().to_string()).or_default();
-        versions.retain(|p| p.version() != plugin.version());
-        versions.push(plugin.clone());
-        versions.sort_by(|a, b| a.version().cmp(b.version()));
+    /// Makes a prepared plugin active (replacing a held plugin of the same name and version),
+    /// as the most recent activation. Atomic: an evaluation sees the registry before or after,
+    /// never a mix, and one already running finishes on the plugins it resolved.
+    pub fn activate(&self, plugin: Arc<LoadedPlugin>) -> Held {
+        self.change(|registry| {
+            let held = Held {
+                plugin,
+                active: true,
+                activated: registry.last_activation() + 1,
+            };
+            (registry.with(held.clone()), held)
+        })
+    }
+
+    /// Holds a plugin in a given state (restoring what the store recorded at start).
+    pub fn hold(&self, plugin: Arc<LoadedPlugin>, active: bool, activated: u64) -> Held {
+        self.change(|registry| {
+            let held = Held {
+                plugin,
+                active,
+                activated,
+            };
+            (registry.with(held.clone()), held)
+        })
+    }
+
+    /// Makes a held version inactive: products no longer resolve to it, but it stays held for
+    /// rollback and for reproducing past figures. `None` when no such version is held.
+    pub fn deactivate(&self, name: &str, version: &semver::Version) -> Option<Held> {
+        self.change(|registry| match registry.version(name, version) {
+            Some(held) => {
+                let held = Held {
+                    active: false,
+                    ..held.clone()
+                };
+                (registry.with(held.clone()), Some(held))
+            }
+            None => (registry.clone(), None),
+        })
+    }
+
+    /// Undoes the most recent activation of `name`: that version becomes inactive, and products
+    /// resolve again among the versions active before it. Refused (naming why) when no other
+    /// version of `name` is active. Returns (the version rolled back, what is current now).
+    pub fn rollback(&self, name: &str) -> Result<(Held, Held), String> {
+        self.change(|registry| {
+            let Some(current) = registry.current(name).cloned() else {
+                return (
+                    registry.clone(),
+                    Err(format!("no active version of plugin {name:?}")),
+                );
+            };
+            let rolled_back = Held {
+                active: false,
+                ..current
+            };
+            let next = registry.with(rolled_back.clone());
+            match next.current(name).cloned() {
+                Some(now) => (next, Ok((rolled_back, now))),
+                None => (
+                    registry.clone(),
+                    Err(format!(
+                        "{} is the only active version of plugin {name:?}: there is nothing to roll back to",
+                        rolled_back.plugin.label()
+                    )),
+                ),
+            }
+        })
+    }
+
+    /// The registry now: what products resolve against. Take it once per evaluation.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.load_full()
+    }
+
+    fn change<T>(&self, f: impl FnOnce(&Registry) -> (Registry, T)) -> T {
+        let _serial = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.registry.load();
+        let (next, out) = f(&current);
+        if next.generation() != current.generation() {
+            self.registry.store(Arc::new(next));
+        }
+        out
     }
 
     /// Loads a plugin file.
@@ -154,25 +234,18 @@ impl Runtime {
             .with_context(|| format!("loading plugin {}", path.display()))
     }
 
-    /// The highest loaded version of `name` matching `requirement`.
+    /// The highest active version of `name` matching `requirement`.
     pub fn resolve(
         &self,
         name: &str,
         requirement: &semver::VersionReq,
     ) -> Option<Arc<LoadedPlugin>> {
-        let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
-        plugins
-            .get(name)?
-            .iter()
-            .rev()
-            .find(|p| requirement.matches(p.version()))
-            .cloned()
+        self.registry().resolve(name, requirement)
     }
 
-    /// Every loaded plugin.
+    /// Every active plugin version.
     pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
-        let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
-        plugins.values().flatten().cloned().collect()
+        self.registry().active()
     }
 
     /// How many components were compiled, and how many came from the disk cache.

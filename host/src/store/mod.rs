@@ -34,6 +34,7 @@ pub struct Store {
     pub(crate) tokens: sled::Tree,
     pub(crate) plugin_blobs: sled::Tree,
     pub(crate) plugin_versions: sled::Tree,
+    pub(crate) plugin_states: sled::Tree,
     pub(crate) audit: sled::Tree,
     /// Bumped whenever a product, bundle or rule-data record changes: cached reports built
     /// before it are stale.
@@ -69,6 +70,7 @@ impl Store {
             tokens: db.open_tree("tokens")?,
             plugin_blobs: db.open_tree("plugin_blobs")?,
             plugin_versions: db.open_tree("plugin_versions")?,
+            plugin_states: db.open_tree("plugin_states")?,
             audit: db.open_tree("audit")?,
             records_generation: Default::default(),
             db,

@@ -1,5 +1,6 @@
 //! Uploaded plugins, kept so a restart loads them again: the component bytes by content digest
-//! (two names or versions with the same bytes share them) and one record per `name@version`.
+//! (two names or versions with the same bytes share them), one record per `name@version`, and
+//! each version's state (active or not, activation order), the standard plugins' included.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,43 @@ pub struct PluginRecord {
     pub by: String,
 }
 
+/// Whether a plugin version is active, and when it was last activated (activation order).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct PluginState {
+    pub active: bool,
+    pub activated: u64,
+}
+
 impl Store {
+    /// Records a plugin version's state, durably.
+    pub fn put_plugin_state(
+        &self,
+        name: &str,
+        version: &str,
+        state: PluginState,
+    ) -> anyhow::Result<()> {
+        self.plugin_states
+            .insert(format!("{name}@{version}"), serde_json::to_vec(&state)?)?;
+        self.plugin_states.flush()?;
+        Ok(())
+    }
+
+    /// The recorded state of a plugin version, if any was recorded.
+    pub fn plugin_state(&self, name: &str, version: &str) -> anyhow::Result<Option<PluginState>> {
+        Ok(match self.plugin_states.get(format!("{name}@{version}"))? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+
+    /// A stored component's bytes, by digest.
+    pub fn plugin_blob(&self, digest: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self
+            .plugin_blobs
+            .get(digest.as_bytes())?
+            .map(|v| v.to_vec()))
+    }
+
     /// Keeps a validated plugin's bytes and record, durably, before it is activated.
     pub fn put_plugin(&self, record: &PluginRecord, wasm: &[u8]) -> anyhow::Result<()> {
         self.plugin_blobs.insert(record.digest.as_bytes(), wasm)?;

@@ -77,23 +77,23 @@ fn load_stores_the_plugin_and_audits_it() {
     let data = dir.path().join("data");
     let data_arg = data.to_str().unwrap();
     assert_eq!(
-        run(&["load", licmetric_tests::PANIC, "--data", data_arg]),
+        run(&["load", licmetric_tests::FIXED, "--data", data_arg]),
         0
     );
     let store = Store::open(&data).unwrap();
     let stored = store.stored_plugins().unwrap();
     assert_eq!(stored.len(), 1);
     let (record, wasm) = &stored[0];
-    assert_eq!(record.name, "panic");
+    assert_eq!(record.name, "fixed");
     assert_eq!(record.version, "1.0.0");
-    assert_eq!(record.digest, digest(licmetric_tests::PANIC));
+    assert_eq!(record.digest, digest(licmetric_tests::FIXED));
     assert_eq!(record.by, "cli");
-    assert_eq!(wasm, &std::fs::read(licmetric_tests::PANIC).unwrap());
+    assert_eq!(wasm, &std::fs::read(licmetric_tests::FIXED).unwrap());
     let trail = store.audit_trail(0, 10).unwrap();
     assert_eq!(trail.len(), 1, "{trail:?}");
     assert_eq!(trail[0].who, "cli");
     assert_eq!(trail[0].action, "plugin.upload");
-    assert_eq!(trail[0].subject, "panic@1.0.0");
+    assert_eq!(trail[0].subject, "fixed@1.0.0");
     assert_eq!(trail[0].digest.as_deref(), Some(record.digest.as_str()));
 }
 
@@ -103,6 +103,40 @@ fn loading_garbage_exits_1_and_stores_nothing() {
     let data = dir.path().join("data");
     let file = garbage(dir.path());
     assert_eq!(run(&["load", &file, "--data", data.to_str().unwrap()]), 1);
+    let store = Store::open(&data).unwrap();
+    assert!(store.stored_plugins().unwrap().is_empty());
+    assert!(store.audit_trail(0, 10).unwrap().is_empty());
+}
+
+/// `plugin load` validates as an upload does: a plugin failing its self-test, or built against
+/// another WIT major version, exits 1 with the reason and stores nothing.
+#[test]
+fn loading_a_plugin_failing_validation_exits_1_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    for (path, reason) in [
+        (
+            licmetric_tests::PANIC,
+            "panic@1.0.0 failed its self-test on its example",
+        ),
+        (
+            licmetric_tests::WIT_V2,
+            "the plugin was built for licmetric:plugin@2.0.0, but this host speaks licmetric:plugin@1.0.0",
+        ),
+    ] {
+        assert_eq!(run(&["load", path, "--data", data_arg]), 1, "{path}");
+        let e = licmetric::cli::plugin::run(licmetric::cli::plugin::PluginCommand::Load {
+            file: path.into(),
+            data: data.clone(),
+        })
+        .unwrap_err();
+        let message = format!("{e:#}");
+        assert!(
+            message.contains(&format!("{path} was not loaded")) && message.contains(reason),
+            "{message}"
+        );
+    }
     let store = Store::open(&data).unwrap();
     assert!(store.stored_plugins().unwrap().is_empty());
     assert!(store.audit_trail(0, 10).unwrap().is_empty());

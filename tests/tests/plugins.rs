@@ -42,17 +42,17 @@ fn an_upload_is_validated_stored_activated_and_audited() {
     let store = Arc::new(Store::temporary().unwrap());
     let server = TestServer::start(store.clone(), runtime(test_limits()));
     let operator = server.token(Role::Operator, None);
-    let wasm = std::fs::read(PANIC).unwrap();
+    let wasm = std::fs::read(FIXED).unwrap();
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&wasm)));
     let before = loaded(&server);
-    assert!(!before.iter().any(|(n, _, _)| n == "panic"));
+    assert!(!before.iter().any(|(n, _, _)| n == "fixed"));
 
     // Refused, and nothing changes: bytes that are no component, a name or version the plugin
     // does not describe itself with, a version that is not semver.
     let (status, problem) = upload(
         &server,
         &operator,
-        "/api/v1/plugins/panic/1.0.0",
+        "/api/v1/plugins/fixed/1.0.0",
         b"not wasm".to_vec(),
     );
     assert_eq!(status, 400, "{problem}");
@@ -72,13 +72,13 @@ fn an_upload_is_validated_stored_activated_and_audited() {
     assert_eq!(status, 400, "{problem}");
     let detail = problem["detail"].as_str().unwrap();
     assert!(
-        detail.contains("panic@1.0.0") && detail.contains("pvu@1.0.0"),
+        detail.contains("fixed@1.0.0") && detail.contains("pvu@1.0.0"),
         "names both: {problem}"
     );
     let (status, problem) = upload(
         &server,
         &operator,
-        "/api/v1/plugins/panic/1.0",
+        "/api/v1/plugins/fixed/1.0",
         wasm.clone(),
     );
     assert_eq!(status, 400, "{problem}");
@@ -89,34 +89,32 @@ fn an_upload_is_validated_stored_activated_and_audited() {
         "a refused upload changed the plugins"
     );
 
-    // Accepted: listed with its digest and metrics.
+    // Accepted (its example passes its self-test): listed with its digest and metrics.
     let (status, answer) = upload(
         &server,
         &operator,
-        "/api/v1/plugins/panic/1.0.0",
+        "/api/v1/plugins/fixed/1.0.0",
         wasm.clone(),
     );
     assert_eq!(status, 201, "{answer}");
     assert_eq!(answer["digest"], digest);
-    assert!(loaded(&server).contains(&("panic".into(), "1.0.0".into(), digest.clone())));
+    assert!(loaded(&server).contains(&("fixed".into(), "1.0.0".into(), digest.clone())));
 
-    // A product bound to it evaluates with it (and fails with the plugin's panic, alone).
+    // A product bound to it evaluates with it.
     assert_eq!(
         server
             .put(
-                "/api/v1/products/boom",
-                &product("boom", "panic@^1", json!({}))
+                "/api/v1/products/widgets",
+                &product("widgets", "fixed@^1", json!({"units": 5}))
             )
             .0,
         200
     );
-    let (status, problem) =
-        server.get("/api/v1/usage?product=boom&start=2026-11-01&end=2026-11-02");
-    assert_eq!(status, 502, "{problem}");
-    assert!(
-        problem["detail"].as_str().unwrap().contains("panic@1.0.0"),
-        "{problem}"
-    );
+    let (status, usage) =
+        server.get("/api/v1/usage?product=widgets&start=2026-11-01&end=2026-11-02");
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["quantity"], "5", "{usage}");
+    assert_eq!(usage["plugin"], "fixed@1.0.0", "{usage}");
 
     // The trail: who uploaded what digest, and the product stored after it.
     let (status, trail) = server.get("/api/v1/audit");
@@ -126,7 +124,7 @@ fn an_upload_is_validated_stored_activated_and_audited() {
         .iter()
         .find(|e| e["action"] == "plugin.upload")
         .expect("the upload is audited");
-    assert_eq!(upload_entry["subject"], "panic@1.0.0");
+    assert_eq!(upload_entry["subject"], "fixed@1.0.0");
     assert_eq!(upload_entry["digest"], digest);
     let operator_id = operator.split('_').nth(1).unwrap();
     assert_eq!(upload_entry["who"], format!("token:{operator_id}"));
@@ -151,15 +149,97 @@ fn an_upload_is_validated_stored_activated_and_audited() {
     assert!(
         evaluator
             .runtime
-            .resolve("panic", &semver::VersionReq::STAR)
+            .resolve("fixed", &semver::VersionReq::STAR)
             .is_none()
     );
     assert_eq!(restore(&evaluator).unwrap(), 1);
     let again = evaluator
         .runtime
-        .resolve("panic", &semver::VersionReq::STAR)
+        .resolve("fixed", &semver::VersionReq::STAR)
         .expect("restored");
     assert_eq!(again.digest(), digest);
+}
+
+/// Validation before activation (issue 6 §3): a plugin must evaluate its own bundled example
+/// within the sandbox limits, and one built against another WIT major version is refused
+/// naming both versions. A refused upload stores nothing and changes no plugin.
+#[test]
+fn uploads_failing_their_self_test_or_of_another_wit_major_are_refused() {
+    let store = Arc::new(Store::temporary().unwrap());
+    let server = TestServer::start(store.clone(), runtime(test_limits()));
+    let operator = server.token(Role::Operator, None);
+    let before = loaded(&server);
+    let refused = |name: &str, path: &str| {
+        let (status, problem) = upload(
+            &server,
+            &operator,
+            &format!("/api/v1/plugins/{name}/1.0.0"),
+            std::fs::read(path).unwrap(),
+        );
+        assert_eq!(status, 400, "{name}: {problem}");
+        assert_eq!(problem["type"], "urn:licmetric:problem:invalid-plugin");
+        problem
+    };
+
+    // Every evaluation panics: the example fails, naming the plugin and the panic.
+    let problem = refused("panic", PANIC);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("panic@1.0.0 failed its self-test on its example \"panic: one product")
+            && detail.contains("deliberate test panic for 1 products"),
+        "{problem}"
+    );
+    let mismatches = problem["mismatches"].as_array().unwrap();
+    assert_eq!(mismatches.len(), 1, "{problem}");
+    assert!(
+        mismatches[0]
+            .as_str()
+            .unwrap()
+            .starts_with("product boom: expected quantity 0, got error: plugin panic@1.0.0 failed"),
+        "{problem}"
+    );
+
+    // Spins forever: stopped by the CPU budget of the runtime's limits (2 s here).
+    let problem = refused("spin-forever", SPIN_FOREVER);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("plugin spin-forever@1.0.0 failed: exceeded its CPU budget of 2000 ms"),
+        "{problem}"
+    );
+
+    // No example at all.
+    let problem = refused("memory-bomb", MEMORY_BOMB);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("memory-bomb@1.0.0 bundles no example: add licmetric_sdk::bundle_example!"),
+        "{problem}"
+    );
+
+    // Built against licmetric:plugin@2.0.0: refused before linking, naming both versions.
+    let problem = refused("wit-v2", WIT_V2);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("licmetric:plugin@2.0.0")
+            && detail.contains(&format!(
+                "licmetric:plugin@{}",
+                licmetric::runtime::wit::API_VERSION
+            ))
+            && detail.contains("major versions differ"),
+        "{problem}"
+    );
+
+    assert_eq!(
+        loaded(&server),
+        before,
+        "a refused upload changed the plugins"
+    );
+    assert!(store.stored_plugins().unwrap().is_empty());
+    let (_, trail) = server.get("/api/v1/audit");
+    assert_eq!(trail["entries"], json!([]), "refusals are not changes");
 }
 
 #[test]

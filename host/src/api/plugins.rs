@@ -3,8 +3,10 @@
 //!
 //! An upload is validated before anything changes: it compiles, exports the WIT world of this
 //! API's major version (an incompatible one is refused naming both versions), describes itself
-//! sanely, and its name and version are the ones in the path. Only then is it stored (so a
-//! restart loads it again) and activated; a refused upload leaves the active version untouched.
+//! sanely, its name and version are the ones in the path, and it passes its self-test (its
+//! bundled example evaluates to the example's expected figures within the sandbox limits; a
+//! refusal lists the mismatches in `mismatches`). Only then is it stored (so a restart loads
+//! it again) and activated; a refused upload leaves the active version untouched.
 
 use std::sync::Arc;
 
@@ -30,7 +32,7 @@ pub const DOCS: &[RouteDoc] = &[
         method: "PUT",
         path: "/api/v1/plugins/{name}/{version}",
         role: Some(Role::Operator),
-        summary: "Upload a plugin component (the body); validated, stored and activated",
+        summary: "Upload a plugin component (the body); validated (including its self-test on its bundled example), stored and activated",
         params: &[
             param(
                 "name",
@@ -185,6 +187,10 @@ fn lifecycle_problem(e: InstallError) -> Problem {
         InstallError::Storage(e) => Problem::from(e),
         InstallError::Invalid(e) => refused(format!("{e:#}")),
         InstallError::Mismatch { .. } => refused(e.to_string()),
+        InstallError::SelfTest(e) => {
+            let mismatches = e.mismatches().to_vec();
+            refused(e).with("mismatches", mismatches)
+        }
     }
 }
 

@@ -2,12 +2,16 @@
 //! `PUT /api/v1/plugins/{name}/{version}`, `licmetric plugin load` and the watched plugins
 //! directory), activate, deactivate, rollback, and restoring it all at start.
 //!
+//! An installed plugin must pass its self-test first (self_test.rs): its bundled example,
+//! evaluated as a candidate in a temporary store under the sandbox limits.
+//!
 //! Each change is made in the runtime (one atomic registry swap), recorded in the store (so a
 //! restart restores the same active versions) and appended to the audit trail. Changes are
 //! serialised, so the store's record always follows the runtime's order.
 
 use std::sync::{Arc, Mutex};
 
+use super::self_test::{SelfTestError, self_test};
 use super::{Held, LoadedPlugin, Runtime};
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
@@ -22,6 +26,9 @@ pub enum InstallError {
     /// It describes itself under another name or version than the expected one.
     #[error("it describes itself as {described}, expected {expected}")]
     Mismatch { described: String, expected: String },
+    /// Its bundled example is missing, unusable, or does not evaluate to its expected figures.
+    #[error("{0}")]
+    SelfTest(SelfTestError),
     /// Another component already holds this name and version: versions are immutable.
     #[error(
         "{label} is already held with component {held}; a version's content never changes, so upload this one ({digest}) under a new version"
@@ -48,9 +55,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// Validates `wasm`, stores it with a [`PluginRecord`] by `who`, activates it in `runtime` and
 /// appends a `plugin.upload` audit entry. With `expected`, a plugin describing itself under
-/// another name or version is refused; so is another component under a held name and version.
-/// Uploading the bytes of a held version again activates it again. Validation comes first, so
-/// a refused plugin changes nothing.
+/// another name or version is refused; so is another component under a held name and version,
+/// and a plugin that fails its self-test (its bundled example, run before anything changes:
+/// milliseconds for a small example, at most the CPU budget of a call for one that spins).
+/// Uploading the bytes of a held version again activates it again, without a second
+/// self-test. Validation comes first, so a refused plugin changes nothing.
 pub fn install(
     store: &Store,
     runtime: &Arc<Runtime>,
@@ -67,16 +76,18 @@ pub fn install(
             expected: format!("{name}@{version}"),
         });
     }
-    let _serial = serial();
-    if let Some(held) = runtime.registry().version(plugin.name(), plugin.version())
-        && held.plugin.digest() != plugin.digest()
-    {
-        return Err(InstallError::Conflict {
-            label: plugin.label(),
-            held: held.plugin.digest().to_string(),
-            digest: plugin.digest().to_string(),
-        });
+    // The self-test runs outside the lock (it may take up to a call's CPU budget); the
+    // conflict check runs before it, to spare the work, and again under the lock.
+    if !held_already(runtime, &plugin)? {
+        self_test(runtime, &plugin).map_err(|e| match e {
+            SelfTestError::Storage(reason) => {
+                InstallError::Storage(anyhow::anyhow!("the self-test's store: {reason}"))
+            }
+            e => InstallError::SelfTest(e),
+        })?;
     }
+    let _serial = serial();
+    held_already(runtime, &plugin)?;
     let record = PluginRecord {
         name: plugin.name().to_string(),
         version: plugin.version().to_string(),
@@ -197,6 +208,21 @@ pub fn restore(store: &Store, runtime: &Arc<Runtime>) -> anyhow::Result<usize> {
         }
     }
     Ok(loaded)
+}
+
+/// Whether `plugin`'s name and version are held with its very bytes (`true`: it passed its
+/// self-test when it was installed, or is a trusted standard plugin); refused when another
+/// component holds them.
+fn held_already(runtime: &Runtime, plugin: &LoadedPlugin) -> Result<bool, InstallError> {
+    match runtime.registry().version(plugin.name(), plugin.version()) {
+        Some(held) if held.plugin.digest() != plugin.digest() => Err(InstallError::Conflict {
+            label: plugin.label(),
+            held: held.plugin.digest().to_string(),
+            digest: plugin.digest().to_string(),
+        }),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
 }
 
 fn not_held(name: &str, version: &semver::Version) -> InstallError {

@@ -14,6 +14,7 @@ pub mod install;
 mod limits;
 mod plugin;
 pub mod registry;
+pub mod self_test;
 pub mod wit;
 
 use std::hash::{Hash, Hasher};

@@ -58,25 +58,9 @@ pub fn install(
     expected: Option<(&str, &semver::Version)>,
     who: &str,
 ) -> Result<Arc<LoadedPlugin>, InstallError> {
-    let plugin = runtime.prepare(wasm).map_err(InstallError::Invalid)?;
-    if let Some((name, version)) = expected
-        && (plugin.name() != name || plugin.version() != version)
-    {
-        return Err(InstallError::Mismatch {
-            described: format!("{}@{}", plugin.name(), plugin.version()),
-            expected: format!("{name}@{version}"),
-        });
-    }
+    let plugin = validate(runtime, wasm, expected)?;
     let _serial = serial();
-    if let Some(held) = runtime.registry().version(plugin.name(), plugin.version())
-        && held.plugin.digest() != plugin.digest()
-    {
-        return Err(InstallError::Conflict {
-            label: plugin.label(),
-            held: held.plugin.digest().to_string(),
-            digest: plugin.digest().to_string(),
-        });
-    }
+    check_immutable(runtime, &plugin)?;
     let record = PluginRecord {
         name: plugin.name().to_string(),
         version: plugin.version().to_string(),
@@ -97,6 +81,43 @@ pub fn install(
         plugin.digest(),
     )?;
     Ok(plugin)
+}
+
+/// Everything an upload checks before it changes anything: `wasm` compiles, links against
+/// this API's WIT world, describes itself sanely, and (with `expected`) describes itself under
+/// that name and version. The one validation of a candidate plugin, shared by [`install`] and
+/// dry runs (`POST /api/v1/plugins/{name}/{version}/dry-run`); a step added here applies to
+/// both. Costs a Cranelift run the first time a digest is seen, then a compile-cache read.
+pub fn validate(
+    runtime: &Arc<Runtime>,
+    wasm: &[u8],
+    expected: Option<(&str, &semver::Version)>,
+) -> Result<Arc<LoadedPlugin>, InstallError> {
+    let plugin = runtime.prepare(wasm).map_err(InstallError::Invalid)?;
+    if let Some((name, version)) = expected
+        && (plugin.name() != name || plugin.version() != version)
+    {
+        return Err(InstallError::Mismatch {
+            described: format!("{}@{}", plugin.name(), plugin.version()),
+            expected: format!("{name}@{version}"),
+        });
+    }
+    Ok(plugin)
+}
+
+/// Refuses a validated plugin whose name and version are held with another component:
+/// versions are immutable. A registry read; no lock (install holds its own around it).
+pub fn check_immutable(runtime: &Runtime, plugin: &LoadedPlugin) -> Result<(), InstallError> {
+    if let Some(held) = runtime.registry().version(plugin.name(), plugin.version())
+        && held.plugin.digest() != plugin.digest()
+    {
+        return Err(InstallError::Conflict {
+            label: plugin.label(),
+            held: held.plugin.digest().to_string(),
+            digest: plugin.digest().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Makes a held version active again, as the most recent activation.

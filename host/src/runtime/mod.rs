@@ -13,6 +13,7 @@ pub mod install;
 mod limits;
 mod plugin;
 pub mod registry;
+pub mod rule_data;
 pub mod wit;
 
 use std::hash::{Hash, Hasher};

@@ -12,6 +12,7 @@
 pub mod install;
 mod limits;
 mod plugin;
+pub mod plugins_dir;
 pub mod registry;
 pub mod rule_data;
 pub mod wit;

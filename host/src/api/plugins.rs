@@ -237,20 +237,7 @@ pub async fn activate(
     Extension(caller): Extension<Caller>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, Problem> {
-    let version = semver_parameter(&version)?;
-    blocking(move || {
-        let evaluator = &state.evaluator;
-        let held = install::activate(
-            &evaluator.store,
-            &evaluator.runtime,
-            &name,
-            &version,
-            &caller.who(),
-        )
-        .map_err(lifecycle_problem)?;
-        Ok(Json(describe(&held)))
-    })
-    .await
+    change_state(state, caller, name, version, install::activate).await
 }
 
 /// `POST /api/v1/plugins/{name}/{version}/deactivate`.
@@ -259,10 +246,29 @@ pub async fn deactivate(
     Extension(caller): Extension<Caller>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, Problem> {
+    change_state(state, caller, name, version, install::deactivate).await
+}
+
+/// The signature of [`install::activate`] and [`install::deactivate`].
+type StateChange = fn(
+    &crate::store::Store,
+    &crate::runtime::Runtime,
+    &str,
+    &semver::Version,
+    &str,
+) -> Result<Held, InstallError>;
+
+async fn change_state(
+    state: AppState,
+    caller: Caller,
+    name: String,
+    version: String,
+    change: StateChange,
+) -> Result<Json<Value>, Problem> {
     let version = semver_parameter(&version)?;
     blocking(move || {
         let evaluator = &state.evaluator;
-        let held = install::deactivate(
+        let held = change(
             &evaluator.store,
             &evaluator.runtime,
             &name,

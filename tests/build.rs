@@ -1,26 +1,44 @@
-//! Builds the hostile test plugins (tests/plugins/*) to wasm32-wasip2 components.
+//! Builds the test plugins (tests/plugins/*: hostile ones; tests/pvu-next: a second pvu
+//! version) to wasm32-wasip2 components.
 
 #[path = "../host/build_guests.rs"]
 mod build_guests;
 
-const HOSTILE: &[(&str, &str)] = &[
-    ("spin-forever", "LICMETRIC_TEST_SPIN_FOREVER"),
-    ("memory-bomb", "LICMETRIC_TEST_MEMORY_BOMB"),
-    ("panic", "LICMETRIC_TEST_PANIC"),
-    ("huge-output", "LICMETRIC_TEST_HUGE_OUTPUT"),
+/// (crate directory under tests/, package suffix, environment variable of its .wasm path).
+const GUESTS: &[(&str, &str, &str)] = &[
+    (
+        "plugins/spin-forever",
+        "spin-forever",
+        "LICMETRIC_TEST_SPIN_FOREVER",
+    ),
+    (
+        "plugins/memory-bomb",
+        "memory-bomb",
+        "LICMETRIC_TEST_MEMORY_BOMB",
+    ),
+    ("plugins/panic", "panic", "LICMETRIC_TEST_PANIC"),
+    (
+        "plugins/huge-output",
+        "huge-output",
+        "LICMETRIC_TEST_HUGE_OUTPUT",
+    ),
+    // pvu@1.1.0 from plugins/pvu's source (see tests/pvu-next/Cargo.toml).
+    ("pvu-next", "pvu-next", "LICMETRIC_TEST_PVU_NEXT"),
 ];
 
 fn main() {
     let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    for (name, _) in HOSTILE {
-        build_guests::watch(&dir.join("plugins").join(name));
+    for (path, _, _) in GUESTS {
+        build_guests::watch(&dir.join(path));
     }
-    let packages: Vec<String> = HOSTILE
+    build_guests::watch(&dir.join("../plugins/pvu"));
+    build_guests::watch(&dir.join("../plugins/subcapacity"));
+    let packages: Vec<String> = GUESTS
         .iter()
-        .map(|(n, _)| format!("licmetric-plugin-{n}"))
+        .map(|(_, n, _)| format!("licmetric-plugin-{n}"))
         .collect();
     let refs: Vec<&str> = packages.iter().map(String::as_str).collect();
-    for ((_, var), path) in HOSTILE.iter().zip(build_guests::build(&refs)) {
+    for ((_, _, var), path) in GUESTS.iter().zip(build_guests::build(&refs)) {
         println!("cargo:rustc-env={var}={}", path.display());
     }
     println!(

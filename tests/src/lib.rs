@@ -15,6 +15,8 @@ pub const SPIN_FOREVER: &str = env!("LICMETRIC_TEST_SPIN_FOREVER");
 pub const MEMORY_BOMB: &str = env!("LICMETRIC_TEST_MEMORY_BOMB");
 pub const PANIC: &str = env!("LICMETRIC_TEST_PANIC");
 pub const HUGE_OUTPUT: &str = env!("LICMETRIC_TEST_HUGE_OUTPUT");
+/// The standard pvu plugin's logic as pvu@1.1.0 (tests/pvu-next): another version, other digest.
+pub const PVU_NEXT: &str = env!("LICMETRIC_TEST_PVU_NEXT");
 
 /// The repository's tests/fixtures folder.
 pub fn fixtures() -> PathBuf {

@@ -19,6 +19,8 @@ pub const HUGE_OUTPUT: &str = env!("LICMETRIC_TEST_HUGE_OUTPUT");
 pub const SWAP_1_0: &str = env!("LICMETRIC_TEST_SWAP_1_0");
 pub const SWAP_1_1: &str = env!("LICMETRIC_TEST_SWAP_1_1");
 pub const SWAP_2_0: &str = env!("LICMETRIC_TEST_SWAP_2_0");
+/// The standard pvu plugin's logic as pvu@1.1.0 (tests/pvu-next): another version, other digest.
+pub const PVU_NEXT: &str = env!("LICMETRIC_TEST_PVU_NEXT");
 
 /// The repository's tests/fixtures folder.
 pub fn fixtures() -> PathBuf {

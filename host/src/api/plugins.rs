@@ -151,14 +151,7 @@ pub async fn upload(
             Some((&name, &wanted)),
             &caller.who(),
         )
-        .map_err(|e| match e {
-            InstallError::Invalid(e) => refused(format!("{e:#}")),
-            InstallError::Mismatch { described, .. } => refused(format!(
-                "it describes itself as {described}, the path says {name}@{wanted}"
-            ))
-            .with("parameter", "name"),
-            other => lifecycle_problem(other),
-        })?;
+        .map_err(|e| candidate_problem(e, &name, &wanted))?;
         let registry = state.evaluator.runtime.registry();
         let held = registry
             .version(plugin.name(), plugin.version())
@@ -166,6 +159,20 @@ pub async fn upload(
         Ok((StatusCode::CREATED, Json(describe(held))))
     })
     .await
+}
+
+/// A refused candidate plugin (an upload or a dry run of `name@version`) as a problem: 400
+/// naming why (the `name` parameter when it describes itself otherwise), 409 for a held
+/// version with other content.
+pub(super) fn candidate_problem(e: InstallError, name: &str, version: &semver::Version) -> Problem {
+    match e {
+        InstallError::Invalid(e) => refused(format!("{e:#}")),
+        InstallError::Mismatch { described, .. } => refused(format!(
+            "it describes itself as {described}, the path says {name}@{version}"
+        ))
+        .with("parameter", "name"),
+        other => lifecycle_problem(other),
+    }
 }
 
 /// A refused lifecycle change as a problem: 409 when the state forbids it, 404 when nothing
@@ -208,7 +215,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(Value::Array(registry.held().map(describe).collect()))
 }
 
-fn semver_parameter(version: &str) -> Result<semver::Version, Problem> {
+pub(super) fn semver_parameter(version: &str) -> Result<semver::Version, Problem> {
     semver::Version::parse(version)
         .map_err(|e| Problem::bad_parameter("version", format!("{version:?} is not semver: {e}")))
 }

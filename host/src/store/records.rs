@@ -414,3 +414,37 @@ fn history_key(plugin: &str, version: &str) -> Vec<u8> {
     key.extend_from_slice(version.as_bytes());
     key
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_loaded_rule_data_document_is_kept_under_its_version() {
+        let store = Store::temporary().unwrap();
+        let v1 = r#"{"version": "v1", "rate": 1}"#;
+        let v2 = r#"{"version": "v2", "rate": 2}"#;
+        store.put_rule_data("pvu", v1).unwrap();
+        store.put_rule_data("pvu", v2).unwrap();
+        store.put_rule_data("pvux", r#"{"version": "v9"}"#).unwrap();
+        assert_eq!(store.rule_data("pvu").unwrap().as_deref(), Some(v2));
+        assert_eq!(
+            store.rule_data_version("pvu", "v1").unwrap().as_deref(),
+            Some(v1)
+        );
+        assert_eq!(
+            store.rule_data_version("pvu", "v2").unwrap().as_deref(),
+            Some(v2)
+        );
+        assert_eq!(store.rule_data_version("pvu", "v9").unwrap(), None);
+        assert_eq!(store.rule_data_versions("pvu").unwrap(), ["v1", "v2"]);
+        // A document in force from before versions were kept is still found by its version.
+        let old = r#"{"version": "v0"}"#;
+        store.rule_data.insert("old", old).unwrap();
+        assert_eq!(
+            store.rule_data_version("old", "v0").unwrap().as_deref(),
+            Some(old)
+        );
+        assert_eq!(store.rule_data_version("old", "v1").unwrap(), None);
+    }
+}

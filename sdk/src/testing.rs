@@ -56,8 +56,16 @@ pub struct TestInput {
     bytes: Vec<u8>,
     ends: Vec<u32>,
     index: HashMap<String, u32>,
-    /// Per request: (entity key, from, to, one value per requested attribute).
-    rows: Vec<Vec<(String, i64, i64, Vec<i64>)>>,
+    /// Per request, its states.
+    rows: Vec<Vec<Row>>,
+}
+
+/// One state: entity key, `[from, to)`, one value per requested attribute.
+struct Row {
+    key: String,
+    from: i64,
+    to: i64,
+    values: Vec<i64>,
 }
 
 impl TestInput {
@@ -73,7 +81,7 @@ impl TestInput {
             .collect();
         let requests = M::prepare(rule_data, &products)
             .unwrap_or_else(|e| panic!("prepare refused the test input: {:?}", e.0));
-        let rows = vec![Vec::new(); requests.len()];
+        let rows = requests.iter().map(|_| Vec::new()).collect();
         let mut input = TestInput {
             rule_data: rule_data.to_string(),
             products,
@@ -133,7 +141,12 @@ impl TestInput {
             .collect();
         self.intern(key);
         let to = to.map(millis).unwrap_or(OPEN);
-        self.rows[r].push((key.to_string(), millis(from), to, values));
+        self.rows[r].push(Row {
+            key: key.to_string(),
+            from: millis(from),
+            to,
+            values,
+        });
         self
     }
 
@@ -173,8 +186,8 @@ impl TestInput {
             .zip(&self.rows)
             .map(|(request, rows)| {
                 // The host's order: by entity key, then time.
-                let mut order: Vec<&(String, i64, i64, Vec<i64>)> = rows.iter().collect();
-                order.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+                let mut order: Vec<&Row> = rows.iter().collect();
+                order.sort_by(|a, b| (&a.key, a.from).cmp(&(&b.key, b.from)));
                 let mut t = Timeline {
                     kind: request.kind.clone(),
                     entity: Vec::new(),
@@ -182,11 +195,11 @@ impl TestInput {
                     to: Vec::new(),
                     columns: vec![Vec::new(); request.attributes.len()],
                 };
-                for (key, from, to, values) in order {
-                    t.entity.push(self.index[key.as_str()]);
-                    t.from.push(*from);
-                    t.to.push(*to);
-                    for (column, value) in t.columns.iter_mut().zip(values) {
+                for row in order {
+                    t.entity.push(self.index[row.key.as_str()]);
+                    t.from.push(row.from);
+                    t.to.push(row.to);
+                    for (column, value) in t.columns.iter_mut().zip(&row.values) {
                         column.push(*value);
                     }
                 }

@@ -1,9 +1,11 @@
-//! The `licmetric` command: serve, ingest, replay, bench, snapshot verify, plugin inspect/load.
+//! The `licmetric` command: serve, ingest, replay, bench, snapshot verify, plugin
+//! inspect/load/new.
 
 mod bench;
 mod bench_estate;
 mod bench_read;
 pub mod plugin;
+pub mod scaffold;
 mod snapshot;
 
 use std::net::SocketAddr;

@@ -1,40 +1,61 @@
-//! Builds the test plugins (tests/plugins/*) to wasm32-wasip2 components: the hostile ones,
-//! `fixed` (well-behaved, with an example that passes) and `wit-v2` (built against an
-//! incompatible copy of the WIT).
+//! Builds the test plugins to wasm32-wasip2 components: the hostile ones, the swap versions,
+//! `fixed` (well-behaved, its example passes) and `wit-v2` (built against an incompatible copy
+//! of the WIT) (tests/plugins/*), and tests/pvu-next (a second pvu version).
 
 #[path = "../host/build_guests.rs"]
 mod build_guests;
 
-const TEST_PLUGINS: &[(&str, &str)] = &[
-    ("spin-forever", "LICMETRIC_TEST_SPIN_FOREVER"),
-    ("memory-bomb", "LICMETRIC_TEST_MEMORY_BOMB"),
-    ("panic", "LICMETRIC_TEST_PANIC"),
-    ("huge-output", "LICMETRIC_TEST_HUGE_OUTPUT"),
-    ("fixed", "LICMETRIC_TEST_FIXED"),
-    ("wit-v2", "LICMETRIC_TEST_WIT_V2"),
+/// (crate directory under tests/, package suffix, environment variable of its .wasm path).
+const GUESTS: &[(&str, &str, &str)] = &[
+    (
+        "plugins/spin-forever",
+        "spin-forever",
+        "LICMETRIC_TEST_SPIN_FOREVER",
+    ),
+    (
+        "plugins/memory-bomb",
+        "memory-bomb",
+        "LICMETRIC_TEST_MEMORY_BOMB",
+    ),
+    ("plugins/panic", "panic", "LICMETRIC_TEST_PANIC"),
+    (
+        "plugins/huge-output",
+        "huge-output",
+        "LICMETRIC_TEST_HUGE_OUTPUT",
+    ),
+    ("plugins/swap-1-0", "swap-1-0", "LICMETRIC_TEST_SWAP_1_0"),
+    ("plugins/swap-1-1", "swap-1-1", "LICMETRIC_TEST_SWAP_1_1"),
+    ("plugins/swap-2-0", "swap-2-0", "LICMETRIC_TEST_SWAP_2_0"),
+    // pvu@1.1.0 from plugins/pvu's source (see tests/pvu-next/Cargo.toml).
+    ("pvu-next", "pvu-next", "LICMETRIC_TEST_PVU_NEXT"),
+    // Well-behaved, with an example that passes its self-test.
+    ("plugins/fixed", "fixed", "LICMETRIC_TEST_FIXED"),
+    // Built against an incompatible copy of the WIT (plugins/wit-v2/wit).
+    ("plugins/wit-v2", "wit-v2", "LICMETRIC_TEST_WIT_V2"),
 ];
 
 fn main() {
     let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    for (name, _) in TEST_PLUGINS {
-        build_guests::watch(&dir.join("plugins").join(name));
+    for (path, _, _) in GUESTS {
+        build_guests::watch(&dir.join(path));
     }
-    let packages: Vec<String> = TEST_PLUGINS
+    build_guests::watch(&dir.join("../plugins/pvu"));
+    build_guests::watch(&dir.join("../plugins/subcapacity"));
+    let packages: Vec<String> = GUESTS
         .iter()
-        .map(|(n, _)| format!("licmetric-plugin-{n}"))
+        .map(|(_, n, _)| format!("licmetric-plugin-{n}"))
         .collect();
     let refs: Vec<&str> = packages.iter().map(String::as_str).collect();
-    for ((_, var), path) in TEST_PLUGINS.iter().zip(build_guests::build(&refs)) {
+    for ((_, _, var), path) in GUESTS.iter().zip(build_guests::build(&refs)) {
         println!("cargo:rustc-env={var}={}", path.display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        dir.join("plugins/common.rs").display()
-    );
-    // wit-v2 binds its own copy of the WIT, which build_guests does not watch.
-    println!(
-        "cargo:rerun-if-changed={}",
-        dir.join("plugins/wit-v2/wit").display()
-    );
+    for shared in [
+        "plugins/common.rs",
+        "plugins/swap.rs",
+        "plugins/swap-example",
+        "plugins/wit-v2/wit",
+    ] {
+        println!("cargo:rerun-if-changed={}", dir.join(shared).display());
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -12,7 +12,8 @@
 //! - [`estate`]: typed histories of servers, pools, VMs, installations, nodes, pods, namespaces;
 //! - [`sweep`]: peaks of piecewise-constant sums over half-open intervals, per day;
 //! - [`calendar`]: day, ISO-week and month buckets;
-//! - [`allocate`]: largest-remainder allocation that always sums to the total.
+//! - [`allocate`]: largest-remainder allocation that always sums to the total;
+//! - [`testing`]: native tests of a plugin on an evaluation built by hand.
 
 extern crate self as licmetric_sdk;
 
@@ -24,6 +25,7 @@ pub mod exact;
 pub mod facts;
 pub mod fail;
 pub mod sweep;
+pub mod testing;
 
 mod plugin;
 

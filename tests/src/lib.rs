@@ -15,6 +15,12 @@ pub const SPIN_FOREVER: &str = env!("LICMETRIC_TEST_SPIN_FOREVER");
 pub const MEMORY_BOMB: &str = env!("LICMETRIC_TEST_MEMORY_BOMB");
 pub const PANIC: &str = env!("LICMETRIC_TEST_PANIC");
 pub const HUGE_OUTPUT: &str = env!("LICMETRIC_TEST_HUGE_OUTPUT");
+/// The SWAP metric in three versions: 1.0.0 (×1), 1.1.0 (×2), 2.0.0 (×3); see tests/plugins/swap.rs.
+pub const SWAP_1_0: &str = env!("LICMETRIC_TEST_SWAP_1_0");
+pub const SWAP_1_1: &str = env!("LICMETRIC_TEST_SWAP_1_1");
+pub const SWAP_2_0: &str = env!("LICMETRIC_TEST_SWAP_2_0");
+/// The standard pvu plugin's logic as pvu@1.1.0 (tests/pvu-next): another version, other digest.
+pub const PVU_NEXT: &str = env!("LICMETRIC_TEST_PVU_NEXT");
 /// A well-behaved test plugin (`fixed`: every day counts the product's `units`) whose bundled
 /// example passes, so uploads and loads accept it.
 pub const FIXED: &str = env!("LICMETRIC_TEST_FIXED");

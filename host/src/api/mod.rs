@@ -4,6 +4,7 @@
 mod answers;
 pub mod auth;
 mod chargeback;
+mod dry_run;
 mod facts;
 mod ilmt;
 mod license_service;
@@ -16,6 +17,7 @@ pub mod plugins;
 pub mod problem;
 mod products;
 pub mod read;
+mod reevaluate;
 mod status;
 mod tokens;
 mod usage;
@@ -113,6 +115,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/plugins/{name}/config",
             put(plugins::put_config).get(plugins::get_config),
         )
+        .route(
+            "/api/v1/plugins/{name}/{version}/dry-run",
+            post(dry_run::dry_run),
+        )
+        .route("/api/v1/reevaluate", post(reevaluate::reevaluate))
         .route("/api/v1/audit", get(plugins::audit))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route(

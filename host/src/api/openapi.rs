@@ -60,6 +60,8 @@ pub fn routes() -> impl Iterator<Item = &'static RouteDoc> {
         super::products::DOCS,
         super::tokens::DOCS,
         super::plugins::DOCS,
+        super::dry_run::DOCS,
+        super::reevaluate::DOCS,
         super::octane::DOCS,
         super::status::DOCS,
         super::metrics::DOCS,

@@ -15,15 +15,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
 use crate::eval::rule_data_version;
 use crate::runtime::install::{self, InstallError};
+use crate::runtime::rule_data::{self, RuleDataError};
 use crate::runtime::{Held, LoadedPlugin};
-use crate::store::audit::AuditEntry;
 use crate::store::tokens::Role;
 
 /// The routes of this module with their required roles: the API document and the auth table.
@@ -93,7 +92,7 @@ pub const DOCS: &[RouteDoc] = &[
         method: "GET",
         path: "/api/v1/plugins/{name}/config",
         role: Some(Role::Reader),
-        summary: "A plugin's rule data in force (loaded, or the plugin's default)",
+        summary: "A plugin's rule data in force (loaded, or the plugin's default), and the versions of every document loaded for it",
         params: &[param("name", "path", true, "string", "the plugin's name")],
         produces: "application/json",
     },
@@ -154,14 +153,7 @@ pub async fn upload(
             Some((&name, &wanted)),
             &caller.who(),
         )
-        .map_err(|e| match e {
-            InstallError::Invalid(e) => refused(format!("{e:#}")),
-            InstallError::Mismatch { described, .. } => refused(format!(
-                "it describes itself as {described}, the path says {name}@{wanted}"
-            ))
-            .with("parameter", "name"),
-            other => lifecycle_problem(other),
-        })?;
+        .map_err(|e| candidate_problem(e, &name, &wanted))?;
         let registry = state.evaluator.runtime.registry();
         let held = registry
             .version(plugin.name(), plugin.version())
@@ -169,6 +161,20 @@ pub async fn upload(
         Ok((StatusCode::CREATED, Json(describe(held))))
     })
     .await
+}
+
+/// A refused candidate plugin (an upload or a dry run of `name@version`) as a problem: 400
+/// naming why (the `name` parameter when it describes itself otherwise), 409 for a held
+/// version with other content.
+pub(super) fn candidate_problem(e: InstallError, name: &str, version: &semver::Version) -> Problem {
+    match e {
+        InstallError::Invalid(e) => refused(format!("{e:#}")),
+        InstallError::Mismatch { described, .. } => refused(format!(
+            "it describes itself as {described}, the path says {name}@{version}"
+        ))
+        .with("parameter", "name"),
+        other => lifecycle_problem(other),
+    }
 }
 
 /// A refused lifecycle change as a problem: 409 when the state forbids it, 404 when nothing
@@ -215,7 +221,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(Value::Array(registry.held().map(describe).collect()))
 }
 
-fn semver_parameter(version: &str) -> Result<semver::Version, Problem> {
+pub(super) fn semver_parameter(version: &str) -> Result<semver::Version, Problem> {
     semver::Version::parse(version)
         .map_err(|e| Problem::bad_parameter("version", format!("{version:?} is not semver: {e}")))
 }
@@ -244,20 +250,7 @@ pub async fn activate(
     Extension(caller): Extension<Caller>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, Problem> {
-    let version = semver_parameter(&version)?;
-    blocking(move || {
-        let evaluator = &state.evaluator;
-        let held = install::activate(
-            &evaluator.store,
-            &evaluator.runtime,
-            &name,
-            &version,
-            &caller.who(),
-        )
-        .map_err(lifecycle_problem)?;
-        Ok(Json(describe(&held)))
-    })
-    .await
+    change_state(state, caller, name, version, install::activate).await
 }
 
 /// `POST /api/v1/plugins/{name}/{version}/deactivate`.
@@ -266,10 +259,29 @@ pub async fn deactivate(
     Extension(caller): Extension<Caller>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, Problem> {
+    change_state(state, caller, name, version, install::deactivate).await
+}
+
+/// The signature of [`install::activate`] and [`install::deactivate`].
+type StateChange = fn(
+    &crate::store::Store,
+    &crate::runtime::Runtime,
+    &str,
+    &semver::Version,
+    &str,
+) -> Result<Held, InstallError>;
+
+async fn change_state(
+    state: AppState,
+    caller: Caller,
+    name: String,
+    version: String,
+    change: StateChange,
+) -> Result<Json<Value>, Problem> {
     let version = semver_parameter(&version)?;
     blocking(move || {
         let evaluator = &state.evaluator;
-        let held = install::deactivate(
+        let held = change(
             &evaluator.store,
             &evaluator.runtime,
             &name,
@@ -319,70 +331,49 @@ fn loaded_plugin(state: &AppState, name: &str) -> Result<Arc<LoadedPlugin>, Prob
 }
 
 /// `PUT /api/v1/plugins/{name}/config`: the highest loaded version of the plugin validates the
-/// document (its `prepare` parses it and names the JSON pointer at fault) before it is stored.
-/// Cached results are keyed by the document's `version`, so a changed document must carry a
-/// new one.
+/// document (its `prepare` parses it and names the JSON pointer at fault) before it is stored
+/// (see [`rule_data::load`]). Cached results are keyed by the document's `version`, so a
+/// changed document must carry a new one.
 pub async fn put_config(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: String,
 ) -> Result<Json<Value>, Problem> {
-    let document: Value = serde_json::from_str(&body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "rule-data-invalid",
-            format!("rule data: not JSON: {e}"),
-        )
-        .with("field", "body")
-    })?;
-    let version = rule_data_version(&body);
     blocking(move || {
         let plugin = loaded_plugin(&state, &name)?;
-        let store = &state.evaluator.store;
-        let (current, _) = state.evaluator.rule_data_in_force(&plugin)?;
-        if rule_data_version(&current) == version
-            && let Ok(current) = serde_json::from_str::<Value>(&current)
-            && current != document
-        {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "rule-data-invalid",
-                format!(
-                    "rule data: /version is {version:?}, as the document in force, but the content differs; results are cached by version, so give the new document a new version"
-                ),
-            )
-            .with("field", "/version"));
-        }
-        match plugin.call().and_then(|mut c| c.prepare(&body, &[])) {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Err(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "rule-data-invalid",
-                    format!("{}: {}: {}", plugin.label(), e.code, e.message),
-                )
-                .with("code", &e.code));
-            }
-            Err(failure) => {
-                return Err(Problem::new(
-                    StatusCode::BAD_GATEWAY,
-                    "plugin-failure",
-                    failure.to_string(),
-                ));
-            }
-        }
-        store.put_rule_data(&name, &body)?;
-        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(body.as_bytes())));
-        store.audit(AuditEntry::now(
-            &caller.who(),
-            "rule_data.put",
-            &format!("{name} rule data {version}"),
-            Some(&digest),
-        ))?;
-        Ok(Json(json!({"plugin": name, "validated_by": plugin.label(), "version": version, "digest": digest})))
+        let loaded = rule_data::load(&state.evaluator.store, &plugin, &body, &caller.who())
+            .map_err(rule_data_problem)?;
+        Ok(Json(json!({
+            "plugin": name,
+            "validated_by": plugin.label(),
+            "version": loaded.version,
+            "digest": loaded.digest,
+        })))
     })
     .await
+}
+
+/// A refused rule-data document as a problem: 400 naming the field or the plugin's error
+/// code, 502 when the plugin failed while checking it.
+pub(super) fn rule_data_problem(e: RuleDataError) -> Problem {
+    let invalid = |e: &RuleDataError| {
+        Problem::new(StatusCode::BAD_REQUEST, "rule-data-invalid", e.to_string())
+    };
+    match e {
+        RuleDataError::NotJson(_) => invalid(&e).with("field", "body"),
+        RuleDataError::VersionReused { .. } => invalid(&e).with("field", "/version"),
+        RuleDataError::Refused { ref code, .. } => {
+            let code = code.clone();
+            invalid(&e).with("code", code)
+        }
+        RuleDataError::Failure(failure) => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "plugin-failure",
+            failure.to_string(),
+        ),
+        RuleDataError::Storage(e) => Problem::from(e),
+    }
 }
 
 /// `GET /api/v1/plugins/{name}/config`.
@@ -396,9 +387,14 @@ pub async fn get_config(
         let source = if loaded { "loaded" } else { "default" };
         let version = rule_data_version(&document);
         let document: Value = serde_json::from_str(&document).unwrap_or(Value::String(document));
-        Ok(Json(
-            json!({"plugin": name, "source": source, "version": version, "rule_data": document}),
-        ))
+        let kept = state.evaluator.store.rule_data_versions(&name)?;
+        Ok(Json(json!({
+            "plugin": name,
+            "source": source,
+            "version": version,
+            "rule_data": document,
+            "loaded_versions": kept,
+        })))
     })
     .await
 }

@@ -369,7 +369,16 @@ pub fn every_product(
         .evaluator
         .days(&products, start, end, now)
         .map_err(eval_problem)?;
-    let results = match scope {
+    Ok((products, restrict_all(results, scope)))
+}
+
+/// Each product's days (or error) as a caller with `scope` may see them: restricted to the
+/// scope's consumers, errors redacted ([`scope::restrict`], [`scope::redact`]). No plugin call.
+pub fn restrict_all(
+    results: Vec<Result<ProductDays, EvalError>>,
+    scope: Option<&Scope>,
+) -> Vec<Result<ProductDays, EvalError>> {
+    match scope {
         None => results,
         Some(s) => results
             .into_iter()
@@ -378,8 +387,7 @@ pub fn every_product(
                 Err(e) => Err(scope::redact(e)),
             })
             .collect(),
-    };
-    Ok((products, results))
+    }
 }
 
 /// The `[start, end)` dates of a query: both required, end after start, at most ten years.

@@ -15,6 +15,7 @@ use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
 use super::read::{bundle_record, eval_problem, every_product, period_of, product_days};
 use super::{AppState, Problem, blocking};
+use crate::eval::ProductDays;
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
 use crate::store::tokens::Role;
@@ -108,29 +109,53 @@ pub async fn usage(
         }
     };
     let (start, end) = period_of(&q)?;
-    let unit = match q.get("time_unit") {
+    let (unit, week_start) = buckets(
+        q.get("time_unit").map(String::as_str),
+        q.get("week_start").map(String::as_str),
+    )?;
+    if let Some(id) = bundle_id {
+        return blocking(move || bundle_usage(&state, &caller, &id, start, end)).await;
+    }
+    blocking(move || {
+        let days = product_days(&state, &caller, &product, start, end)?;
+        product_usage(&days, start, end, unit, week_start)
+            .map(|u| Json(Answer::Product(Box::new(u))))
+    })
+    .await
+}
+
+/// The buckets of an answer: `time_unit` (none when absent) and `week_start` (Monday when
+/// absent), each from its text, or a 400 naming it.
+pub fn buckets(
+    time_unit: Option<&str>,
+    week_start: Option<&str>,
+) -> Result<(Option<TimeUnit>, Weekday), Problem> {
+    let unit = match time_unit {
         Some(u) => Some(
             u.parse::<TimeUnit>()
                 .map_err(|e| Problem::bad_parameter("time_unit", e))?,
         ),
         None => None,
     };
-    let week_start = match q.get("week_start") {
+    let week_start = match week_start {
         Some(w) => w
             .parse::<Weekday>()
             .map_err(|_| Problem::bad_parameter("week_start", format!("{w:?} is not a weekday")))?,
         None => Weekday::Mon,
     };
-    if let Some(id) = bundle_id {
-        return blocking(move || bundle_usage(&state, &caller, &id, start, end)).await;
-    }
-    blocking(move || {
-        let days = product_days(&state, &caller, &product, start, end)?;
-        period::usage(&days, start, end, unit, week_start)
-            .map(|u| Json(Answer::Product(Box::new(u))))
-            .map_err(eval_problem)
-    })
-    .await
+    Ok((unit, week_start))
+}
+
+/// A product's usage answer over `[start, end)` from its days (the period rules of
+/// [`period::usage`]), or the problem a failed day makes of it. No plugin call.
+pub fn product_usage(
+    days: &ProductDays,
+    start: NaiveDate,
+    end: NaiveDate,
+    unit: Option<TimeUnit>,
+    week_start: Weekday,
+) -> Result<Usage, Problem> {
+    period::usage(days, start, end, unit, week_start).map_err(eval_problem)
 }
 
 /// Evaluates every product (an unconfigured one may join through its facts' claims), then

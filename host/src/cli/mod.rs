@@ -1,9 +1,11 @@
-//! The `licmetric` command: serve, ingest, replay, bench, snapshot verify, plugin inspect/load.
+//! The `licmetric` command: serve, ingest, replay, bench, snapshot verify, plugin
+//! inspect/load/new.
 
 mod bench;
 mod bench_estate;
 mod bench_read;
 pub mod plugin;
+pub mod scaffold;
 mod snapshot;
 
 use std::net::SocketAddr;
@@ -16,6 +18,7 @@ use clap::{Parser, Subcommand};
 use crate::api::{self, AppState};
 use crate::eval::Evaluator;
 use crate::eval::scope::Scope;
+use crate::runtime::plugins_dir::PluginsDir;
 use crate::runtime::{Limits, Runtime};
 use crate::store::tokens::Role;
 use crate::store::{BatchError, Store};
@@ -41,6 +44,10 @@ enum Command {
         /// Refuse tokens sent as `?token=` (headers only).
         #[arg(long)]
         no_token_in_url: bool,
+        /// A folder to watch: `*.wasm` dropped there are installed, removed ones deactivated;
+        /// `NAME.json` is rule data for plugin NAME.
+        #[arg(long)]
+        plugins_dir: Option<PathBuf>,
     },
     /// Make, list or revoke API tokens (the service must not be running on the store;
     /// a running service makes them at /api/v1/tokens).
@@ -150,9 +157,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             data,
             listen,
             no_token_in_url,
+            plugins_dir,
         } => serve(
             data,
             listen,
+            plugins_dir,
             api::Settings {
                 token_in_url: !no_token_in_url,
                 ..Default::default()
@@ -297,7 +306,12 @@ fn first_admin_token(store: &Store, data: &std::path::Path) -> anyhow::Result<()
 }
 
 /// Opens the store and runtime under `data` and serves the API until Ctrl-C.
-fn serve(data: PathBuf, listen: SocketAddr, settings: api::Settings) -> anyhow::Result<()> {
+fn serve(
+    data: PathBuf,
+    listen: SocketAddr,
+    plugins_dir: Option<PathBuf>,
+    settings: api::Settings,
+) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&data)?);
     first_admin_token(&store, &data)?;
     let runtime = Runtime::with_standard_plugins(data.join("compiled"), Limits::default())?;
@@ -308,6 +322,11 @@ fn serve(data: PathBuf, listen: SocketAddr, settings: api::Settings) -> anyhow::
     let restored = api::plugins::restore(&evaluator)?;
     if restored > 0 {
         tracing::info!("{restored} uploaded plugin versions loaded from the store");
+    }
+    if let Some(dir) = plugins_dir {
+        PluginsDir::new(&dir, store.clone(), evaluator.runtime.clone())?
+            .watch(std::time::Duration::from_secs(1))?;
+        tracing::info!("watching {} for plugins and rule data", dir.display());
     }
     let state = AppState::new(evaluator, settings);
     let rt = tokio::runtime::Runtime::new()?;

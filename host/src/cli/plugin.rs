@@ -5,6 +5,9 @@
 //! `licmetric plugin load FILE [--data DIR]`: validates a component exactly as
 //! `PUT /api/v1/plugins/{name}/{version}` does and stores it, so the service loads it at its
 //! next start (the service must not be running on the store).
+//!
+//! `licmetric plugin new NAME [--dir DIR] [--sdk PATH]`: writes a new plugin crate
+//! (see [`super::scaffold`]).
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +38,20 @@ pub enum PluginCommand {
         file: PathBuf,
         #[arg(long, default_value = "licmetric-data")]
         data: PathBuf,
+    },
+    /// Write a new plugin crate on the SDK: an INSTALLATIONS metric with rule data, unit tests
+    /// and a bundled replay example, ready to build and test (see docs/PLUGIN-GUIDE.md).
+    New {
+        /// The plugin's and crate's name: lowercase letters, digits and '-', starting with a
+        /// letter.
+        name: String,
+        /// The folder to write (default ./NAME); refused when it exists and is not empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The licmetric-sdk folder to depend on (default: the one this licmetric was built
+        /// from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
     },
 }
 
@@ -68,6 +85,9 @@ pub fn run(command: PluginCommand) -> anyhow::Result<i32> {
                 data.display()
             );
             Ok(0)
+        }
+        PluginCommand::New { name, dir, sdk } => {
+            super::scaffold::run(&name, dir.as_deref(), sdk.as_deref())
         }
     }
 }

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use licmetric_sdk::Exact;
 use licmetric_sdk::types::{self as sdk, Day, Selection};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::runtime::{LoadedPlugin, PluginFailure, Registry, Runtime};
@@ -83,14 +82,7 @@ impl From<PluginFailure> for EvalError {
     }
 }
 
-/// The `version` member of a rule-data document ("unversioned" when absent or not JSON): the
-/// key the daily results are cached under, and what results name as their rule-data version.
-pub fn rule_data_version(document: &str) -> String {
-    serde_json::from_str::<Value>(document)
-        .ok()
-        .and_then(|v| v.get("version").and_then(Value::as_str).map(String::from))
-        .unwrap_or_else(|| "unversioned".into())
-}
+pub use crate::store::records::rule_data_version;
 
 /// Product-days evaluated in one plugin call; more go to further calls (fresh instances).
 pub const PRODUCT_DAYS_PER_CALL: usize = 360;
@@ -455,7 +447,8 @@ impl Evaluator {
             .iter()
             .filter(|n| !refused.iter().any(|(id, _)| *id == n.1.id))
             .collect();
-        for r in &requests {
+        // A candidate's look-behind is noted once it is in force and its days are cached.
+        for r in requests.iter().filter(|_| self.candidate.is_none()) {
             match &r.selection {
                 Selection::Intervals(s) => self.store.note_margin(&r.kind, s.margin_ms)?,
                 Selection::Instants(s) => self.store.note_margin(&r.kind, s.margin_ms)?,

@@ -53,13 +53,12 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     CHANGES.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Validates `wasm`, stores it with a [`PluginRecord`] by `who`, activates it in `runtime` and
-/// appends a `plugin.upload` audit entry. With `expected`, a plugin describing itself under
-/// another name or version is refused; so is another component under a held name and version,
-/// and a plugin that fails its self-test (its bundled example, run before anything changes:
-/// milliseconds for a small example, at most the CPU budget of a call for one that spins).
-/// Uploading the bytes of a held version again activates it again, without a second
-/// self-test. Validation comes first, so a refused plugin changes nothing.
+/// Validates `wasm` ([`validate`], its self-test included), stores it with a [`PluginRecord`]
+/// by `who`, activates it in `runtime` and appends a `plugin.upload` audit entry. With
+/// `expected`, a plugin describing itself under another name or version is refused; so is
+/// another component under a held name and version. Uploading the bytes of a held version
+/// again activates it again. Validation comes first (outside the lifecycle lock: a self-test
+/// may take a call's CPU budget), so a refused plugin changes nothing.
 pub fn install(
     store: &Store,
     runtime: &Arc<Runtime>,
@@ -67,27 +66,9 @@ pub fn install(
     expected: Option<(&str, &semver::Version)>,
     who: &str,
 ) -> Result<Arc<LoadedPlugin>, InstallError> {
-    let plugin = runtime.prepare(wasm).map_err(InstallError::Invalid)?;
-    if let Some((name, version)) = expected
-        && (plugin.name() != name || plugin.version() != version)
-    {
-        return Err(InstallError::Mismatch {
-            described: format!("{}@{}", plugin.name(), plugin.version()),
-            expected: format!("{name}@{version}"),
-        });
-    }
-    // The self-test runs outside the lock (it may take up to a call's CPU budget); the
-    // conflict check runs before it, to spare the work, and again under the lock.
-    if !held_already(runtime, &plugin)? {
-        self_test(runtime, &plugin).map_err(|e| match e {
-            SelfTestError::Storage(reason) => {
-                InstallError::Storage(anyhow::anyhow!("the self-test's store: {reason}"))
-            }
-            e => InstallError::SelfTest(e),
-        })?;
-    }
+    let plugin = validate(runtime, wasm, expected)?;
     let _serial = serial();
-    held_already(runtime, &plugin)?;
+    check_immutable(runtime, &plugin)?;
     let record = PluginRecord {
         name: plugin.name().to_string(),
         version: plugin.version().to_string(),
@@ -108,6 +89,61 @@ pub fn install(
         plugin.digest(),
     )?;
     Ok(plugin)
+}
+
+/// Everything an upload checks before it changes anything: `wasm` compiles, links against
+/// this API's WIT world, describes itself sanely, (with `expected`) describes itself under
+/// that name and version, is no other component under a held name and version, and passes its
+/// self-test (self_test.rs: its bundled example evaluated as a candidate in a temporary store
+/// under the sandbox limits). The one validation of a candidate plugin, shared by [`install`]
+/// and dry runs (`POST /api/v1/plugins/{name}/{version}/dry-run`); a step added here applies to
+/// both. Costs a Cranelift run the first time a digest is seen, then a compile-cache read, plus
+/// the self-test: milliseconds for a small example, at most a call's CPU budget for one that
+/// spins. Bytes already held under their name and version are not self-tested again: they
+/// passed when installed, or are a trusted standard plugin.
+pub fn validate(
+    runtime: &Arc<Runtime>,
+    wasm: &[u8],
+    expected: Option<(&str, &semver::Version)>,
+) -> Result<Arc<LoadedPlugin>, InstallError> {
+    let plugin = runtime.prepare(wasm).map_err(InstallError::Invalid)?;
+    if let Some((name, version)) = expected
+        && (plugin.name() != name || plugin.version() != version)
+    {
+        return Err(InstallError::Mismatch {
+            described: format!("{}@{}", plugin.name(), plugin.version()),
+            expected: format!("{name}@{version}"),
+        });
+    }
+    check_immutable(runtime, &plugin)?;
+    if runtime
+        .registry()
+        .version(plugin.name(), plugin.version())
+        .is_none()
+    {
+        self_test(runtime, &plugin).map_err(|e| match e {
+            SelfTestError::Storage(reason) => {
+                InstallError::Storage(anyhow::anyhow!("the self-test's store: {reason}"))
+            }
+            e => InstallError::SelfTest(e),
+        })?;
+    }
+    Ok(plugin)
+}
+
+/// Refuses a validated plugin whose name and version are held with another component:
+/// versions are immutable. A registry read; no lock (install holds its own around it).
+pub fn check_immutable(runtime: &Runtime, plugin: &LoadedPlugin) -> Result<(), InstallError> {
+    if let Some(held) = runtime.registry().version(plugin.name(), plugin.version())
+        && held.plugin.digest() != plugin.digest()
+    {
+        return Err(InstallError::Conflict {
+            label: plugin.label(),
+            held: held.plugin.digest().to_string(),
+            digest: plugin.digest().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Makes a held version active again, as the most recent activation.
@@ -208,21 +244,6 @@ pub fn restore(store: &Store, runtime: &Arc<Runtime>) -> anyhow::Result<usize> {
         }
     }
     Ok(loaded)
-}
-
-/// Whether `plugin`'s name and version are held with its very bytes (`true`: it passed its
-/// self-test when it was installed, or is a trusted standard plugin); refused when another
-/// component holds them.
-fn held_already(runtime: &Runtime, plugin: &LoadedPlugin) -> Result<bool, InstallError> {
-    match runtime.registry().version(plugin.name(), plugin.version()) {
-        Some(held) if held.plugin.digest() != plugin.digest() => Err(InstallError::Conflict {
-            label: plugin.label(),
-            held: held.plugin.digest().to_string(),
-            digest: plugin.digest().to_string(),
-        }),
-        Some(_) => Ok(true),
-        None => Ok(false),
-    }
 }
 
 fn not_held(name: &str, version: &semver::Version) -> InstallError {

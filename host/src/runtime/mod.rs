@@ -13,7 +13,9 @@ pub mod example;
 pub mod install;
 mod limits;
 mod plugin;
+pub mod plugins_dir;
 pub mod registry;
+pub mod rule_data;
 pub mod self_test;
 pub mod wit;
 

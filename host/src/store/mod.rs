@@ -30,6 +30,8 @@ pub struct Store {
     pub(crate) products: sled::Tree,
     pub(crate) bundles: sled::Tree,
     pub(crate) rule_data: sled::Tree,
+    /// Every rule-data document loaded, by plugin and version (records.rs).
+    pub(crate) rule_data_history: sled::Tree,
     pub(crate) meta: sled::Tree,
     pub(crate) tokens: sled::Tree,
     pub(crate) plugin_blobs: sled::Tree,
@@ -66,6 +68,7 @@ impl Store {
             products: db.open_tree("products")?,
             bundles: db.open_tree("bundles")?,
             rule_data: db.open_tree("rule_data")?,
+            rule_data_history: db.open_tree("rule_data_history")?,
             meta: db.open_tree("meta")?,
             tokens: db.open_tree("tokens")?,
             plugin_blobs: db.open_tree("plugin_blobs")?,

@@ -349,10 +349,17 @@ impl Store {
             .collect()
     }
 
-    /// Stores a plugin's rule-data document (already validated by the plugin).
+    /// Stores a plugin's rule-data document (already validated by the plugin): it is in force
+    /// from now on, and kept under its version (see [`rule_data_version`]) for re-evaluating
+    /// past periods. Callers refuse a changed document under a version already kept (the
+    /// daily results are cached by version), so the kept one is never replaced by another.
     pub fn put_rule_data(&self, plugin: &str, document: &str) -> anyhow::Result<()> {
+        let version = rule_data_version(document);
+        self.rule_data_history
+            .insert(history_key(plugin, &version), document.as_bytes())?;
         self.rule_data
             .insert(plugin.as_bytes(), document.as_bytes())?;
+        self.rule_data_history.flush()?;
         self.rule_data.flush()?;
         self.bump_records_generation();
         Ok(())
@@ -364,5 +371,80 @@ impl Store {
             .rule_data
             .get(plugin.as_bytes())?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The rule-data document an operator loaded for `plugin` under `version`, in force or
+    /// not (documents loaded before versions were kept are found while they are in force).
+    /// The plugin's default is not stored: it comes with the plugin. One or two sled reads.
+    pub fn rule_data_version(&self, plugin: &str, version: &str) -> anyhow::Result<Option<String>> {
+        if let Some(kept) = self.rule_data_history.get(history_key(plugin, version))? {
+            return Ok(Some(String::from_utf8_lossy(&kept).into_owned()));
+        }
+        Ok(self
+            .rule_data(plugin)?
+            .filter(|in_force| rule_data_version(in_force) == version))
+    }
+
+    /// The versions of every rule-data document loaded for `plugin`, in byte order.
+    pub fn rule_data_versions(&self, plugin: &str) -> anyhow::Result<Vec<String>> {
+        let prefix = history_key(plugin, "");
+        self.rule_data_history
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned()))
+            .collect()
+    }
+}
+
+/// The `version` member of a rule-data document ("unversioned" when absent or not JSON): the
+/// key the daily results are cached under, what results name as their rule-data version, and
+/// the key a loaded document is kept under.
+pub fn rule_data_version(document: &str) -> String {
+    serde_json::from_str::<Value>(document)
+        .ok()
+        .and_then(|v| v.get("version").and_then(Value::as_str).map(String::from))
+        .unwrap_or_else(|| "unversioned".into())
+}
+
+/// `plugin NUL version`: a plugin name never holds a NUL, so one plugin's keys are a prefix.
+fn history_key(plugin: &str, version: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(plugin.len() + 1 + version.len());
+    key.extend_from_slice(plugin.as_bytes());
+    key.push(0);
+    key.extend_from_slice(version.as_bytes());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_loaded_rule_data_document_is_kept_under_its_version() {
+        let store = Store::temporary().unwrap();
+        let v1 = r#"{"version": "v1", "rate": 1}"#;
+        let v2 = r#"{"version": "v2", "rate": 2}"#;
+        store.put_rule_data("pvu", v1).unwrap();
+        store.put_rule_data("pvu", v2).unwrap();
+        store.put_rule_data("pvux", r#"{"version": "v9"}"#).unwrap();
+        assert_eq!(store.rule_data("pvu").unwrap().as_deref(), Some(v2));
+        assert_eq!(
+            store.rule_data_version("pvu", "v1").unwrap().as_deref(),
+            Some(v1)
+        );
+        assert_eq!(
+            store.rule_data_version("pvu", "v2").unwrap().as_deref(),
+            Some(v2)
+        );
+        assert_eq!(store.rule_data_version("pvu", "v9").unwrap(), None);
+        assert_eq!(store.rule_data_versions("pvu").unwrap(), ["v1", "v2"]);
+        // A document in force from before versions were kept is still found by its version.
+        let old = r#"{"version": "v0"}"#;
+        store.rule_data.insert("old", old).unwrap();
+        assert_eq!(
+            store.rule_data_version("old", "v0").unwrap().as_deref(),
+            Some(old)
+        );
+        assert_eq!(store.rule_data_version("old", "v1").unwrap(), None);
     }
 }

@@ -17,6 +17,61 @@ pub const ABSENT: i64 = i64::MIN;
 /// The `to` of a state that still holds.
 pub const OPEN: i64 = i64::MAX;
 
+/// Builds a [`StringTable`] the way the host does for an evaluation: each distinct string once,
+/// index 0 the empty string. The host uses it to send facts; tests use it to build evaluations
+/// by hand.
+#[derive(Debug, Clone)]
+pub struct Interner {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner {
+            bytes: Vec::new(),
+            ends: vec![0],
+            index: std::collections::HashMap::from([(String::new(), 0)]),
+        }
+    }
+}
+
+impl Interner {
+    /// The index of `s`, adding it on first use.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.ends.push(self.bytes.len() as u32);
+        let i = (self.ends.len() - 1) as u32;
+        self.index.insert(s.to_string(), i);
+        i
+    }
+
+    /// The index of `s`, if it was interned.
+    pub fn get(&self, s: &str) -> Option<u32> {
+        self.index.get(s).copied()
+    }
+
+    /// A copy of the table so far.
+    pub fn table(&self) -> StringTable {
+        StringTable {
+            bytes: self.bytes.clone(),
+            ends: self.ends.clone(),
+        }
+    }
+
+    /// The finished table.
+    pub fn into_table(self) -> StringTable {
+        StringTable {
+            bytes: self.bytes,
+            ends: self.ends,
+        }
+    }
+}
+
 /// The interned strings of one evaluation.
 #[derive(Clone, Copy)]
 pub struct Strings<'a> {

@@ -17,15 +17,12 @@
 //! should fail the test. Cost: one string-table entry per distinct string, one column value per
 //! requested attribute and state.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, NaiveDate};
 
 use crate::Metric;
-use crate::facts::{ABSENT, OPEN};
+use crate::facts::{ABSENT, Interner, OPEN};
 use crate::types::{
-    Day, Evaluation, FactRequest, Outcome, ProductDays, ProductRef, StringTable, Timeline,
-    ValueType,
+    Day, Evaluation, FactRequest, Outcome, ProductDays, ProductRef, Timeline, ValueType,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -53,9 +50,7 @@ pub struct TestInput {
     rule_data: String,
     products: Vec<ProductRef>,
     requests: Vec<FactRequest>,
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-    index: HashMap<String, u32>,
+    strings: Interner,
     /// Per request, its states.
     rows: Vec<Vec<Row>>,
 }
@@ -82,28 +77,13 @@ impl TestInput {
         let requests = M::prepare(rule_data, &products)
             .unwrap_or_else(|e| panic!("prepare refused the test input: {:?}", e.0));
         let rows = requests.iter().map(|_| Vec::new()).collect();
-        let mut input = TestInput {
+        TestInput {
             rule_data: rule_data.to_string(),
             products,
             requests,
-            bytes: Vec::new(),
-            ends: Vec::new(),
-            index: HashMap::new(),
+            strings: Interner::default(),
             rows,
-        };
-        input.intern("");
-        input
-    }
-
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
         }
-        self.bytes.extend_from_slice(s.as_bytes());
-        self.ends.push(self.bytes.len() as u32);
-        let i = (self.ends.len() - 1) as u32;
-        self.index.insert(s.to_string(), i);
-        i
     }
 
     /// Adds one state of entity (`kind`, `key`) holding over `[from, to)` (RFC 3339; `to`
@@ -139,7 +119,7 @@ impl TestInput {
                 Some((_, v)) => self.encode(name, *ty, v),
             })
             .collect();
-        self.intern(key);
+        self.strings.intern(key);
         let to = to.map(millis).unwrap_or(OPEN);
         self.rows[r].push(Row {
             key: key.to_string(),
@@ -152,7 +132,7 @@ impl TestInput {
 
     fn encode(&mut self, name: &str, ty: ValueType, value: &str) -> i64 {
         match ty {
-            ValueType::Text | ValueType::Decimal => self.intern(value) as i64,
+            ValueType::Text | ValueType::Decimal => self.strings.intern(value) as i64,
             ValueType::Integer => value
                 .parse()
                 .unwrap_or_else(|e| panic!("attribute {name:?}: {value:?} is not an integer: {e}")),
@@ -196,7 +176,8 @@ impl TestInput {
                     columns: vec![Vec::new(); request.attributes.len()],
                 };
                 for row in order {
-                    t.entity.push(self.index[row.key.as_str()]);
+                    t.entity
+                        .push(self.strings.get(&row.key).expect("interned with its row"));
                     t.from.push(row.from);
                     t.to.push(row.to);
                     for (column, value) in t.columns.iter_mut().zip(&row.values) {
@@ -217,10 +198,7 @@ impl TestInput {
                     days: days.clone(),
                 })
                 .collect(),
-            strings: StringTable {
-                bytes: self.bytes.clone(),
-                ends: self.ends.clone(),
-            },
+            strings: self.strings.table(),
             timelines,
         };
         crate::plugin::evaluate::<M>(input)

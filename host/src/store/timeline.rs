@@ -4,55 +4,13 @@
 //! Cost: one pass over the change points of each requested kind (consecutive identical
 //! observations were merged at ingest), plus one JSON decode per change point.
 
-use std::collections::HashMap;
-
+pub use licmetric_sdk::facts::Interner;
 use licmetric_sdk::facts::{ABSENT, OPEN};
-use licmetric_sdk::types::{FactRequest, Selection, StringTable, Timeline, ValueType};
+use licmetric_sdk::types::{FactRequest, Selection, Timeline, ValueType};
 use serde_json::Value;
 
 use super::fact::{self, Observation};
 use super::{Store, keys};
-
-/// Interns strings for one evaluation. Index 0 is the empty string.
-pub struct Interner {
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-    index: HashMap<String, u32>,
-}
-
-impl Default for Interner {
-    fn default() -> Self {
-        let mut index = HashMap::new();
-        index.insert(String::new(), 0);
-        Interner {
-            bytes: Vec::new(),
-            ends: vec![0],
-            index,
-        }
-    }
-}
-
-impl Interner {
-    /// The index of `s`, adding it on first use.
-    pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
-        }
-        self.bytes.extend_from_slice(s.as_bytes());
-        self.ends.push(self.bytes.len() as u32);
-        let i = (self.ends.len() - 1) as u32;
-        self.index.insert(s.to_string(), i);
-        i
-    }
-
-    /// The finished table.
-    pub fn into_table(self) -> StringTable {
-        StringTable {
-            bytes: self.bytes,
-            ends: self.ends,
-        }
-    }
-}
 
 /// The span the evaluated days cover: `[start, end)`.
 #[derive(Debug, Clone, Copy)]

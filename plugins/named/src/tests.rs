@@ -1,10 +1,8 @@
 //! Native tests: evaluations built by hand (string table, column-wise timelines in the order of
 //! the plugin's requests) and run through the SDK's glue, as the host would call the guest.
 
-use std::collections::HashMap;
-
 use licmetric_sdk::Metric;
-use licmetric_sdk::facts::{ABSENT, OPEN};
+use licmetric_sdk::facts::{ABSENT, Interner, OPEN};
 use licmetric_sdk::types::*;
 
 use crate::Named;
@@ -27,9 +25,7 @@ enum V {
 
 /// The facts of one test, encoded as the host encodes them.
 struct Estate {
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-    index: HashMap<String, u32>,
+    strings: Interner,
     requests: Vec<FactRequest>,
     timelines: Vec<Timeline>,
 }
@@ -47,32 +43,17 @@ impl Estate {
                 columns: vec![Vec::new(); r.attributes.len()],
             })
             .collect();
-        let mut index = HashMap::new();
-        index.insert(String::new(), 0);
         Estate {
-            bytes: Vec::new(),
-            ends: vec![0],
-            index,
+            strings: Interner::default(),
             requests,
             timelines,
         }
     }
 
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
-        }
-        self.bytes.extend_from_slice(s.as_bytes());
-        self.ends.push(self.bytes.len() as u32);
-        let i = (self.ends.len() - 1) as u32;
-        self.index.insert(s.to_string(), i);
-        i
-    }
-
     /// One state `[from, to)` of `kind`'s entity `key`.
     fn state(&mut self, kind: &str, key: &str, from: i64, to: i64, attrs: &[(&str, V)]) {
         let r = self.requests.iter().position(|r| r.kind == kind).unwrap();
-        let entity = self.intern(key);
+        let entity = self.strings.intern(key);
         let names: Vec<String> = self.requests[r]
             .attributes
             .iter()
@@ -81,7 +62,7 @@ impl Estate {
         let values: Vec<i64> = names
             .iter()
             .map(|name| match attrs.iter().find(|(n, _)| n == name) {
-                Some((_, V::S(s))) => self.intern(s) as i64,
+                Some((_, V::S(s))) => self.strings.intern(s) as i64,
                 Some((_, V::B(b))) => *b as i64,
                 Some((_, V::T(t))) => *t,
                 None => ABSENT,
@@ -143,10 +124,7 @@ impl Estate {
                 },
                 days,
             }],
-            strings: StringTable {
-                bytes: self.bytes,
-                ends: self.ends,
-            },
+            strings: self.strings.into_table(),
             timelines: self.timelines,
         };
         licmetric_sdk::__private::evaluate::<Named>(input)

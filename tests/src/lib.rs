@@ -141,6 +141,24 @@ impl TestServer {
         reqwest::blocking::Client::new().request(method, format!("{}{path}", self.url))
     }
 
+    /// Sends `body` (a component, a document …) to `path` with `token`: the status and the
+    /// JSON answer (null when it is none).
+    pub fn send_bytes(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .request(method, path)
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .expect("send");
+        (r.status().as_u16(), r.json().unwrap_or_default())
+    }
+
     /// Makes a token of `role`, optionally scoped (`cost_center=CC1`).
     pub fn token(&self, role: Role, scope: Option<&str>) -> String {
         let scope = scope.map(|s| licmetric::eval::scope::Scope::parse(s).expect("scope"));

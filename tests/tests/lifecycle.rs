@@ -19,25 +19,18 @@ use serde_json::{Value, json};
 const PERIOD: &str = "start=2026-11-01&end=2026-11-03";
 
 fn upload(server: &TestServer, token: &str, version: &str, path: &str) -> Value {
-    let r = server
-        .request(Method::PUT, &format!("/api/v1/plugins/swap/{version}"))
-        .bearer_auth(token)
-        .body(std::fs::read(path).unwrap())
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    let body: Value = r.json().unwrap_or_default();
+    let (status, body) = server.send_bytes(
+        Method::PUT,
+        &format!("/api/v1/plugins/swap/{version}"),
+        token,
+        std::fs::read(path).unwrap(),
+    );
     assert_eq!(status, 201, "upload swap@{version}: {body}");
     body
 }
 
 fn post(server: &TestServer, token: &str, path: &str) -> (u16, Value) {
-    let r = server
-        .request(Method::POST, path)
-        .bearer_auth(token)
-        .send()
-        .unwrap();
-    (r.status().as_u16(), r.json().unwrap_or_default())
+    server.send_bytes(Method::POST, path, token, Vec::new())
 }
 
 /// `(quantity, plugin label)` of a product over PERIOD, or the error title.

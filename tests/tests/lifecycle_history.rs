@@ -72,13 +72,7 @@ fn estate(server: &TestServer) {
 
 /// `POST path` with `token` and a raw body → (status, JSON body).
 fn post_bytes(server: &TestServer, token: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = server
-        .request(Method::POST, path)
-        .bearer_auth(token)
-        .body(body)
-        .send()
-        .expect("POST");
-    (r.status().as_u16(), r.json().unwrap_or_default())
+    server.send_bytes(Method::POST, path, token, body)
 }
 
 fn row<'a>(answer: &'a Value, product: &str) -> &'a Value {

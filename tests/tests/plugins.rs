@@ -12,13 +12,7 @@ use serde_json::json;
 use sha2::Digest;
 
 fn upload(server: &TestServer, token: &str, path: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
-    let r = server
-        .request(Method::PUT, path)
-        .bearer_auth(token)
-        .body(body)
-        .send()
-        .expect("PUT");
-    (r.status().as_u16(), r.json().unwrap_or_default())
+    server.send_bytes(Method::PUT, path, token, body)
 }
 
 fn loaded(server: &TestServer) -> Vec<(String, String, String)> {

@@ -125,7 +125,6 @@ fn candidate(
     let evaluator = &state.evaluator;
     if body.starts_with(b"\0asm") {
         let plugin = install::validate(&evaluator.runtime, body, Some((name, version)))
-            .and_then(|p| install::check_immutable(&evaluator.runtime, &p).map(|()| p))
             .map_err(|e| candidate_problem(e, name, version))?;
         return Ok(Candidate::Plugin {
             plugin,

@@ -185,8 +185,8 @@ fn lifecycle_problem(e: InstallError) -> Problem {
             Problem::new(StatusCode::CONFLICT, "version-exists", e.to_string())
                 .with("parameter", "version")
         }
-        InstallError::Refused(reason) if reason.starts_with("no plugin") => {
-            Problem::new(StatusCode::NOT_FOUND, "unknown-plugin", reason)
+        InstallError::NotHeld { .. } => {
+            Problem::new(StatusCode::NOT_FOUND, "unknown-plugin", e.to_string())
                 .with("parameter", "version")
         }
         InstallError::Refused(reason) => Problem::new(StatusCode::CONFLICT, "refused", reason),

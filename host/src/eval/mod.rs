@@ -110,10 +110,8 @@ enum Candidate {
     /// Products bound to this plugin's name, with a requirement its version matches, resolve
     /// to it.
     Plugin(Arc<LoadedPlugin>),
-    /// This plugin name's rule data is this document.
-    RuleData { plugin: String, document: String },
-    /// Each listed product resolves to this plugin with this rule data (re-evaluating a past
-    /// period with the versions recorded for it).
+    /// Each listed product resolves to this plugin with this rule-data document (dry runs of
+    /// rule data, re-evaluating a past period with the versions recorded for it).
     Pinned(BTreeMap<String, (Arc<LoadedPlugin>, String)>),
 }
 
@@ -131,15 +129,6 @@ impl Evaluator {
     /// version resolve to `plugin`, active or not. Computes every day afresh.
     pub fn with_candidate_plugin(&self, plugin: Arc<LoadedPlugin>) -> Evaluator {
         self.with(Candidate::Plugin(plugin))
-    }
-
-    /// This evaluator, but the rule data of plugin `name` is `document`. Computes every day
-    /// afresh (a candidate document may reuse a version number, so cached days cannot be trusted).
-    pub fn with_candidate_rule_data(&self, name: &str, document: String) -> Evaluator {
-        self.with(Candidate::RuleData {
-            plugin: name.to_string(),
-            document,
-        })
     }
 
     /// This evaluator, but each product in `pins` resolves to the given plugin with the given
@@ -258,22 +247,13 @@ impl Evaluator {
         })
     }
 
-    /// The rule data `product` is evaluated with under `plugin`: the candidate's or pinned
-    /// document where one applies, else the one in force.
+    /// The rule data `product` is evaluated with under `plugin`: its pinned document, else the
+    /// one in force.
     fn rule_data_for(&self, plugin: &LoadedPlugin, product: &str) -> Result<String, EvalError> {
-        match self.candidate.as_deref() {
-            Some(Candidate::RuleData {
-                plugin: name,
-                document,
-            }) if name == plugin.name() => {
-                return Ok(document.clone());
-            }
-            Some(Candidate::Pinned(pins)) => {
-                if let Some((_, document)) = pins.get(product) {
-                    return Ok(document.clone());
-                }
-            }
-            _ => {}
+        if let Some(Candidate::Pinned(pins)) = self.candidate.as_deref()
+            && let Some((_, document)) = pins.get(product)
+        {
+            return Ok(document.clone());
         }
         Ok(self.rule_data_in_force(plugin)?.0)
     }

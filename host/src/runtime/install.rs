@@ -38,7 +38,13 @@ pub enum InstallError {
         held: String,
         digest: String,
     },
-    /// No such plugin version is held, or the change makes no sense in its state.
+    /// No plugin `name@version` is held.
+    #[error("no plugin {name}@{version} is held")]
+    NotHeld {
+        name: String,
+        version: semver::Version,
+    },
+    /// The change makes no sense in the plugin's state (nothing to roll back to).
     #[error("{0}")]
     Refused(String),
     /// The store could not record it.
@@ -68,6 +74,7 @@ pub fn install(
 ) -> Result<Arc<LoadedPlugin>, InstallError> {
     let plugin = validate(runtime, wasm, expected)?;
     let _serial = serial();
+    // Again under the lock: another install of this name and version may have won meanwhile.
     check_immutable(runtime, &plugin)?;
     let record = PluginRecord {
         name: plugin.name().to_string(),
@@ -133,7 +140,7 @@ pub fn validate(
 
 /// Refuses a validated plugin whose name and version are held with another component:
 /// versions are immutable. A registry read; no lock (install holds its own around it).
-pub fn check_immutable(runtime: &Runtime, plugin: &LoadedPlugin) -> Result<(), InstallError> {
+fn check_immutable(runtime: &Runtime, plugin: &LoadedPlugin) -> Result<(), InstallError> {
     if let Some(held) = runtime.registry().version(plugin.name(), plugin.version())
         && held.plugin.digest() != plugin.digest()
     {
@@ -247,7 +254,10 @@ pub fn restore(store: &Store, runtime: &Arc<Runtime>) -> anyhow::Result<usize> {
 }
 
 fn not_held(name: &str, version: &semver::Version) -> InstallError {
-    InstallError::Refused(format!("no plugin {name}@{version} is held"))
+    InstallError::NotHeld {
+        name: name.to_string(),
+        version: version.clone(),
+    }
 }
 
 fn record_state(store: &Store, held: &Held) -> Result<(), InstallError> {

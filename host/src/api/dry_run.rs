@@ -221,6 +221,7 @@ fn compare(
             // Rule data is per plugin name: a product resolves as now (to the held version
             // when its requirement matches it) and every one that resolves gets the document.
             let mut pins = BTreeMap::new();
+            let document: Arc<str> = document.as_str().into();
             for p in &products {
                 let Ok((n, req)) = p.binding() else { continue };
                 let resolved = if req.matches(plugin.version()) {

@@ -79,7 +79,7 @@ pub async fn reevaluate(
         let products: Vec<Product> = pinned.iter().map(|p| p.product.clone()).collect();
         let pins = pinned
             .into_iter()
-            .map(|p| (p.product.id, (p.plugin, p.rule_data)))
+            .map(|p| (p.product.id, (p.plugin, p.rule_data.into())))
             .collect();
         let now = chrono::Utc::now().timestamp_millis();
         let results = state

@@ -112,7 +112,7 @@ enum Candidate {
     Plugin(Arc<LoadedPlugin>),
     /// Each listed product resolves to this plugin with this rule-data document (dry runs of
     /// rule data, re-evaluating a past period with the versions recorded for it).
-    Pinned(BTreeMap<String, (Arc<LoadedPlugin>, String)>),
+    Pinned(BTreeMap<String, (Arc<LoadedPlugin>, Arc<str>)>),
 }
 
 impl Evaluator {
@@ -133,7 +133,7 @@ impl Evaluator {
 
     /// This evaluator, but each product in `pins` resolves to the given plugin with the given
     /// rule-data document, whatever is active now. Computes every day afresh.
-    pub fn with_pinned(&self, pins: BTreeMap<String, (Arc<LoadedPlugin>, String)>) -> Evaluator {
+    pub fn with_pinned(&self, pins: BTreeMap<String, (Arc<LoadedPlugin>, Arc<str>)>) -> Evaluator {
         self.with(Candidate::Pinned(pins))
     }
 
@@ -186,13 +186,15 @@ impl Evaluator {
         // even if an operator activates another one meanwhile.
         let registry = self.runtime.registry();
         // Grouped by plugin digest and rule data (pinned products may differ in rule data).
-        type Group = (Arc<LoadedPlugin>, String, Vec<usize>);
-        let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+        type Group = (Arc<LoadedPlugin>, Arc<str>, Vec<usize>);
+        let mut groups: BTreeMap<(String, Arc<str>), Group> = BTreeMap::new();
+        // The rule data in force, read once per plugin digest (not once per product).
+        let mut in_force: HashMap<String, Arc<str>> = HashMap::new();
         let mut out: Vec<Option<Result<ProductDays, EvalError>>> =
             (0..products.len()).map(|_| None).collect();
         for (i, product) in products.iter().enumerate() {
             let resolved = self.resolve(&registry, product).and_then(|plugin| {
-                let rule_data = self.rule_data_for(&plugin, &product.id)?;
+                let rule_data = self.rule_data_for(&plugin, &product.id, &mut in_force)?;
                 Ok((plugin, rule_data))
             });
             match resolved {
@@ -224,7 +226,7 @@ impl Evaluator {
         let Ok(plugin) = self.resolve(&self.runtime.registry(), product) else {
             return Ok(());
         };
-        let rule_data = self.rule_data_for(&plugin, &product.id)?;
+        let rule_data = self.rule_data_for(&plugin, &product.id, &mut HashMap::new())?;
         let product_ref = sdk::ProductRef {
             id: product.id.clone(),
             parameters: product.parameters.to_string(),
@@ -248,14 +250,24 @@ impl Evaluator {
     }
 
     /// The rule data `product` is evaluated with under `plugin`: its pinned document, else the
-    /// one in force.
-    fn rule_data_for(&self, plugin: &LoadedPlugin, product: &str) -> Result<String, EvalError> {
+    /// one in force (read once per plugin digest into `in_force`).
+    fn rule_data_for(
+        &self,
+        plugin: &LoadedPlugin,
+        product: &str,
+        in_force: &mut HashMap<String, Arc<str>>,
+    ) -> Result<Arc<str>, EvalError> {
         if let Some(Candidate::Pinned(pins)) = self.candidate.as_deref()
             && let Some((_, document)) = pins.get(product)
         {
             return Ok(document.clone());
         }
-        Ok(self.rule_data_in_force(plugin)?.0)
+        if let Some(document) = in_force.get(plugin.digest()) {
+            return Ok(document.clone());
+        }
+        let document: Arc<str> = self.rule_data_in_force(plugin)?.0.into();
+        in_force.insert(plugin.digest().to_string(), document.clone());
+        Ok(document)
     }
 
     fn plugin_days(

@@ -32,6 +32,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("plugins/fixed", "fixed", "LICMETRIC_TEST_FIXED"),
     // Built against an incompatible copy of the WIT (plugins/wit-v2/wit).
     ("plugins/wit-v2", "wit-v2", "LICMETRIC_TEST_WIT_V2"),
+    // Built against the frozen wit/v1.0, without the SDK.
+    ("plugins/wit-v1-0", "wit-v1-0", "LICMETRIC_TEST_WIT_V1_0"),
 ];
 
 fn main() {

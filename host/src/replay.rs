@@ -285,8 +285,9 @@ fn compare(
 ) -> anyhow::Result<()> {
     let (start, end) = (case.period.start, case.period.end);
     let products: Vec<Product> = case.products.clone();
+    // Every day's details: expectations check contributors and chargeback.
     let results = evaluator
-        .days(&products, start, end, run_at)
+        .days_with(&products, start, end, run_at, crate::eval::Detail::All)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut by_id: BTreeMap<String, Result<Usage, EvalError>> = BTreeMap::new();
     let mut bucketed: BTreeMap<(String, String), Usage> = BTreeMap::new();

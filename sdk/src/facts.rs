@@ -108,6 +108,7 @@ impl<'a> Strings<'a> {
 pub struct Facts<'a> {
     pub strings: Strings<'a>,
     kinds: Vec<Kind<'a>>,
+    explaining: bool,
 }
 
 impl<'a> Facts<'a> {
@@ -124,7 +125,24 @@ impl<'a> Facts<'a> {
                 request,
             })
             .collect();
-        Facts { strings, kinds }
+        Facts {
+            strings,
+            kinds,
+            explaining: true,
+        }
+    }
+
+    /// The same facts, for an evaluation that does (`true`, the default) or does not want
+    /// contributors and explanation lines.
+    pub fn explaining(mut self, explaining: bool) -> Self {
+        self.explaining = explaining;
+        self
+    }
+
+    /// Whether the host asked who held each peak and why (`explain`), rather than only the
+    /// numbers (`evaluate`). Skip building contributors and explanations when false.
+    pub fn is_explaining(&self) -> bool {
+        self.explaining
     }
 
     /// The timeline of `kind` (empty when the plugin did not request it).

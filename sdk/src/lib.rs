@@ -1,7 +1,7 @@
 //! The crate licmetric plugin authors depend on.
 //!
 //! A plugin implements [`Metric`] and names its type in [`export_metric!`]; the SDK hides the
-//! generated WIT bindings (`wit/v1.0`). Everything else here is plain Rust that also builds and
+//! generated WIT bindings (`wit/v1.1`). Everything else here is plain Rust that also builds and
 //! tests natively (the host reuses it for period rules):
 //!
 //! - [`exact`]: exact decimal/rational numbers, parsed from text, printed as SPEC §5.5 asks;
@@ -24,6 +24,7 @@ pub mod estate;
 pub mod exact;
 pub mod facts;
 pub mod fail;
+pub mod result;
 pub mod sweep;
 pub mod testing;
 
@@ -36,13 +37,13 @@ pub use serde_json;
 /// Version of this SDK, stamped into every plugin's `describe`.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The generated bindings of `wit/v1.0` (guest side). Plugin code rarely needs them directly:
+/// The generated bindings of `wit/v1.1` (guest side). Plugin code rarely needs them directly:
 /// the common types are re-exported in [`types`].
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "../wit/v1.0",
+        path: "../wit/v1.1",
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "licmetric_sdk::bindings",
@@ -53,13 +54,22 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen::rt as __rt;
 
-/// The WIT records a plugin builds and reads.
+/// The records a plugin builds and reads: the WIT's, but for the day results, which a plugin
+/// builds whole and the export glue splits into the contract's two answers ([`result`]).
 pub mod types {
     pub use crate::bindings::licmetric::plugin::types::{
-        Attribute, BundleClaim, Contributor, Day, DayResult, Evaluation, FactRequest,
-        InstantSelection, IntervalSelection, MetricInfo, Outcome, PeriodRule, PluginError,
-        PluginInfo, ProductDays, ProductRef, Selection, StringTable, Timeline, ValueType,
+        Attribute, BundleClaim, Contributor, Day, Evaluation, FactRequest, InstantSelection,
+        IntervalSelection, MetricInfo, PeriodRule, PluginError, PluginInfo, ProductDays,
+        ProductRef, Selection, StringTable, Timeline, ValueType,
     };
+    pub use crate::result::{DayResult, Outcome};
+
+    /// The records that cross the boundary as `evaluate` and `explain` answers (1.1).
+    pub mod wire {
+        pub use crate::bindings::licmetric::plugin::types::{
+            DayDetail, DayResult, Exact, Explained, Outcome,
+        };
+    }
 }
 
 /// Sends a diagnostic line to the host (kept, bounded, with the evaluation's error if it fails).
@@ -94,8 +104,11 @@ macro_rules! export_metric {
             > {
                 $crate::__private::prepare::<$metric>(rule_data, products)
             }
-            fn evaluate(input: $crate::types::Evaluation) -> $crate::types::Outcome {
-                $crate::__private::evaluate::<$metric>(input)
+            fn evaluate(input: $crate::types::Evaluation) -> $crate::types::wire::Outcome {
+                $crate::__private::count::<$metric>(input)
+            }
+            fn explain(input: $crate::types::Evaluation) -> $crate::types::wire::Explained {
+                $crate::__private::explain::<$metric>(input)
             }
         }
         // Only a wasm build exports the WIT functions; natively (tests, benchmarks) the
@@ -151,5 +164,5 @@ macro_rules! bundle_example {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::plugin::{describe, evaluate, prepare};
+    pub use crate::plugin::{count, describe, evaluate, explain, prepare};
 }

@@ -1,7 +1,7 @@
 //! The trait a plugin implements, and the glue between it and the generated bindings.
 
 use crate::facts::Facts;
-use crate::types::{Evaluation, FactRequest, Outcome, PluginError, PluginInfo, ProductRef};
+use crate::types::{Evaluation, FactRequest, Outcome, PluginError, PluginInfo, ProductRef, wire};
 
 /// A metric plugin. Implement it on a unit struct and export it with [`crate::export_metric!`].
 pub trait Metric {
@@ -13,7 +13,10 @@ pub trait Metric {
     fn prepare(rule_data: &str, products: &[ProductRef])
     -> Result<Vec<FactRequest>, PluginFailure>;
 
-    /// Counts. `facts` reads the timelines of the requests `prepare` returned.
+    /// Counts. `facts` reads the timelines of the requests `prepare` returned. Contributors and
+    /// explanation lines are wanted only when [`Facts::is_explaining`] is true (a distinct-union
+    /// metric lists its day's identities as contributors either way); building them for every
+    /// day of a large estate is most of a plugin's cost.
     fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome;
 }
 
@@ -112,8 +115,10 @@ pub fn prepare<M: Metric>(
     M::prepare(&rule_data, &products).map_err(PluginError::from)
 }
 
+/// Runs the metric on `input`; `explaining` says whether contributors and explanations are
+/// wanted. Natively (tests, benchmarks) this is the whole answer as the plugin built it.
 #[doc(hidden)]
-pub fn evaluate<M: Metric>(input: Evaluation) -> Outcome {
+pub fn run<M: Metric>(input: Evaluation, explaining: bool) -> Outcome {
     install_panic_hook();
     let refs: Vec<ProductRef> = input.products.iter().map(|p| p.product.clone()).collect();
     let requests = match M::prepare(&input.rule_data, &refs) {
@@ -125,6 +130,25 @@ pub fn evaluate<M: Metric>(input: Evaluation) -> Outcome {
             };
         }
     };
-    let facts = Facts::new(&input, &requests);
+    let facts = Facts::new(&input, &requests).explaining(explaining);
     M::evaluate(&input, &facts)
+}
+
+/// The whole answer, contributors and explanations included (native tests).
+#[doc(hidden)]
+pub fn evaluate<M: Metric>(input: Evaluation) -> Outcome {
+    run::<M>(input, true)
+}
+
+/// The contract's `evaluate`: numbers only.
+#[doc(hidden)]
+pub fn count<M: Metric>(input: Evaluation) -> wire::Outcome {
+    let outcome = run::<M>(input, false);
+    crate::result::quantities(outcome, &M::describe().metrics)
+}
+
+/// The contract's `explain`: who held each asked day's peak and why.
+#[doc(hidden)]
+pub fn explain<M: Metric>(input: Evaluation) -> wire::Explained {
+    crate::result::details(run::<M>(input, true))
 }

@@ -27,6 +27,9 @@ pub const FIXED: &str = env!("LICMETRIC_TEST_FIXED");
 /// A plugin built against `licmetric:plugin@2.0.0` (tests/plugins/wit-v2/wit), refused by
 /// this host of the 1.x WIT.
 pub const WIT_V2: &str = env!("LICMETRIC_TEST_WIT_V2");
+/// `installed@1.0.0`, built against the frozen `licmetric:plugin@1.0.0` (wit/v1.0) without
+/// the SDK: the host still uploads, self-tests, counts and explains it.
+pub const WIT_V1_0: &str = env!("LICMETRIC_TEST_WIT_V1_0");
 
 /// The repository's tests/fixtures folder.
 pub fn fixtures() -> PathBuf {

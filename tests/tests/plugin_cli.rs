@@ -122,7 +122,7 @@ fn loading_a_plugin_failing_validation_exits_1_with_the_reason() {
         ),
         (
             licmetric_tests::WIT_V2,
-            "the plugin was built for licmetric:plugin@2.0.0, but this host speaks licmetric:plugin@1.0.0",
+            "the plugin was built for licmetric:plugin@2.0.0, but this host speaks licmetric:plugin@1.1.0",
         ),
     ] {
         assert_eq!(run(&["load", path, "--data", data_arg]), 1, "{path}");

@@ -328,3 +328,80 @@ fn rule_data_is_validated_by_its_plugin_versioned_and_changes_the_figures() {
     assert_eq!(last["subject"], "pvu rule data site-2026-11");
     assert!(last["digest"].as_str().unwrap().starts_with("sha256:"));
 }
+
+/// A plugin built against `licmetric:plugin@1.0.0` (tests/plugins/wit-v1-0, wit-bindgen on
+/// the frozen wit/v1.0, no SDK) uploads after its self-test, counts, and explains its peak:
+/// the host derives the numbers and the details from its one `evaluate`.
+#[test]
+fn a_plugin_of_the_1_0_contract_uploads_counts_and_explains() {
+    let store = Arc::new(Store::temporary().unwrap());
+    let server = TestServer::start(store.clone(), runtime(test_limits()));
+    let operator = server.token(Role::Operator, None);
+    let wasm = std::fs::read(WIT_V1_0).unwrap();
+    let (status, answer) = upload(&server, &operator, "/api/v1/plugins/installed/1.0.0", wasm);
+    assert_eq!(status, 201, "{answer}");
+
+    let plugin = licmetric::cli::plugin::prepare_file(std::path::Path::new(WIT_V1_0)).unwrap();
+    assert_eq!(plugin.contract(), "1.0.0");
+    assert_eq!(
+        licmetric::cli::plugin::inspect_json(&plugin)["wit"],
+        "licmetric:plugin@1.0.0"
+    );
+
+    let facts = [
+        r#"{"kind":"installation","key":"vm-1/db","at":"2026-11-02T08:00:00Z","attrs":{"product":"db","on":"vm"}}"#,
+        r#"{"kind":"installation","key":"vm-2/db","at":"2026-11-02T10:00:00Z","attrs":{"product":"db","on":"vm"}}"#,
+        r#"{"kind":"installation","key":"vm-3/db","at":"2026-11-03T12:00:00Z","attrs":{"product":"db","on":"vm"}}"#,
+        r#"{"kind":"installation","key":"vm-9/db-all","at":"2026-11-02T12:00:00Z","attrs":{"product":"db-all","on":"vm"}}"#,
+        r#"{"kind":"installation","key":"vm-8/db-all","at":"2026-11-03T12:00:00Z","attrs":{"product":"db-all","on":"vm"}}"#,
+        r#"{"kind":"installation","key":"vm-9/db-all","at":"2026-11-03T18:00:00Z","retired":true}"#,
+    ];
+    let (status, body, _) = server.post("/api/v1/facts", &facts.join("\n"));
+    assert_eq!(status, 200, "{body}");
+    for (id, parameters) in [("db", json!({})), ("db-all", json!({"distinct": true}))] {
+        let (status, body, _) = server.put(
+            &format!("/api/v1/products/{id}"),
+            &product(id, "installed@^1", parameters),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // db: 2 on 11-02 (from 10:00), 3 on 11-03 (from 12:00): the peak is 11-03's.
+    let (status, usage) = server.get("/api/v1/usage?product=db&start=2026-11-02&end=2026-11-04");
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["quantity"], "3", "{usage}");
+    assert_eq!(usage["peak_date"], "2026-11-03", "{usage}");
+    assert_eq!(usage["plugin"], "installed@1.0.0");
+    assert_eq!(
+        usage["explanation"],
+        json!(["db: 3 installations"]),
+        "{usage}"
+    );
+    let keys: Vec<&str> = usage["contributors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["vm-1/db", "vm-2/db", "vm-3/db"], "{usage}");
+
+    // db-all counts distinct installations over the period: vm-9 and vm-8, each day 1 or 2.
+    let (status, usage) =
+        server.get("/api/v1/usage?product=db-all&start=2026-11-02&end=2026-11-04");
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["quantity"], "2", "{usage}");
+    assert_eq!(
+        usage["metric_code_name"], "INSTALLATIONS_DISTINCT",
+        "{usage}"
+    );
+    let daily: Vec<&str> = usage["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["quantity"].as_str().unwrap())
+        .collect();
+    assert_eq!(daily, ["1", "2"], "{usage}");
+    // One period of 11-02 alone counts only vm-9.
+    let (_, usage) = server.get("/api/v1/usage?product=db-all&start=2026-11-02&end=2026-11-03");
+    assert_eq!(usage["quantity"], "1", "{usage}");
+}

@@ -16,7 +16,7 @@ use super::read::{bundle_record, eval_problem, every_product, period_of, product
 use super::usage::SUBJECT_AND_PERIOD;
 use super::{AppState, Problem, blocking};
 use crate::eval::chargeback::{self, Chargeback};
-use crate::eval::{bundle, period};
+use crate::eval::{Detail, bundle, period};
 use crate::store::records::{Approach, ChargebackConfig, check_group_by};
 use crate::store::tokens::Role;
 
@@ -157,7 +157,8 @@ pub async fn chargeback(
         return blocking(move || {
             let record = bundle_record(&state, &id)?;
             let config = configure(record.chargeback.clone())?;
-            let (products, results) = every_product(&state, caller.scope(), start, end)?;
+            let (products, results) =
+                every_product(&state, caller.scope(), start, end, Detail::All)?;
             let evaluated: Vec<_> = products.iter().zip(&results).collect();
             let members = bundle::members(&id, &evaluated)
                 .into_iter()
@@ -171,7 +172,7 @@ pub async fn chargeback(
         .await;
     }
     blocking(move || {
-        let days = product_days(&state, &caller, &product, start, end)?;
+        let days = product_days(&state, &caller, &product, start, end, Detail::All)?;
         let config = configure(days.product.chargeback.clone())?;
         let usage =
             period::usage(&days, start, end, None, chrono::Weekday::Mon).map_err(eval_problem)?;

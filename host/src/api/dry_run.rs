@@ -27,7 +27,7 @@ use super::plugins::{candidate_problem, rule_data_problem, semver_parameter};
 use super::read::{PeriodDefaults, eval_problem, inclusive_period, restrict_all};
 use super::{AppState, Problem, blocking};
 use crate::eval::period::{self, Usage};
-use crate::eval::{EvalError, Evaluator, ProductDays};
+use crate::eval::{Detail, EvalError, Evaluator, ProductDays};
 use crate::runtime::install;
 use crate::runtime::rule_data;
 use crate::runtime::{LoadedPlugin, Registry};
@@ -248,11 +248,17 @@ fn compare(
     };
     let now = chrono::Utc::now().timestamp_millis();
     let scope = caller.scope();
+    // A scoped caller's view is cut along contributors.
+    let detail = if scope.is_some() {
+        Detail::All
+    } else {
+        Detail::None
+    };
     let current = evaluator
-        .days(&products, start, end, now)
+        .days_with(&products, start, end, now, detail)
         .map_err(eval_problem)?;
     let proposed = trial
-        .days(&products, start, end, now)
+        .days_with(&products, start, end, now, detail)
         .map_err(eval_problem)?;
     let rows: Vec<Value> = products
         .iter()

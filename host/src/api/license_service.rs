@@ -18,8 +18,9 @@ use chrono::NaiveDate;
 
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
-use super::read::{PeriodDefaults, inclusive_period, report};
+use super::read::{PeriodDefaults, detailed_report, inclusive_period, report};
 use super::{AppState, Problem, blocking};
+use crate::eval::Detail;
 use crate::snapshot::{self, PluginLine, tables};
 use crate::store::tokens::Role;
 
@@ -170,10 +171,14 @@ pub async fn products(
 ) -> Result<Response, Problem> {
     let r = parse(&q, true)?;
     blocking(move || {
-        let report = report(&state, &caller, r.start, r.end)?;
         let table = match &r.group {
-            None => tables::products(&report, r.metric.as_deref(), false),
+            None => {
+                let report = report(&state, &caller, r.start, r.end)?;
+                tables::products(&report, r.metric.as_deref(), false)
+            }
+            // A group's part is a chargeback: it splits every day among its contributors.
             Some(group) => {
+                let report = detailed_report(&state, &caller, r.start, r.end, Detail::All)?;
                 let days = tables::days_by_id(&report);
                 tables::products_in_group(&report, &days, r.metric.as_deref(), group)
             }
@@ -208,7 +213,7 @@ pub async fn services(
 ) -> Result<Response, Problem> {
     let r = parse(&q, false)?;
     blocking(move || {
-        let report = report(&state, &caller, r.start, r.end)?;
+        let report = detailed_report(&state, &caller, r.start, r.end, Detail::Peaks)?;
         let days = tables::days_by_id(&report);
         Ok(answer(
             tables::services(&report, &days, r.metric.as_deref()),
@@ -234,7 +239,7 @@ pub async fn snapshot(
     }
     let r = parse(&q, false)?;
     blocking(move || {
-        let report = report(&state, &caller, r.start, r.end)?;
+        let report = detailed_report(&state, &caller, r.start, r.end, Detail::All)?;
         let days = tables::days_by_id(&report);
         let plugins: Vec<PluginLine> = state
             .evaluator

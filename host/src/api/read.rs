@@ -18,7 +18,7 @@ use super::{AppState, Problem};
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
 use crate::eval::scope::{self, Scope};
-use crate::eval::{EvalError, ProductDays};
+use crate::eval::{Detail, EvalError, ProductDays};
 use crate::store::records::{Bundle, Product};
 
 /// One product's figures over the report's period, as the caller may see them.
@@ -182,6 +182,7 @@ pub fn report(
         start,
         end,
         now.fact_sequence,
+        Detail::None,
     )?);
     let today = chrono::Utc::now().date_naive();
     *slot = Some(Entry {
@@ -192,15 +193,30 @@ pub fn report(
     Ok(report)
 }
 
+/// The caller's report for `[start, end)` with the contributors and explanations `detail`
+/// asks for (a snapshot's chargeback needs every day's, the services table the peaks').
+/// Computed afresh, not kept: details are read from their own cache, or explained.
+pub fn detailed_report(
+    state: &AppState,
+    caller: &Caller,
+    start: NaiveDate,
+    end: NaiveDate,
+    detail: Detail,
+) -> Result<Report, Problem> {
+    let sequence = freshness(state)?.fact_sequence;
+    compute(state, caller.scope(), start, end, sequence, detail)
+}
+
 fn compute(
     state: &AppState,
     scope: Option<&Scope>,
     start: NaiveDate,
     end: NaiveDate,
     fact_sequence: u64,
+    detail: Detail,
 ) -> Result<Report, Problem> {
     let generated = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let (records, results) = every_product(state, scope, start, end)?;
+    let (records, results) = every_product(state, scope, start, end, detail)?;
     let evaluated: Vec<(&Product, &Result<ProductDays, EvalError>)> =
         records.iter().zip(&results).collect();
     let mut bundles: BTreeMap<String, Bundle> = state
@@ -306,14 +322,16 @@ fn bundle_link(
     })
 }
 
-/// A stored product's days over `[start, end)`, restricted to the caller's scope (404 naming
-/// the parameter when unknown).
+/// A stored product's days over `[start, end)` with the details `detail` asks for (all of
+/// them for a scoped caller, whose view is cut along contributors), restricted to the
+/// caller's scope (404 naming the parameter when unknown).
 pub fn product_days(
     state: &AppState,
     caller: &Caller,
     id: &str,
     start: NaiveDate,
     end: NaiveDate,
+    detail: Detail,
 ) -> Result<ProductDays, Problem> {
     let evaluator = &state.evaluator;
     let record = evaluator.store.product(id)?.ok_or_else(|| {
@@ -330,8 +348,9 @@ pub fn product_days(
         Some(_) => scope::redact(e),
         None => e,
     };
+    let detail = if scope.is_some() { Detail::All } else { detail };
     let days = evaluator
-        .days(&[record], start, end, now)
+        .days_with(&[record], start, end, now, detail)
         .map_err(|e| eval_problem(hide(e)))?
         .into_iter()
         .next()
@@ -356,18 +375,21 @@ pub fn bundle_record(state: &AppState, id: &str) -> Result<Bundle, Problem> {
 }
 
 /// Every product with its days, restricted to `scope`: a bundle's members may join through
-/// their facts' claims, so all are evaluated.
+/// their facts' claims, so all are evaluated. Details as `detail` asks (all of them for a
+/// scoped caller).
 pub fn every_product(
     state: &AppState,
     scope: Option<&Scope>,
     start: NaiveDate,
     end: NaiveDate,
+    detail: Detail,
 ) -> Result<(Vec<Product>, Vec<Result<ProductDays, EvalError>>), Problem> {
     let products = state.evaluator.store.products()?;
     let now = chrono::Utc::now().timestamp_millis();
+    let detail = if scope.is_some() { Detail::All } else { detail };
     let results = state
         .evaluator
-        .days(&products, start, end, now)
+        .days_with(&products, start, end, now, detail)
         .map_err(eval_problem)?;
     Ok((products, restrict_all(results, scope)))
 }

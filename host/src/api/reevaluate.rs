@@ -24,7 +24,7 @@ use super::openapi::RouteDoc;
 use super::read::{check_period, eval_problem, restrict_all};
 use super::usage::{buckets, product_usage};
 use super::{AppState, Problem, blocking};
-use crate::eval::rule_data_version;
+use crate::eval::{Detail, rule_data_version};
 use crate::runtime::LoadedPlugin;
 use crate::store::records::Product;
 use crate::store::tokens::Role;
@@ -82,10 +82,15 @@ pub async fn reevaluate(
             .map(|p| (p.product.id, (p.plugin, p.rule_data.into())))
             .collect();
         let now = chrono::Utc::now().timestamp_millis();
+        // As /api/v1/usage: the peaks' contributors (every day's for a scoped caller).
+        let detail = match caller.scope() {
+            Some(_) => Detail::All,
+            None => Detail::Peaks,
+        };
         let results = state
             .evaluator
             .with_pinned(pins)
-            .days(&products, start, end, now)
+            .days_with(&products, start, end, now, detail)
             .map_err(eval_problem)?;
         let answers: Vec<Value> = products
             .iter()

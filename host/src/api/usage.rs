@@ -15,9 +15,9 @@ use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
 use super::read::{bundle_record, eval_problem, every_product, period_of, product_days};
 use super::{AppState, Problem, blocking};
-use crate::eval::ProductDays;
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
+use crate::eval::{Detail, ProductDays};
 use crate::store::tokens::Role;
 
 /// What a query is about: a product or a bundle, and the period `[start, end)`.
@@ -117,7 +117,7 @@ pub async fn usage(
         return blocking(move || bundle_usage(&state, &caller, &id, start, end)).await;
     }
     blocking(move || {
-        let days = product_days(&state, &caller, &product, start, end)?;
+        let days = product_days(&state, &caller, &product, start, end, Detail::Peaks)?;
         product_usage(&days, start, end, unit, week_start)
             .map(|u| Json(Answer::Product(Box::new(u))))
     })
@@ -168,7 +168,7 @@ fn bundle_usage(
     end: NaiveDate,
 ) -> Result<Json<Answer>, Problem> {
     let record = bundle_record(state, id)?;
-    let (products, results) = every_product(state, caller.scope(), start, end)?;
+    let (products, results) = every_product(state, caller.scope(), start, end, Detail::None)?;
     let evaluated: Vec<_> = products.iter().zip(&results).collect();
     let members = bundle::members(id, &evaluated)
         .into_iter()

@@ -196,7 +196,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             outcome.errors
         );
         let began = Instant::now();
-        let outcome = licmetric_sdk::__private::evaluate::<licmetric_plugin_concurrent::Concurrent>(
+        // The same work as the wasm call: numbers only, as `evaluate` answers.
+        let outcome = licmetric_sdk::__private::count::<licmetric_plugin_concurrent::Concurrent>(
             input.clone(),
         );
         native.push(began.elapsed());

@@ -16,7 +16,6 @@ use clap::Subcommand;
 use licmetric_sdk::types as sdk;
 use serde_json::{Value, json};
 
-use crate::runtime::wit::API_VERSION;
 use crate::runtime::{Limits, LoadedPlugin, Runtime, install};
 use crate::store::Store;
 
@@ -157,9 +156,10 @@ fn rule_data_version(text: &str) -> Option<String> {
     }
 }
 
-/// The WIT package a plugin accepted by this host was built against (`prepare` refuses others).
-pub fn wit_package() -> String {
-    format!("licmetric:plugin@{API_VERSION}")
+/// The WIT package `plugin` was built against, e.g. `licmetric:plugin@1.0.0` (this host runs
+/// every 1.x up to its own `runtime::wit::API_VERSION`).
+pub fn wit_package(plugin: &LoadedPlugin) -> String {
+    format!("licmetric:plugin@{}", plugin.contract())
 }
 
 /// What `plugin inspect --json` prints.
@@ -170,7 +170,7 @@ pub fn inspect_json(plugin: &LoadedPlugin) -> Value {
         "version": plugin.version().to_string(),
         "digest": plugin.digest(),
         "sdk_version": info.sdk_version,
-        "wit": wit_package(),
+        "wit": wit_package(plugin),
         "metrics": info.metrics.iter().map(|m| json!({
             "code_name": m.code_name,
             "name": m.name,
@@ -203,7 +203,7 @@ pub fn inspect_text(plugin: &LoadedPlugin) -> String {
     let _ = writeln!(out, "version:      {}", plugin.version());
     let _ = writeln!(out, "digest:       {}", plugin.digest());
     let _ = writeln!(out, "sdk version:  {}", info.sdk_version);
-    let _ = writeln!(out, "wit:          {}", wit_package());
+    let _ = writeln!(out, "wit:          {}", wit_package(plugin));
     let _ = writeln!(
         out,
         "metrics:{}",

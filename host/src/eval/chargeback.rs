@@ -178,6 +178,7 @@ pub fn allocate_bundle(
                         quantity: "0".into(),
                         peak_at: r.peak_at.clone(),
                         measures: BTreeMap::new(),
+                        identities: Vec::new(),
                         contributors: Vec::new(),
                         explanation: Vec::new(),
                         warnings: Vec::new(),
@@ -641,6 +642,7 @@ mod tests {
             quantity: quantity.into(),
             peak_at: format!("{date}T00:00:00Z"),
             measures: Default::default(),
+            identities: Vec::new(),
             contributors: contributors
                 .iter()
                 .map(|(key, group, weight)| Contributor {

@@ -12,18 +12,21 @@ pub mod chargeback;
 pub mod period;
 pub mod scope;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use licmetric_sdk::Exact;
-use licmetric_sdk::types::{self as sdk, Day, Selection};
+use licmetric_sdk::result;
+use licmetric_sdk::types::{self as sdk, Day, Selection, wire};
 use sha2::{Digest, Sha256};
 
-use crate::runtime::{LoadedPlugin, PluginFailure, Registry, Runtime};
+use crate::runtime::{Call, LoadedPlugin, PluginFailure, Registry, Runtime};
 use crate::store::fact::format_time;
 use crate::store::records::Product;
-use crate::store::results::{CachedDay, Contributor, DayRecord, ResultKey};
+use crate::store::results::{
+    CachedDay, CachedDetail, Contributor, DayDetail, DayRecord, ResultKey,
+};
 use crate::store::timeline::{Interner, Window};
 use crate::store::{DAY_MS, Store};
 
@@ -84,15 +87,35 @@ impl From<PluginFailure> for EvalError {
 
 pub use crate::store::records::rule_data_version;
 
-/// Product-days evaluated in one plugin call; more go to further calls (fresh instances).
-pub const PRODUCT_DAYS_PER_CALL: usize = 360;
+/// Product-days counted in one `evaluate` call; more go to further calls (fresh instances).
+/// An answer is ~100 bytes a product-day, so this keeps one call's output near 2 MB while a
+/// 100-product, 90-day report needs one call (each call rebuilds the plugin's view of the facts).
+pub const PRODUCT_DAYS_PER_CALL: usize = 20_000;
+
+/// Product-days explained in one `explain` call: details are large (a contributor per
+/// consumer), so they go in smaller chunks.
+pub const PRODUCT_DAYS_PER_EXPLAIN: usize = 360;
 
 /// One product's days over a period, each computed or cached, or failed.
 pub struct ProductDays {
     pub product: Product,
     pub plugin: Arc<LoadedPlugin>,
     pub rule_version: String,
+    /// The rule-data document the days were computed with (to explain them the same way).
+    pub rule_data: Arc<str>,
     pub days: Vec<(Day, Result<Vec<DayRecord>, EvalError>)>,
+}
+
+/// Which days' contributors and explanation lines an evaluation fills in. Numbers are cheap;
+/// details cost a contributor per consumer, so only readers that show them ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Numbers only: reports, License Service, ILMT, Octane, the status page.
+    None,
+    /// The days the period's figures peak on (each partition's): `/api/v1/usage`, replay.
+    Peaks,
+    /// Every day: chargeback, scoped readers, snapshots.
+    All,
 }
 
 /// Evaluates products against the store with the runtime's plugins.
@@ -173,14 +196,29 @@ impl Evaluator {
             })
     }
 
-    /// Every day of `[start, end)` for each product, computing only what the cache lacks.
-    /// `run_at` is "now": open intervals end there, and days not yet over are not cached.
+    /// Every day of `[start, end)` for each product, numbers only, computing only what the
+    /// cache lacks. `run_at` is "now": open intervals end there, and days not yet over are not
+    /// cached. Costs one range read per product when cached, else one `evaluate` call per
+    /// plugin (per 20,000 product-days).
     pub fn days(
         &self,
         products: &[Product],
         start: NaiveDate,
         end: NaiveDate,
         run_at: i64,
+    ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
+        self.days_with(products, start, end, run_at, Detail::None)
+    }
+
+    /// [`Evaluator::days`], with contributors and explanation lines on the days `detail`
+    /// names (from the detail cache, else one `explain` call per plugin and 360 product-days).
+    pub fn days_with(
+        &self,
+        products: &[Product],
+        start: NaiveDate,
+        end: NaiveDate,
+        run_at: i64,
+        detail: Detail,
     ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
         // One registry for the whole call: every product resolves against the same versions,
         // even if an operator activates another one meanwhile.
@@ -208,7 +246,10 @@ impl Evaluator {
         }
         for (plugin, rule_data, members) in groups.into_values() {
             let group: Vec<&Product> = members.iter().map(|&i| &products[i]).collect();
-            let results = self.plugin_days(&plugin, &rule_data, &group, start, end, run_at)?;
+            let mut results = self.plugin_days(&plugin, &rule_data, &group, start, end, run_at)?;
+            if detail != Detail::None {
+                self.explain(&plugin, &rule_data, &mut results, detail, run_at)?;
+            }
             for (i, r) in members.into_iter().zip(results) {
                 out[i] = Some(r);
             }
@@ -273,7 +314,7 @@ impl Evaluator {
     fn plugin_days(
         &self,
         plugin: &Arc<LoadedPlugin>,
-        rule_data: &str,
+        rule_data: &Arc<str>,
         products: &[&Product],
         start: NaiveDate,
         end: NaiveDate,
@@ -283,16 +324,11 @@ impl Evaluator {
         // Candidates are evaluated afresh and leave the cache and the health notes alone.
         let cached = self.candidate.is_none();
         let sequence = self.store.committed_sequence()?;
-        let kinds: Vec<&str> = plugin
-            .info()
-            .facts
-            .iter()
-            .map(|f| f.kind.as_str())
-            .collect();
+        let mut stamps = Stamps::new(&self.store, plugin);
 
         // 1. Serve what the cache holds; collect the days to compute.
         let mut all: Vec<Result<ProductDays, EvalError>> = Vec::new();
-        let mut needed: Vec<(usize, sdk::ProductRef, Vec<Day>)> = Vec::new();
+        let mut needed: Vec<Needed> = Vec::new();
         for (index, product) in products.iter().enumerate() {
             let tz = match calendar::zone(product.timezone.as_deref()) {
                 Ok(tz) => tz,
@@ -312,38 +348,45 @@ impl Evaluator {
                 parameters_digest: &parameters_digest,
                 product: &product.id,
             };
+            let calendar = calendar::days(tz, start, end);
+            let mut held = match (cached, calendar.first(), calendar.last()) {
+                (true, Some(first), Some(last)) => {
+                    self.store.cached_days(&key, &first.date, &last.date)?
+                }
+                _ => HashMap::new(),
+            };
             let mut days = Vec::new();
             let mut missing = Vec::new();
-            for day in calendar::days(tz, start, end) {
-                let cached = if cached && day.end <= run_at {
-                    self.store.cached_day(&key, &day.date)?
-                } else {
-                    None
-                };
-                match cached {
-                    Some(c) if c.sequence >= self.newest_stamp(&kinds, &day)? => {
-                        days.push((day, Ok(c.records)))
+            for day in calendar {
+                let hit = match held.remove(&day.date) {
+                    Some(c) if day.end <= run_at && c.sequence >= stamps.newest(&day)? => {
+                        Some(c.records)
                     }
-                    _ => {
+                    _ => None,
+                };
+                match hit {
+                    Some(records) => days.push((day, Ok(records))),
+                    None => {
                         missing.push(day.clone());
-                        days.push((day, Err(EvalError::Storage("not evaluated".into()))));
+                        days.push((day, Err(not_evaluated())));
                     }
                 }
             }
             if !missing.is_empty() {
-                needed.push((
+                needed.push(Needed {
                     index,
-                    sdk::ProductRef {
+                    product: sdk::ProductRef {
                         id: product.id.clone(),
                         parameters,
                     },
-                    missing,
-                ));
+                    days: missing,
+                });
             }
             all.push(Ok(ProductDays {
                 product: (*product).clone(),
                 plugin: plugin.clone(),
                 rule_version: rule_version.clone(),
+                rule_data: rule_data.clone(),
                 days,
             }));
         }
@@ -351,35 +394,35 @@ impl Evaluator {
             return Ok(all);
         }
 
-        // 2. One call for every missing day of every product of this plugin.
+        // 2. As few calls as the output allows for every missing day of this plugin's products.
         let computed = self.compute(plugin, rule_data, &needed, run_at);
-        for (index, product_ref, _) in &needed {
-            let Ok(product_days) = &mut all[*index] else {
+        for need in &needed {
+            let Ok(product_days) = &mut all[need.index] else {
                 continue;
             };
-            let parameters_digest = short_digest(&product_ref.parameters);
+            let parameters_digest = short_digest(&need.product.parameters);
             let key = ResultKey {
                 plugin_digest: plugin.digest(),
                 rule_version: &rule_version,
                 parameters_digest: &parameters_digest,
-                product: &product_ref.id,
+                product: &need.product.id,
             };
             let mut to_cache = Vec::new();
             for (day, slot) in product_days.days.iter_mut() {
-                if !matches!(slot, Err(EvalError::Storage(m)) if m == "not evaluated") {
+                if !is_not_evaluated(slot) {
                     continue;
                 }
                 *slot = match &computed {
                     Err(e) => Err(e.clone()),
                     Ok(results) => results
-                        .get(&(product_ref.id.clone(), day.date.clone()))
+                        .get(&(need.product.id.clone(), day.date.clone()))
                         .cloned()
                         .unwrap_or_else(|| {
                             Err(malformed(
                                 plugin,
                                 format!(
                                     "returned no result for product {} on {}",
-                                    product_ref.id, day.date
+                                    need.product.id, day.date
                                 ),
                             ))
                         }),
@@ -407,17 +450,126 @@ impl Evaluator {
         Ok(all)
     }
 
-    /// Calls the plugin; returns per (product, date) the day's records or its error.
-    fn compute(
+    /// Fills in contributors and explanation of the days `detail` asks for, from the detail
+    /// cache or one `explain` call per chunk for the rest. `results` are one plugin's products
+    /// with the same rule data. A day whose explanation fails takes the failure.
+    fn explain(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        rule_data: &Arc<str>,
+        results: &mut [Result<ProductDays, EvalError>],
+        detail: Detail,
+        run_at: i64,
+    ) -> Result<(), EvalError> {
+        let cached = self.candidate.is_none();
+        let sequence = self.store.committed_sequence()?;
+        let mut stamps = Stamps::new(&self.store, plugin);
+        let mut needed: Vec<Needed> = Vec::new();
+        for (index, result) in results.iter_mut().enumerate() {
+            let Ok(product_days) = result else { continue };
+            let wanted = match detail {
+                Detail::None => continue,
+                Detail::All => product_days
+                    .days
+                    .iter()
+                    .map(|(d, _)| d.date.clone())
+                    .collect(),
+                Detail::Peaks => period::peak_dates(product_days),
+            };
+            let parameters = product_days.product.parameters.to_string();
+            let parameters_digest = short_digest(&parameters);
+            let key = ResultKey {
+                plugin_digest: plugin.digest(),
+                rule_version: &product_days.rule_version,
+                parameters_digest: &parameters_digest,
+                product: &product_days.product.id,
+            };
+            let declared = &plugin.info().metrics;
+            let mut missing = Vec::new();
+            for (day, slot) in product_days.days.iter_mut() {
+                let Ok(records) = slot else { continue };
+                if !wanted.contains(&day.date) {
+                    continue;
+                }
+                if cached && day.end <= run_at {
+                    if let Some(held) = self.store.cached_detail(&key, &day.date)?
+                        && held.sequence >= stamps.newest(day)?
+                    {
+                        attach(records, &held.details, declared);
+                        continue;
+                    }
+                }
+                missing.push(day.clone());
+            }
+            if !missing.is_empty() {
+                needed.push(Needed {
+                    index,
+                    product: sdk::ProductRef {
+                        id: product_days.product.id.clone(),
+                        parameters,
+                    },
+                    days: missing,
+                });
+            }
+        }
+        if needed.is_empty() {
+            return Ok(());
+        }
+        let explained = self.explain_days(plugin, rule_data, &needed, run_at);
+        for need in &needed {
+            let Ok(product_days) = &mut results[need.index] else {
+                continue;
+            };
+            let parameters_digest = short_digest(&need.product.parameters);
+            let key = ResultKey {
+                plugin_digest: plugin.digest(),
+                rule_version: &product_days.rule_version,
+                parameters_digest: &parameters_digest,
+                product: &need.product.id,
+            };
+            for (day, slot) in product_days.days.iter_mut() {
+                if !need.days.iter().any(|d| d.date == day.date) {
+                    continue;
+                }
+                let Ok(records) = slot else { continue };
+                match explained
+                    .as_ref()
+                    .map(|all| all.get(&(need.product.id.clone(), day.date.clone())))
+                {
+                    Err(e) => *slot = Err(e.clone()),
+                    Ok(Some(Err(e))) => *slot = Err(e.clone()),
+                    Ok(None) => attach(records, &[], &plugin.info().metrics),
+                    Ok(Some(Ok(details))) => {
+                        attach(records, details, &plugin.info().metrics);
+                        if cached && day.end <= run_at {
+                            let held = CachedDetail {
+                                sequence,
+                                details: details.clone(),
+                            };
+                            self.store.cache_detail(&key, &day.date, &held)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Prepares `needed`'s products (a product whose parameters the plugin refuses fails
+    /// alone), reads the timelines their days need, and runs `call` on chunks of at most
+    /// `per_call` product-days, each in a fresh instance (so that one call's output and memory
+    /// stay within the caps). Returns each chunk's answer and the refused products.
+    fn run<T>(
         &self,
         plugin: &Arc<LoadedPlugin>,
         rule_data: &str,
-        needed: &[(usize, sdk::ProductRef, Vec<Day>)],
+        needed: &[Needed],
         run_at: i64,
-    ) -> Result<HashMap<(String, String), Result<Vec<DayRecord>, EvalError>>, EvalError> {
+        per_call: usize,
+        mut call_chunk: impl FnMut(&mut Call<'_>, sdk::Evaluation) -> Result<T, PluginFailure>,
+    ) -> Result<(Vec<T>, Vec<(String, EvalError)>), EvalError> {
         let mut call = plugin.call()?;
-        let mut refs: Vec<sdk::ProductRef> = needed.iter().map(|n| n.1.clone()).collect();
-        // A product whose parameters the plugin refuses fails alone: prepare again without it.
+        let mut refs: Vec<sdk::ProductRef> = needed.iter().map(|n| n.product.clone()).collect();
         let mut refused: Vec<(String, EvalError)> = Vec::new();
         let requests = loop {
             if refs.is_empty() {
@@ -434,10 +586,9 @@ impl Evaluator {
                 },
             }
         };
-        let all_needed = needed;
-        let needed: Vec<&(usize, sdk::ProductRef, Vec<Day>)> = all_needed
+        let accepted: Vec<&Needed> = needed
             .iter()
-            .filter(|n| !refused.iter().any(|(id, _)| *id == n.1.id))
+            .filter(|n| !refused.iter().any(|(id, _)| *id == n.product.id))
             .collect();
         // A candidate's look-behind is noted once it is in force and its days are cached.
         for r in requests.iter().filter(|_| self.candidate.is_none()) {
@@ -447,45 +598,32 @@ impl Evaluator {
                 Selection::States => {}
             }
         }
+        let days = || accepted.iter().flat_map(|n| n.days.iter());
         let window = Window {
-            start: needed
-                .iter()
-                .flat_map(|n| n.2.iter().map(|d| d.start))
-                .min()
-                .unwrap_or(0),
-            end: needed
-                .iter()
-                .flat_map(|n| n.2.iter().map(|d| d.end))
-                .max()
-                .unwrap_or(0),
+            start: days().map(|d| d.start).min().unwrap_or(0),
+            end: days().map(|d| d.end).max().unwrap_or(0),
         };
         let mut strings = Interner::default();
-        let timelines = self.store.timelines(&requests, window, &mut strings)?;
-        // Products go in chunks of at most PRODUCT_DAYS_PER_CALL days, each in a fresh
-        // instance, so that a large estate stays within one call's output and memory caps.
+        let mut timelines = self.store.timelines(&requests, window, &mut strings)?;
         let mut strings = strings.into_table();
-        let mut timelines = timelines;
-        let mut first = true;
-        let mut outcome = sdk::Outcome {
-            days: Vec::new(),
-            errors: Vec::new(),
-        };
+        let mut answers = Vec::new();
         let mut chunk: Vec<sdk::ProductDays> = Vec::new();
         let mut chunk_days = 0;
-        for (i, n) in needed.iter().enumerate() {
+        for (i, n) in accepted.iter().enumerate() {
             chunk.push(sdk::ProductDays {
-                product: n.1.clone(),
-                days: n.2.clone(),
+                product: n.product.clone(),
+                days: n.days.clone(),
             });
-            chunk_days += n.2.len();
-            if chunk_days < PRODUCT_DAYS_PER_CALL && i + 1 < needed.len() {
+            chunk_days += n.days.len();
+            let last = i + 1 == accepted.len();
+            if chunk_days < per_call && !last {
                 continue;
             }
-            let last = i + 1 == needed.len();
             let input = sdk::Evaluation {
                 rule_data: rule_data.to_string(),
                 run_at,
                 products: std::mem::take(&mut chunk),
+                // The last chunk takes the timelines instead of copying them.
                 strings: if last {
                     std::mem::replace(
                         &mut strings,
@@ -503,65 +641,155 @@ impl Evaluator {
                     timelines.clone()
                 },
             };
-            if !first {
+            if !answers.is_empty() {
                 call = plugin.call()?;
             }
-            first = false;
-            let part = call.evaluate(input)?;
-            outcome.days.extend(part.days);
-            outcome.errors.extend(part.errors);
+            answers.push(call_chunk(&mut call, input)?);
             chunk_days = 0;
         }
+        Ok((answers, refused))
+    }
 
-        let mut results: HashMap<(String, String), Result<Vec<DayRecord>, EvalError>> =
-            HashMap::new();
-        for (id, error) in &refused {
-            for n in all_needed.iter().filter(|n| n.1.id == *id) {
-                for d in &n.2 {
-                    results.insert((id.clone(), d.date.clone()), Err(error.clone()));
+    /// Calls the plugin's `evaluate`; returns per (product, date) the day's records or its error.
+    fn compute(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        rule_data: &str,
+        needed: &[Needed],
+        run_at: i64,
+    ) -> Result<HashMap<(String, String), Result<Vec<DayRecord>, EvalError>>, EvalError> {
+        let (outcomes, refused) = self.run(
+            plugin,
+            rule_data,
+            needed,
+            run_at,
+            PRODUCT_DAYS_PER_CALL,
+            |call, input| call.evaluate(input),
+        )?;
+        let mut results = answers_by_day(plugin, needed, &refused);
+        for outcome in outcomes {
+            for day in outcome.days {
+                let Some(dates) = results.wanted.get(day.product.as_str()) else {
+                    return Err(malformed(
+                        plugin,
+                        format!(
+                            "returned a result for product {} it was not asked for",
+                            day.product
+                        ),
+                    ));
+                };
+                if !dates.contains(day.date.as_str()) {
+                    continue;
+                }
+                let record = to_record(plugin, day, &outcome.identity_names)?;
+                let slot = results
+                    .by_day
+                    .entry((record.product.clone(), record.date.clone()))
+                    .or_insert_with(|| Ok(Vec::new()));
+                if let Ok(records) = slot {
+                    records.push(record);
                 }
             }
+            results.fail(plugin, outcome.errors);
         }
-        let wanted: HashMap<&str, Vec<&str>> = needed
-            .iter()
-            .map(|n| {
-                (
-                    n.1.id.as_str(),
-                    n.2.iter().map(|d| d.date.as_str()).collect(),
-                )
-            })
-            .collect();
-        for day in outcome.days {
-            let Some(dates) = wanted.get(day.product.as_str()) else {
-                return Err(malformed(
-                    plugin,
-                    format!(
-                        "returned a result for product {} it was not asked for",
-                        day.product
-                    ),
-                ));
-            };
-            if !dates.contains(&day.date.as_str()) {
-                continue;
+        Ok(results.by_day)
+    }
+
+    /// Calls the plugin's `explain`; returns per (product, date) the day's details or its error.
+    fn explain_days(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        rule_data: &str,
+        needed: &[Needed],
+        run_at: i64,
+    ) -> Result<HashMap<(String, String), Result<Vec<DayDetail>, EvalError>>, EvalError> {
+        let (answers, refused) = self.run(
+            plugin,
+            rule_data,
+            needed,
+            run_at,
+            PRODUCT_DAYS_PER_EXPLAIN,
+            |call, input| call.explain(input),
+        )?;
+        let mut results = answers_by_day(plugin, needed, &refused);
+        for answer in answers {
+            for day in answer.days {
+                let wanted = results
+                    .wanted
+                    .get(day.product.as_str())
+                    .is_some_and(|dates| dates.contains(day.date.as_str()));
+                if !wanted {
+                    continue;
+                }
+                let detail = to_detail(plugin, day)?;
+                let slot = results
+                    .by_day
+                    .entry((detail.0.clone(), detail.1.clone()))
+                    .or_insert_with(|| Ok(Vec::new()));
+                if let Ok(details) = slot {
+                    details.push(detail.2);
+                }
             }
-            let record = to_record(plugin, day)?;
-            let slot = results
-                .entry((record.product.clone(), record.date.clone()))
-                .or_insert_with(|| Ok(Vec::new()));
-            if let Ok(records) = slot {
-                records.push(record);
+            results.fail(plugin, answer.errors);
+        }
+        Ok(results.by_day)
+    }
+}
+
+/// One product's days a plugin call must compute, and the product's place in its group.
+struct Needed {
+    index: usize,
+    product: sdk::ProductRef,
+    days: Vec<Day>,
+}
+
+/// Answers of one plugin's calls, by (product, date), with the dates each product asked for.
+struct ByDay<'a, T> {
+    wanted: HashMap<&'a str, BTreeSet<&'a str>>,
+    by_day: HashMap<(String, String), Result<Vec<T>, EvalError>>,
+}
+
+/// The refused products' days failed, and what each accepted product asked for.
+fn answers_by_day<'a, T>(
+    plugin: &LoadedPlugin,
+    needed: &'a [Needed],
+    refused: &[(String, EvalError)],
+) -> ByDay<'a, T> {
+    let _ = plugin;
+    let mut by_day = HashMap::new();
+    for (id, error) in refused {
+        for n in needed.iter().filter(|n| n.product.id == *id) {
+            for d in &n.days {
+                by_day.insert((id.clone(), d.date.clone()), Err(error.clone()));
             }
         }
-        for e in outcome.errors {
+    }
+    let wanted = needed
+        .iter()
+        .filter(|n| !refused.iter().any(|(id, _)| *id == n.product.id))
+        .map(|n| {
+            (
+                n.product.id.as_str(),
+                n.days.iter().map(|d| d.date.as_str()).collect(),
+            )
+        })
+        .collect();
+    ByDay { wanted, by_day }
+}
+
+impl<T> ByDay<'_, T> {
+    /// The plugin's errors: a product's (one day, or all it asked for), or every product's.
+    fn fail(&mut self, plugin: &LoadedPlugin, errors: Vec<sdk::PluginError>) {
+        for e in errors {
             let product = e.product.clone().unwrap_or_default();
-            let dates: Vec<String> = match (&e.date, wanted.get(product.as_str())) {
+            let dates: Vec<String> = match (&e.date, self.wanted.get(product.as_str())) {
                 (Some(d), _) => vec![d.clone()],
                 (None, Some(all)) => all.iter().map(|d| d.to_string()).collect(),
                 (None, None) => {
                     // An error for no product fails every product of the call.
-                    for (p, ds) in &wanted {
+                    for (p, ds) in &self.wanted {
                         for d in ds {
-                            results.insert(
+                            self.by_day.insert(
                                 (p.to_string(), d.to_string()),
                                 Err(rule_error(plugin, e.clone(), p)),
                             );
@@ -571,24 +799,78 @@ impl Evaluator {
                 }
             };
             for d in dates {
-                results.insert(
+                self.by_day.insert(
                     (product.clone(), d),
                     Err(rule_error(plugin, e.clone(), &product)),
                 );
             }
         }
-        Ok(results)
+    }
+}
+
+/// The newest ingest that touched a day for any kind a plugin reads, remembered per UTC day
+/// so that a report over many products reads each stamp once.
+struct Stamps<'a> {
+    store: &'a Store,
+    kinds: Vec<String>,
+    seen: HashMap<i64, u64>,
+}
+
+impl<'a> Stamps<'a> {
+    fn new(store: &'a Store, plugin: &LoadedPlugin) -> Stamps<'a> {
+        Stamps {
+            store,
+            kinds: plugin.info().facts.iter().map(|f| f.kind.clone()).collect(),
+            seen: HashMap::new(),
+        }
     }
 
-    /// The newest ingest that touched `day` for any of `kinds` (UTC days overlapping it).
-    fn newest_stamp(&self, kinds: &[&str], day: &Day) -> Result<u64, EvalError> {
+    /// The newest ingest that touched `day` (the UTC days overlapping it).
+    fn newest(&mut self, day: &Day) -> Result<u64, EvalError> {
         let mut newest = 0;
-        for kind in kinds {
-            for utc_day in day.start.div_euclid(DAY_MS)..=(day.end - 1).div_euclid(DAY_MS) {
-                newest = newest.max(self.store.day_stamp(kind, utc_day)?);
-            }
+        for utc_day in day.start.div_euclid(DAY_MS)..=(day.end - 1).div_euclid(DAY_MS) {
+            let stamp = match self.seen.get(&utc_day) {
+                Some(s) => *s,
+                None => {
+                    let mut s = 0;
+                    for kind in &self.kinds {
+                        s = s.max(self.store.day_stamp(kind, utc_day)?);
+                    }
+                    self.seen.insert(utc_day, s);
+                    s
+                }
+            };
+            newest = newest.max(stamp);
         }
         Ok(newest)
+    }
+}
+
+/// The placeholder of a day still to compute.
+fn not_evaluated() -> EvalError {
+    EvalError::Storage("not evaluated".into())
+}
+
+fn is_not_evaluated(slot: &Result<Vec<DayRecord>, EvalError>) -> bool {
+    matches!(slot, Err(EvalError::Storage(m)) if m == "not evaluated")
+}
+
+/// Puts each detail on the record of its partition and metric.
+fn attach(records: &mut [DayRecord], details: &[DayDetail], declared: &[sdk::MetricInfo]) {
+    for r in records.iter_mut() {
+        r.contributors.clear();
+        r.explanation.clear();
+        for d in details {
+            let metric = if d.metric.is_empty() {
+                declared.first().map(|m| m.code_name.as_str()).unwrap_or("")
+            } else {
+                d.metric.as_str()
+            };
+            if d.partition == r.partition && metric == r.metric {
+                r.contributors.extend(d.contributors.iter().cloned());
+                r.explanation.extend(d.explanation.iter().cloned());
+            }
+        }
     }
 }
 
@@ -619,35 +901,65 @@ fn rule_error(plugin: &LoadedPlugin, e: sdk::PluginError, product: &str) -> Eval
     }
 }
 
-fn to_record(plugin: &LoadedPlugin, d: sdk::DayResult) -> Result<DayRecord, EvalError> {
-    let exact = |what: &str, text: &str| -> Result<String, EvalError> {
-        text.parse::<Exact>().map(|e| e.to_string()).map_err(|_| {
+/// The metric a day names, checked against what the plugin declares ("" = the first).
+fn declared_metric(
+    plugin: &LoadedPlugin,
+    metric: &str,
+    product: &str,
+    date: &str,
+) -> Result<String, EvalError> {
+    let declared = &plugin.info().metrics;
+    if metric.is_empty() {
+        Ok(declared
+            .first()
+            .map(|m| m.code_name.clone())
+            .unwrap_or_default())
+    } else if declared.iter().any(|m| m.code_name == metric) {
+        Ok(metric.to_string())
+    } else {
+        Err(malformed(
+            plugin,
+            format!(
+                "product {product} on {date} counts metric {metric:?}, which the plugin does not declare"
+            ),
+        ))
+    }
+}
+
+fn to_record(
+    plugin: &LoadedPlugin,
+    d: wire::DayResult,
+    names: &[String],
+) -> Result<DayRecord, EvalError> {
+    let exact = |what: &str, e: &wire::Exact| -> Result<String, EvalError> {
+        result::exact_from(e).map(|e| e.to_string()).ok_or_else(|| {
             malformed(
                 plugin,
                 format!(
-                    "{what} {text:?} of product {} on {} is not an exact number",
-                    d.product, d.date
+                    "{what} {}/{} of product {} on {} has no positive denominator",
+                    e.numerator, e.denominator, d.product, d.date
                 ),
             )
         })
     };
-    let declared = &plugin.info().metrics;
-    let metric = if d.metric.is_empty() {
-        declared
-            .first()
-            .map(|m| m.code_name.clone())
-            .unwrap_or_default()
-    } else if declared.iter().any(|m| m.code_name == d.metric) {
-        d.metric.clone()
-    } else {
-        return Err(malformed(
-            plugin,
-            format!(
-                "product {} on {} counts metric {:?}, which the plugin does not declare",
-                d.product, d.date, d.metric
-            ),
-        ));
-    };
+    let metric = declared_metric(plugin, &d.metric, &d.product, &d.date)?;
+    let identities = d
+        .identities
+        .iter()
+        .map(|&i| {
+            names.get(i as usize).cloned().ok_or_else(|| {
+                malformed(
+                    plugin,
+                    format!(
+                        "identity {i} of product {} on {} names none of its {} identities",
+                        d.product,
+                        d.date,
+                        names.len()
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, EvalError>>()?;
     Ok(DayRecord {
         metric,
         quantity: exact("quantity", &d.quantity)?,
@@ -657,21 +969,9 @@ fn to_record(plugin: &LoadedPlugin, d: sdk::DayResult) -> Result<DayRecord, Eval
             .iter()
             .map(|(k, v)| Ok((k.clone(), exact(&format!("measure {k}"), v)?)))
             .collect::<Result<_, EvalError>>()?,
-        contributors: d
-            .contributors
-            .iter()
-            .map(|c| {
-                Ok(Contributor {
-                    kind: c.kind.clone(),
-                    key: c.key.clone(),
-                    unit: c.unit.clone(),
-                    at: format_time(c.at),
-                    weight: exact("contributor weight", &c.weight)?,
-                    attrs: c.attrs.iter().cloned().collect(),
-                })
-            })
-            .collect::<Result<_, EvalError>>()?,
-        explanation: d.explanation.clone(),
+        identities,
+        contributors: Vec::new(),
+        explanation: Vec::new(),
         warnings: d.warnings.clone(),
         bundle_claims: d
             .bundle_claims
@@ -682,4 +982,45 @@ fn to_record(plugin: &LoadedPlugin, d: sdk::DayResult) -> Result<DayRecord, Eval
         date: d.date,
         partition: d.partition,
     })
+}
+
+/// A day's details in the host's form: (product, date, detail).
+fn to_detail(
+    plugin: &LoadedPlugin,
+    d: wire::DayDetail,
+) -> Result<(String, String, DayDetail), EvalError> {
+    let metric = declared_metric(plugin, &d.metric, &d.product, &d.date)?;
+    let contributors = d
+        .contributors
+        .into_iter()
+        .map(|c| {
+            let weight = c.weight.parse::<Exact>().map_err(|_| {
+                malformed(
+                    plugin,
+                    format!(
+                        "contributor weight {:?} of product {} on {} is not an exact number",
+                        c.weight, d.product, d.date
+                    ),
+                )
+            })?;
+            Ok(Contributor {
+                kind: c.kind,
+                key: c.key,
+                unit: c.unit,
+                at: format_time(c.at),
+                weight: weight.to_string(),
+                attrs: c.attrs.into_iter().collect(),
+            })
+        })
+        .collect::<Result<Vec<_>, EvalError>>()?;
+    Ok((
+        d.product,
+        d.date,
+        DayDetail {
+            metric,
+            partition: d.partition,
+            contributors,
+            explanation: d.explanation,
+        },
+    ))
 }

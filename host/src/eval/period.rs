@@ -1,11 +1,13 @@
 //! Period rules (SPEC §1.9–§1.11): high-water mark with peak day, partition sums, buckets.
 //! Generic: the same for every metric; the plugin only says which rule applies.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{NaiveDate, Weekday};
 use licmetric_sdk::Exact;
 use licmetric_sdk::calendar::{self, TimeUnit};
+use licmetric_sdk::result::identity_name;
 use licmetric_sdk::types::{MetricInfo, PeriodRule};
 use serde::Serialize;
 
@@ -309,17 +311,45 @@ pub fn metric_of<'a>(days: &'a ProductDays, records: &[&DayRecord]) -> Option<&'
         .or(declared.first())
 }
 
-/// Distinct consumers `(kind, key)` among the records' contributors, whatever their weight:
-/// a distinct-union plugin lists every identity of a day (SPEC §3.5.1 step 2).
+/// Distinct identities among the records (SPEC §3.5.1 step 2): a distinct-union plugin names
+/// every identity of a day (`kind` NUL `key`). A record without identities (a scoped one, or
+/// one a test built) counts its contributors, whatever their weight.
 pub fn distinct_identities<'a>(records: impl Iterator<Item = &'a DayRecord>) -> Exact {
-    let set: BTreeSet<(&str, &str)> = records
-        .flat_map(|r| {
-            r.contributors
-                .iter()
-                .map(|c| (c.kind.as_str(), c.key.as_str()))
-        })
-        .collect();
+    let mut set: HashSet<Cow<'a, str>> = HashSet::new();
+    for r in records {
+        if r.identities.is_empty() {
+            set.extend(
+                r.contributors
+                    .iter()
+                    .map(|c| Cow::Owned(identity_name(&c.kind, &c.key))),
+            );
+        } else {
+            set.extend(r.identities.iter().map(|i| Cow::Borrowed(i.as_str())));
+        }
+    }
     Exact::int(set.len() as i128)
+}
+
+/// The dates whose contributors a period's answer shows: the peak day, or each partition's
+/// peak day under a partition sum. Empty when a day failed (the answer is an error then).
+pub fn peak_dates(days: &ProductDays) -> BTreeSet<String> {
+    let Ok(usage) = usage(days, NaiveDate::MIN, NaiveDate::MIN, None, Weekday::Mon) else {
+        return BTreeSet::new();
+    };
+    let records: Vec<&DayRecord> = days
+        .days
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .flatten()
+        .collect();
+    match metric_of(days, &records).map(|m| m.period_rule) {
+        Some(PeriodRule::PartitionSum) => usage
+            .partitions
+            .into_iter()
+            .filter_map(|p| p.peak_date)
+            .collect(),
+        _ => usage.peak_date.into_iter().collect(),
+    }
 }
 
 /// Index of the earliest day with the highest daily quantity.

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 
 use licmetric_sdk::Exact;
 use licmetric_sdk::allocate::{Share, share, whole};
+use licmetric_sdk::result::identity_name;
 use serde::{Deserialize, Serialize};
 
 use super::{EvalError, ProductDays};
@@ -66,7 +67,8 @@ impl std::fmt::Display for Scope {
 }
 
 /// `days` restricted to `scope`: each day record keeps its in-scope contributors and the
-/// in-scope share of its quantity. Costs one pass over the records; no plugin call.
+/// in-scope share of its quantity. Costs one pass over the records; no plugin call. The days
+/// must carry their details (`Detail::All`).
 /// A failed day keeps its error code and loses the text, which names facts of any group.
 pub fn restrict(mut days: ProductDays, scope: &Scope) -> ProductDays {
     for (_, result) in &mut days.days {
@@ -122,6 +124,14 @@ fn restrict_record(record: &mut DayRecord, scope: &Scope) {
     let weight = |w: &str| -> Share { share(w.parse::<Exact>().unwrap_or(Exact::ZERO)) };
     let all: Share = record.contributors.iter().map(|c| weight(&c.weight)).sum();
     record.contributors.retain(|c| scope.admits(&c.attrs));
+    // A distinct-union day counts the scope's identities: those of its kept contributors.
+    if !record.identities.is_empty() {
+        record.identities = record
+            .contributors
+            .iter()
+            .map(|c| identity_name(&c.kind, &c.key))
+            .collect();
+    }
     let mine: Share = record.contributors.iter().map(|c| weight(&c.weight)).sum();
     let quantity = share(record.quantity.parse::<Exact>().unwrap_or(Exact::ZERO));
     let scoped = if all == whole(0) {

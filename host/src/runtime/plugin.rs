@@ -9,8 +9,9 @@ use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::example::Example;
 use super::limits::{Limits, MemoryLimiter};
-use super::wit::{self, Plugin, PluginPre, licmetric::plugin::log};
+use super::wit::{self, Contract, since_v1_0 as v1_0, since_v1_1 as v1_1};
 use super::{EPOCH_TICK, Runtime};
+use licmetric_sdk::types::wire;
 
 /// What a plugin instance may touch: its memory accounting and a bounded diagnostic log.
 pub struct State {
@@ -19,15 +20,29 @@ pub struct State {
     log_lines: usize,
 }
 
-impl wit::licmetric::plugin::types::Host for State {}
+impl v1_0::licmetric::plugin::types::Host for State {}
+impl v1_1::licmetric::plugin::types::Host for State {}
 
-impl log::Host for State {
-    fn log(&mut self, level: log::Level, message: String) {
+impl v1_0::licmetric::plugin::log::Host for State {
+    fn log(&mut self, level: v1_0::licmetric::plugin::log::Level, message: String) {
+        self.note(format!("{level:?}"), message);
+    }
+}
+
+impl v1_1::licmetric::plugin::log::Host for State {
+    fn log(&mut self, level: v1_1::licmetric::plugin::log::Level, message: String) {
+        self.note(format!("{level:?}"), message);
+    }
+}
+
+impl State {
+    /// Keeps a log line, within the line cap and 4 KiB per line.
+    fn note(&mut self, level: String, message: String) {
         if self.log.len() < self.log_lines {
             let mut message = message;
-            message.truncate(4096);
+            message.truncate(message.floor_char_boundary(4096));
             self.log
-                .push(format!("{level:?}: {message}").to_lowercase().replacen(
+                .push(format!("{level}: {message}").to_lowercase().replacen(
                     &message.to_lowercase(),
                     &message,
                     1,
@@ -70,10 +85,22 @@ impl fmt::Display for PluginFailure {
 
 impl std::error::Error for PluginFailure {}
 
+/// A component linked against the contract version it exports.
+enum Pre {
+    V1_0(v1_0::PluginPre<State>),
+    V1_1(v1_1::PluginPre<State>),
+}
+
+/// An instance of a component, by contract version.
+enum Instance {
+    V1_0(v1_0::Plugin),
+    V1_1(v1_1::Plugin),
+}
+
 /// A plugin ready to evaluate: compiled, linked, described.
 pub struct LoadedPlugin {
     runtime: Arc<Runtime>,
-    pre: PluginPre<State>,
+    pre: Pre,
     digest: String,
     info: sdk::PluginInfo,
     version: semver::Version,
@@ -92,10 +119,17 @@ impl LoadedPlugin {
         component: Component,
         digest: String,
     ) -> anyhow::Result<LoadedPlugin> {
-        check_api_version(engine, &component)?;
+        let contract = wit::contract_of(engine, &component)?;
         let mut linker: Linker<State> = Linker::new(engine);
-        Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
-            .map_err(super::anyhow_error)?;
+        match contract {
+            Contract::V1_0 => {
+                v1_0::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            }
+            Contract::V1_1 => {
+                v1_1::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            }
+        }
+        .map_err(super::anyhow_error)?;
         // std's hash maps ask for a seed: a fixed one keeps evaluations deterministic.
         let seed_imports: Vec<String> = component
             .component_type()
@@ -118,12 +152,16 @@ impl LoadedPlugin {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(super::anyhow_error)?;
-        let pre = PluginPre::new(pre).map_err(|e| {
+        let refused = |e: wasmtime::Error| {
             anyhow::anyhow!(
                 "the plugin does not export the licmetric:plugin@{} world: {e}",
-                wit::API_VERSION
+                contract.version()
             )
-        })?;
+        };
+        let pre = match contract {
+            Contract::V1_0 => Pre::V1_0(v1_0::PluginPre::new(pre).map_err(refused)?),
+            Contract::V1_1 => Pre::V1_1(v1_1::PluginPre::new(pre).map_err(refused)?),
+        };
         let mut plugin = LoadedPlugin {
             runtime,
             pre,
@@ -155,6 +193,14 @@ impl LoadedPlugin {
         })?;
         plugin.info = info;
         Ok(plugin)
+    }
+
+    /// The contract version the plugin speaks, e.g. `1.0.0`.
+    pub fn contract(&self) -> &'static str {
+        match self.pre {
+            Pre::V1_0(_) => Contract::V1_0.version(),
+            Pre::V1_1(_) => Contract::V1_1.version(),
+        }
     }
 
     /// The plugin's name.
@@ -199,8 +245,12 @@ impl LoadedPlugin {
     /// A fresh sandboxed instance for one evaluation (~50 µs). Dropped afterwards.
     pub fn call(&self) -> Result<Call<'_>, PluginFailure> {
         let limits = self.runtime.limits();
+        let engine = match &self.pre {
+            Pre::V1_0(pre) => pre.engine(),
+            Pre::V1_1(pre) => pre.engine(),
+        };
         let mut store = wasmtime::Store::new(
-            self.pre.engine(),
+            engine,
             State {
                 limiter: MemoryLimiter {
                     cap: limits.memory_bytes,
@@ -220,11 +270,11 @@ impl LoadedPlugin {
             instance: None,
             limits,
         };
-        let instance = self
-            .pre
-            .instantiate(&mut call.store)
-            .map_err(|e| call.failure(e))?;
-        call.instance = Some(instance);
+        let instance = match &self.pre {
+            Pre::V1_0(pre) => pre.instantiate(&mut call.store).map(Instance::V1_0),
+            Pre::V1_1(pre) => pre.instantiate(&mut call.store).map(Instance::V1_1),
+        };
+        call.instance = Some(instance.map_err(|e| call.failure(e))?);
         Ok(call)
     }
 }
@@ -233,12 +283,12 @@ impl LoadedPlugin {
 pub struct Call<'p> {
     plugin: &'p LoadedPlugin,
     store: wasmtime::Store<State>,
-    instance: Option<Plugin>,
+    instance: Option<Instance>,
     limits: Limits,
 }
 
 impl Call<'_> {
-    fn metric(&mut self) -> (&mut wasmtime::Store<State>, &Plugin) {
+    fn metric(&mut self) -> (&mut wasmtime::Store<State>, &Instance) {
         self.store.set_epoch_deadline(deadline_ticks(&self.limits));
         (
             &mut self.store,
@@ -248,11 +298,17 @@ impl Call<'_> {
 
     /// `describe()`.
     pub fn describe(&mut self) -> Result<sdk::PluginInfo, PluginFailure> {
-        let (store, instance) = self.metric();
-        let result = instance.licmetric_plugin_metric().call_describe(store);
-        result
-            .map(wit::plugin_info_from)
-            .map_err(|e| self.failure(e))
+        let result = match self.metric() {
+            (store, Instance::V1_0(i)) => i
+                .licmetric_plugin_metric()
+                .call_describe(store)
+                .map(v1_0::plugin_info_from),
+            (store, Instance::V1_1(i)) => i
+                .licmetric_plugin_metric()
+                .call_describe(store)
+                .map(v1_1::plugin_info_from),
+        };
+        result.map_err(|e| self.failure(e))
     }
 
     /// `prepare(rule-data, products)`: the fact requests, or the plugin's own error.
@@ -261,36 +317,78 @@ impl Call<'_> {
         rule_data: &str,
         products: &[sdk::ProductRef],
     ) -> Result<Result<Vec<sdk::FactRequest>, sdk::PluginError>, PluginFailure> {
-        let products: Vec<wit::wit::ProductRef> =
-            products.iter().cloned().map(wit::product_ref_to).collect();
-        let (store, instance) = self.metric();
-        let result = instance
-            .licmetric_plugin_metric()
-            .call_prepare(store, rule_data, &products);
-        match result {
-            Ok(Ok(requests)) => Ok(Ok(requests
-                .into_iter()
-                .map(wit::fact_request_from)
-                .collect())),
-            Ok(Err(e)) => Ok(Err(wit::error_from(e))),
-            Err(e) => Err(self.failure(e)),
-        }
+        let result = match self.metric() {
+            (store, Instance::V1_0(i)) => {
+                let products: Vec<_> = products.iter().cloned().map(v1_0::product_ref_to).collect();
+                i.licmetric_plugin_metric()
+                    .call_prepare(store, rule_data, &products)
+                    .map(|r| {
+                        r.map(|r| r.into_iter().map(v1_0::fact_request_from).collect())
+                            .map_err(v1_0::error_from)
+                    })
+            }
+            (store, Instance::V1_1(i)) => {
+                let products: Vec<_> = products.iter().cloned().map(v1_1::product_ref_to).collect();
+                i.licmetric_plugin_metric()
+                    .call_prepare(store, rule_data, &products)
+                    .map(|r| {
+                        r.map(|r| r.into_iter().map(v1_1::fact_request_from).collect())
+                            .map_err(v1_1::error_from)
+                    })
+            }
+        };
+        result.map_err(|e| self.failure(e))
     }
 
-    /// `evaluate(input)`, with the output cap enforced.
-    pub fn evaluate(&mut self, input: sdk::Evaluation) -> Result<sdk::Outcome, PluginFailure> {
+    /// `evaluate(input)`: each asked day's numbers, with the output cap enforced. A 1.0 plugin
+    /// computes its details too; they are dropped here.
+    pub fn evaluate(&mut self, input: sdk::Evaluation) -> Result<wire::Outcome, PluginFailure> {
         let days: usize = input.products.iter().map(|p| p.days.len()).sum();
         self.plugin.evaluations.fetch_add(1, Ordering::Relaxed);
         self.plugin
             .days_evaluated
             .fetch_add(days as u64, Ordering::Relaxed);
-        let input = wit::evaluation_to(input);
-        let (store, instance) = self.metric();
-        let result = instance
-            .licmetric_plugin_metric()
-            .call_evaluate(store, &input);
-        let outcome = result.map_err(|e| self.failure(e))?;
-        let size = wit::outcome_size(&outcome);
+        let metrics = &self.plugin.info.metrics;
+        match self.metric() {
+            (store, Instance::V1_0(i)) => {
+                let input = v1_0::evaluation_to(input);
+                let outcome = i.licmetric_plugin_metric().call_evaluate(store, &input);
+                let outcome = outcome.map_err(|e| self.failure(e))?;
+                self.check_size(v1_0::outcome_size(&outcome))?;
+                Ok(v1_0::quantities(outcome, metrics))
+            }
+            (store, Instance::V1_1(i)) => {
+                let input = v1_1::evaluation_to(input);
+                let outcome = i.licmetric_plugin_metric().call_evaluate(store, &input);
+                let outcome = outcome.map_err(|e| self.failure(e))?;
+                self.check_size(v1_1::outcome_size(&outcome))?;
+                Ok(v1_1::outcome_from(outcome))
+            }
+        }
+    }
+
+    /// `explain(input)`: who held each asked day's peak and why, with the output cap enforced.
+    /// A 1.0 plugin answers with its `evaluate`.
+    pub fn explain(&mut self, input: sdk::Evaluation) -> Result<wire::Explained, PluginFailure> {
+        match self.metric() {
+            (store, Instance::V1_0(i)) => {
+                let input = v1_0::evaluation_to(input);
+                let outcome = i.licmetric_plugin_metric().call_evaluate(store, &input);
+                let outcome = outcome.map_err(|e| self.failure(e))?;
+                self.check_size(v1_0::outcome_size(&outcome))?;
+                Ok(v1_0::details(outcome))
+            }
+            (store, Instance::V1_1(i)) => {
+                let input = v1_1::evaluation_to(input);
+                let explained = i.licmetric_plugin_metric().call_explain(store, &input);
+                let explained = explained.map_err(|e| self.failure(e))?;
+                self.check_size(v1_1::explained_size(&explained))?;
+                Ok(v1_1::explained_from(explained))
+            }
+        }
+    }
+
+    fn check_size(&self, size: usize) -> Result<(), PluginFailure> {
         if size > self.limits.output_bytes {
             return Err(self.fail(
                 FailureKind::Output,
@@ -300,7 +398,7 @@ impl Call<'_> {
                 ),
             ));
         }
-        Ok(wit::outcome_from(outcome))
+        Ok(())
     }
 
     /// Diagnostic lines the plugin logged.
@@ -400,36 +498,5 @@ fn empty_info() -> sdk::PluginInfo {
         rule_data_schema: String::new(),
         parameter_schema: String::new(),
         default_rule_data: String::new(),
-    }
-}
-
-/// Refuses a component built against another major version of the WIT package, naming both.
-fn check_api_version(engine: &wasmtime::Engine, component: &Component) -> anyhow::Result<()> {
-    let ours = semver::Version::parse(wit::API_VERSION)?;
-    let ty = component.component_type();
-    let mut found = Vec::new();
-    for (name, _) in ty.exports(engine) {
-        if let Some(version) = name.strip_prefix("licmetric:plugin/metric@") {
-            found.push(version.to_string());
-        }
-    }
-    match found.first() {
-        None => anyhow::bail!(
-            "the component does not export licmetric:plugin/metric (this host speaks licmetric:plugin@{ours})"
-        ),
-        Some(v) => {
-            let theirs = semver::Version::parse(v)?;
-            if theirs.major != ours.major {
-                anyhow::bail!(
-                    "the plugin was built for licmetric:plugin@{theirs}, but this host speaks licmetric:plugin@{ours} (major versions differ)"
-                );
-            }
-            if theirs > ours {
-                anyhow::bail!(
-                    "the plugin needs licmetric:plugin@{theirs}, newer than this host's {ours}"
-                );
-            }
-            Ok(())
-        }
     }
 }

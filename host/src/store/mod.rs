@@ -26,7 +26,8 @@ pub const DAY_MS: i64 = 86_400_000;
 pub struct Store {
     db: sled::Db,
     facts: sled::Tree,
-    pub(crate) results: sled::Tree,
+    pub(crate) day_results: sled::Tree,
+    pub(crate) day_details: sled::Tree,
     pub(crate) products: sled::Tree,
     pub(crate) bundles: sled::Tree,
     pub(crate) rule_data: sled::Tree,
@@ -62,9 +63,12 @@ impl Store {
     }
 
     fn from_db(db: sled::Db) -> anyhow::Result<Store> {
+        // Daily results before the split into numbers and details (JSON); recomputed on demand.
+        db.drop_tree("results")?;
         Ok(Store {
             facts: db.open_tree("facts")?,
-            results: db.open_tree("results")?,
+            day_results: db.open_tree("day_results")?,
+            day_details: db.open_tree("day_details")?,
             products: db.open_tree("products")?,
             bundles: db.open_tree("bundles")?,
             rule_data: db.open_tree("rule_data")?,

@@ -80,7 +80,7 @@ impl Metric for Concurrent {
         };
         let counter = Counter::new(&rules, &sessions, &denials, input.run_at);
         for product in &input.products {
-            match counter.product(product) {
+            match counter.product(product, facts.is_explaining()) {
                 Ok(days) => outcome.days.extend(days),
                 Err(e) => outcome.errors.push(e.product(&product.product.id).0),
             }
@@ -140,7 +140,12 @@ impl<'a> Counter<'a> {
         }
     }
 
-    fn product(&self, product: &ProductDays) -> Result<Vec<DayResult>, PluginFailure> {
+    /// A product's days; who held each peak, and the explanation line, only when `explaining`.
+    fn product(
+        &self,
+        product: &ProductDays,
+        explaining: bool,
+    ) -> Result<Vec<DayResult>, PluginFailure> {
         let params = Parameters::parse(&product.product)?;
         let license_type = params
             .license_type
@@ -196,7 +201,7 @@ impl<'a> Counter<'a> {
                     .sum();
                 let mut contributors = Vec::new();
                 let mut names = Vec::new();
-                if peak.value > 0 {
+                if explaining && peak.value > 0 {
                     for h in &holders {
                         if let Some(seg) = h
                             .segments
@@ -208,8 +213,10 @@ impl<'a> Counter<'a> {
                         }
                     }
                 }
-                let explanation = if peak.value == 0 {
-                    format!("{label}: no licences held on {}", day.date)
+                let explanation = if !explaining {
+                    Vec::new()
+                } else if peak.value == 0 {
+                    vec![format!("{label}: no licences held on {}", day.date)]
                 } else {
                     let shown = names.len().min(NAMED_HOLDERS);
                     let mut line = format!(
@@ -221,7 +228,7 @@ impl<'a> Counter<'a> {
                     if names.len() > shown {
                         line.push_str(&format!(" and {} more", names.len() - shown));
                     }
-                    line
+                    vec![line]
                 };
                 DayResult {
                     product: product.product.id.clone(),
@@ -232,7 +239,7 @@ impl<'a> Counter<'a> {
                     peak_at: peak.at,
                     measures: vec![("denials".into(), denials.to_string())],
                     contributors,
-                    explanation: vec![explanation],
+                    explanation,
                     warnings: Vec::new(),
                     bundle_claims: Vec::new(),
                 }

@@ -243,6 +243,7 @@ pub fn evaluate(input: &Evaluation, facts: &Facts<'_>, rating: &dyn Rating) -> O
             product,
             installations.get(id).map(Vec::as_slice).unwrap_or(&[]),
             pods.get(id).map(Vec::as_slice).unwrap_or(&[]),
+            facts.is_explaining(),
             &mut outcome,
         );
     }
@@ -255,6 +256,7 @@ fn product_days<'e, 'a>(
     product: &ProductDays,
     installations: &[(&'a str, &'e Held<Installation<'a>>)],
     pods: &[(&'a str, &'e Held<Pod<'a>>)],
+    explaining: bool,
     outcome: &mut Outcome,
 ) {
     let id = product.product.id.as_str();
@@ -323,7 +325,14 @@ fn product_days<'e, 'a>(
             .collect();
         claims.sort();
         claims.dedup();
-        let mut results = day_results(rating, id, &day.date, day.start, day.end, &units);
+        let mut results = day_results(
+            rating,
+            id,
+            &day.date,
+            (day.start, day.end),
+            &units,
+            explaining,
+        );
         for r in &mut results {
             r.bundle_claims = claims
                 .iter()
@@ -343,14 +352,15 @@ struct UnitPeak<'u, 'a> {
     value: &'u UnitValue<'a>,
 }
 
-/// The day's results, one per partition: Σ of the units' daily peaks (SPEC §4.2).
+/// The day's results, one per partition: Σ of the units' daily peaks (SPEC §4.2). Contributors
+/// and explanation lines only when `explaining` (they are most of the cost of a large estate).
 fn day_results(
     rating: &dyn Rating,
     product: &str,
     date: &str,
-    start: i64,
-    end: i64,
+    (start, end): (i64, i64),
     units: &BTreeMap<String, Vec<Segment<'_>>>,
+    explaining: bool,
 ) -> Vec<DayResult> {
     #[derive(Default)]
     struct Partition<'u, 'a> {
@@ -423,8 +433,11 @@ fn day_results(
             let mut contributors = Vec::new();
             let mut warnings: Vec<String> = Vec::new();
             for (name, peak) in &part.peaks {
-                explanation.extend(peak.value.lines.iter().cloned());
                 warnings.extend(peak.value.warnings.iter().cloned());
+                if !explaining {
+                    continue;
+                }
+                explanation.extend(peak.value.lines.iter().cloned());
                 contributors.extend(
                     peak.value
                         .contributors
@@ -441,7 +454,7 @@ fn day_results(
                 );
             }
             cap_lines(&mut explanation, EXPLANATION_MAX_LINES - 1);
-            if part.peaks.len() > 1 {
+            if explaining && part.peaks.len() > 1 {
                 let terms: Vec<String> = part
                     .peaks
                     .values()

@@ -41,8 +41,9 @@ impl Metric for Hostile {
                 peak_at: 0,
                 measures: Vec::new(),
                 contributors: Vec::new(),
-                explanation: vec![filler.clone()],
-                warnings: Vec::new(),
+                explanation: Vec::new(),
+                // Warnings cross with the numbers (`evaluate`), so the flood reaches the host.
+                warnings: vec![filler.clone()],
                 bundle_claims: Vec::new(),
             })
             .collect();

@@ -667,7 +667,7 @@ impl Evaluator {
             PRODUCT_DAYS_PER_CALL,
             |call, input| call.evaluate(input),
         )?;
-        let mut results = answers_by_day(plugin, needed, &refused);
+        let mut results = answers_by_day(needed, &refused);
         for outcome in outcomes {
             for day in outcome.days {
                 let Some(dates) = results.wanted.get(day.product.as_str()) else {
@@ -712,7 +712,7 @@ impl Evaluator {
             PRODUCT_DAYS_PER_EXPLAIN,
             |call, input| call.explain(input),
         )?;
-        let mut results = answers_by_day(plugin, needed, &refused);
+        let mut results = answers_by_day(needed, &refused);
         for answer in answers {
             for day in answer.days {
                 let wanted = results
@@ -751,12 +751,7 @@ struct ByDay<'a, T> {
 }
 
 /// The refused products' days failed, and what each accepted product asked for.
-fn answers_by_day<'a, T>(
-    plugin: &LoadedPlugin,
-    needed: &'a [Needed],
-    refused: &[(String, EvalError)],
-) -> ByDay<'a, T> {
-    let _ = plugin;
+fn answers_by_day<'a, T>(needed: &'a [Needed], refused: &[(String, EvalError)]) -> ByDay<'a, T> {
     let mut by_day = HashMap::new();
     for (id, error) in refused {
         for n in needed.iter().filter(|n| n.product.id == *id) {

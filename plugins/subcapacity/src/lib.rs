@@ -312,7 +312,9 @@ fn product_days<'e, 'a>(
                 .or_insert_with(|| e.clone().product(id).date(&day.date));
         }
     }
-    for day in &product.days {
+    let units: Vec<(String, Vec<Segment<'a>>)> = units.into_iter().collect();
+    let mut results = day_results(rating, id, &product.days, &units, explaining);
+    for (day, results) in product.days.iter().zip(results.iter_mut()) {
         if let Some(e) = failed.remove(day.date.as_str()) {
             outcome.errors.push(e.0);
             continue;
@@ -325,15 +327,7 @@ fn product_days<'e, 'a>(
             .collect();
         claims.sort();
         claims.dedup();
-        let mut results = day_results(
-            rating,
-            id,
-            &day.date,
-            (day.start, day.end),
-            &units,
-            explaining,
-        );
-        for r in &mut results {
+        for r in results.iter_mut() {
             r.bundle_claims = claims
                 .iter()
                 .map(|(b, ratio)| BundleClaim {
@@ -342,151 +336,265 @@ fn product_days<'e, 'a>(
                 })
                 .collect();
         }
-        outcome.days.extend(results);
+        outcome.days.append(results);
     }
 }
 
-/// A unit's daily peak in one partition.
-struct UnitPeak<'u, 'a> {
+/// A unit's daily peak in one partition: which unit, which of its segments, from when.
+#[derive(Clone, Copy)]
+struct UnitPeak {
+    unit: usize,
+    segment: usize,
     at: i64,
-    value: &'u UnitValue<'a>,
 }
 
-/// The day's results, one per partition: Σ of the units' daily peaks (SPEC §4.2). Contributors
-/// and explanation lines only when `explaining` (they are most of the cost of a large estate).
+/// One partition on one day: Σ of its units' daily peaks, and those peaks when explaining.
+#[derive(Default)]
+struct Cell<'u> {
+    quantity: Exact,
+    peaks: Vec<UnitPeak>,
+    units: usize,
+    warnings: Vec<&'u str>,
+}
+
+/// Every day's results, one per partition: Σ of the units' daily peaks (SPEC §4.2), at the
+/// earliest instant of the highest instantaneous total (SPEC §4.2.4). `days` are ascending
+/// and disjoint (not necessarily adjacent: only the days a report needs).
+///
+/// Cost: one pass over each unit's segments and the days each one spans, then one sweep over
+/// each partition's start and end instants; no per-day scan of every unit. Contributors and
+/// explanation lines only when `explaining` (they are most of the cost of a large estate).
 fn day_results(
     rating: &dyn Rating,
     product: &str,
-    date: &str,
-    (start, end): (i64, i64),
-    units: &BTreeMap<String, Vec<Segment<'_>>>,
+    days: &[licmetric_sdk::types::Day],
+    units: &[(String, Vec<Segment<'_>>)],
     explaining: bool,
-) -> Vec<DayResult> {
-    #[derive(Default)]
-    struct Partition<'u, 'a> {
-        peaks: BTreeMap<&'u str, UnitPeak<'u, 'a>>,
-        /// (instant, 0 = end / 1 = start, change of the instantaneous total)
-        events: Vec<(i64, u8, Exact)>,
+) -> Vec<Vec<DayResult>> {
+    // Partitions by first appearance; a handful per product (regions).
+    let mut partitions: Vec<&str> = Vec::new();
+    let mut segment_partitions: Vec<Vec<usize>> = Vec::with_capacity(units.len());
+    for (_, segs) in units {
+        let mut of_unit = Vec::with_capacity(segs.len());
+        for seg in segs {
+            let name = seg.value.partition.as_str();
+            let p = match partitions.iter().position(|p| *p == name) {
+                Some(p) => p,
+                None => {
+                    partitions.push(name);
+                    partitions.len() - 1
+                }
+            };
+            of_unit.push(p);
+        }
+        segment_partitions.push(of_unit);
     }
-    let mut partitions: BTreeMap<&str, Partition<'_, '_>> = BTreeMap::new();
-    for (name, segs) in units {
-        for seg in segs.iter().filter(|s| s.from < end && start < s.to) {
-            let (a, b) = (seg.from.max(start), seg.to.min(end));
-            let part = partitions.entry(seg.value.partition.as_str()).or_default();
-            let better = part
-                .peaks
-                .get(name.as_str())
-                .is_none_or(|p| seg.value.value > p.value.value);
-            if better {
-                part.peaks.insert(
-                    name,
-                    UnitPeak {
-                        at: a,
-                        value: &seg.value,
-                    },
-                );
+    let width = partitions.len();
+    let mut cells: Vec<Option<Cell<'_>>> = (0..days.len() * width).map(|_| None).collect();
+    // The first day whose end is after `t`.
+    let day_after = |t: i64| days.partition_point(|d| d.end <= t);
+
+    // Each unit's daily peak per partition: the first segment of the highest value that day.
+    let mut best: Vec<Option<UnitPeak>> = vec![None; days.len() * width];
+    let mut touched: Vec<usize> = Vec::new();
+    for (u, (_, segs)) in units.iter().enumerate() {
+        for (k, seg) in segs.iter().enumerate() {
+            let p = segment_partitions[u][k];
+            let mut d = day_after(seg.from);
+            while d < days.len() && days[d].start < seg.to {
+                let cell = d * width + p;
+                let at = seg.from.max(days[d].start);
+                match &mut best[cell] {
+                    Some(peak) => {
+                        if seg.value.value > segs[peak.segment].value.value {
+                            *peak = UnitPeak {
+                                unit: u,
+                                segment: k,
+                                at,
+                            };
+                        }
+                    }
+                    slot @ None => {
+                        *slot = Some(UnitPeak {
+                            unit: u,
+                            segment: k,
+                            at,
+                        });
+                        touched.push(cell);
+                    }
+                }
+                d += 1;
             }
-            part.events.push((a, 1, seg.value.value));
-            if b < end {
-                part.events.push((b, 0, Exact::ZERO - seg.value.value));
+        }
+        for cell in touched.drain(..) {
+            let peak = best[cell].take().expect("touched cells hold a peak");
+            let value = &segs[peak.segment].value;
+            let c = cells[cell].get_or_insert_with(Cell::default);
+            c.quantity += value.value;
+            c.units += 1;
+            c.warnings.extend(value.warnings.iter().map(String::as_str));
+            if explaining {
+                c.peaks.push(peak);
             }
         }
     }
-    if partitions.is_empty() {
-        return vec![DayResult {
-            product: product.into(),
-            date: date.into(),
-            metric: String::new(),
-            partition: "region:none".into(),
-            quantity: "0".into(),
-            peak_at: start,
-            measures: Vec::new(),
-            contributors: Vec::new(),
-            explanation: vec![format!(
-                "no installation or pod of {product} counts on {date} = 0 {}",
-                rating.unit_name()
-            )],
-            warnings: Vec::new(),
-            bundle_claims: Vec::new(),
-        }];
-    }
-    partitions
-        .into_iter()
-        .map(|(partition, mut part)| {
-            // The earliest instant of the highest instantaneous total (SPEC §4.2.4).
-            part.events.sort_by_key(|e| (e.0, e.1));
-            let (mut total, mut best, mut peak_at) = (Exact::ZERO, None::<Exact>, start);
-            let mut i = 0;
-            while i < part.events.len() {
-                let t = part.events[i].0;
-                while i < part.events.len() && part.events[i].0 == t {
-                    total += part.events[i].2;
+
+    // The highest instantaneous total per partition and day, sweeping its segments' instants.
+    let mut peak_at: Vec<Option<i64>> = vec![None; days.len() * width];
+    for p in 0..width {
+        // (instant, change of the total, change of the number of active segments)
+        let mut events: Vec<(i64, Exact, i64)> = Vec::new();
+        for (u, (_, segs)) in units.iter().enumerate() {
+            for (k, seg) in segs.iter().enumerate() {
+                if segment_partitions[u][k] == p {
+                    events.push((seg.from, seg.value.value, 1));
+                    events.push((seg.to, Exact::ZERO - seg.value.value, -1));
+                }
+            }
+        }
+        events.sort_by_key(|e| e.0);
+        let (mut total, mut active, mut i) = (Exact::ZERO, 0i64, 0);
+        for (d, day) in days.iter().enumerate() {
+            while i < events.len() && events[i].0 <= day.start {
+                total += events[i].1;
+                active += events[i].2;
+                i += 1;
+            }
+            let mut best: Option<(Exact, i64)> = (active > 0).then_some((total, day.start));
+            while i < events.len() && events[i].0 < day.end {
+                let t = events[i].0;
+                while i < events.len() && events[i].0 == t {
+                    total += events[i].1;
+                    active += events[i].2;
                     i += 1;
                 }
-                if best.is_none_or(|b| total > b) {
-                    best = Some(total);
-                    peak_at = t;
+                if best.is_none_or(|(b, _)| total > b) {
+                    best = Some((total, t));
                 }
             }
-            let quantity: Exact = part.peaks.values().map(|p| p.value.value).sum();
-            let mut explanation: Vec<String> = Vec::new();
-            let mut contributors = Vec::new();
-            let mut warnings: Vec<String> = Vec::new();
-            for (name, peak) in &part.peaks {
-                warnings.extend(peak.value.warnings.iter().cloned());
-                if !explaining {
-                    continue;
-                }
-                explanation.extend(peak.value.lines.iter().cloned());
-                contributors.extend(
-                    peak.value
-                        .contributors
-                        .iter()
-                        .filter(|c| !c.weight.is_zero())
-                        .map(|c| Contributor {
-                            kind: c.kind.into(),
-                            key: c.key.into(),
-                            unit: name.to_string(),
-                            at: peak.at,
-                            weight: c.weight.to_string(),
-                            attrs: c.attrs.clone(),
-                        }),
-                );
+            peak_at[d * width + p] = best.map(|(_, t)| t);
+        }
+    }
+
+    let mut order: Vec<usize> = (0..width).collect();
+    order.sort_by_key(|&p| partitions[p]);
+    days.iter()
+        .enumerate()
+        .map(|(d, day)| {
+            let present: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|&p| cells[d * width + p].is_some())
+                .collect();
+            if present.is_empty() {
+                return vec![DayResult {
+                    product: product.into(),
+                    date: day.date.clone(),
+                    metric: String::new(),
+                    partition: "region:none".into(),
+                    quantity: "0".into(),
+                    peak_at: day.start,
+                    measures: Vec::new(),
+                    contributors: Vec::new(),
+                    explanation: vec![format!(
+                        "no installation or pod of {product} counts on {} = 0 {}",
+                        day.date,
+                        rating.unit_name()
+                    )],
+                    warnings: Vec::new(),
+                    bundle_claims: Vec::new(),
+                }];
             }
-            cap_lines(&mut explanation, EXPLANATION_MAX_LINES - 1);
-            if explaining && part.peaks.len() > 1 {
-                let terms: Vec<String> = part
-                    .peaks
-                    .values()
-                    .map(|p| p.value.value.to_string())
-                    .collect();
-                let sum = if terms.len() <= 20 {
-                    terms.join(" + ")
-                } else {
-                    format!("{} units", terms.len())
-                };
-                explanation.push(format!(
-                    "{partition} total: {sum} = {quantity} {}",
-                    rating.unit_name()
-                ));
-            }
-            warnings.sort();
-            warnings.dedup();
-            DayResult {
-                product: product.into(),
-                date: date.into(),
-                metric: String::new(),
-                partition: partition.into(),
-                quantity: quantity.to_string(),
-                peak_at,
-                measures: Vec::new(),
-                contributors,
-                explanation,
-                warnings,
-                bundle_claims: Vec::new(),
-            }
+            present
+                .into_iter()
+                .map(|p| {
+                    let cell = cells[d * width + p].take().expect("present");
+                    result_of(
+                        rating,
+                        product,
+                        day,
+                        partitions[p],
+                        cell,
+                        peak_at[d * width + p].unwrap_or(day.start),
+                        units,
+                        explaining,
+                    )
+                })
+                .collect()
         })
         .collect()
+}
+
+/// One partition's day result from its cell; contributors and lines when `explaining`.
+#[allow(clippy::too_many_arguments)]
+fn result_of(
+    rating: &dyn Rating,
+    product: &str,
+    day: &licmetric_sdk::types::Day,
+    partition: &str,
+    cell: Cell<'_>,
+    peak_at: i64,
+    units: &[(String, Vec<Segment<'_>>)],
+    explaining: bool,
+) -> DayResult {
+    let Cell {
+        quantity,
+        peaks,
+        units: count,
+        mut warnings,
+    } = cell;
+    let mut explanation: Vec<String> = Vec::new();
+    let mut contributors = Vec::new();
+    for peak in &peaks {
+        let (name, segs) = &units[peak.unit];
+        let value = &segs[peak.segment].value;
+        explanation.extend(value.lines.iter().cloned());
+        contributors.extend(
+            value
+                .contributors
+                .iter()
+                .filter(|c| !c.weight.is_zero())
+                .map(|c| Contributor {
+                    kind: c.kind.into(),
+                    key: c.key.into(),
+                    unit: name.clone(),
+                    at: peak.at,
+                    weight: c.weight.to_string(),
+                    attrs: c.attrs.clone(),
+                }),
+        );
+    }
+    cap_lines(&mut explanation, EXPLANATION_MAX_LINES - 1);
+    if explaining && count > 1 {
+        let terms: Vec<String> = peaks
+            .iter()
+            .map(|p| units[p.unit].1[p.segment].value.value.to_string())
+            .collect();
+        let sum = if terms.len() <= 20 {
+            terms.join(" + ")
+        } else {
+            format!("{} units", terms.len())
+        };
+        explanation.push(format!(
+            "{partition} total: {sum} = {quantity} {}",
+            rating.unit_name()
+        ));
+    }
+    warnings.sort_unstable();
+    warnings.dedup();
+    DayResult {
+        product: product.into(),
+        date: day.date.clone(),
+        metric: String::new(),
+        partition: partition.into(),
+        quantity: quantity.to_string(),
+        peak_at,
+        measures: Vec::new(),
+        contributors,
+        explanation,
+        warnings: warnings.into_iter().map(String::from).collect(),
+        bundle_claims: Vec::new(),
+    }
 }
 
 /// Keeps the first lines and a last one counting the rest (SPEC §5.5.4).

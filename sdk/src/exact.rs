@@ -168,30 +168,66 @@ impl From<u32> for Exact {
     }
 }
 
-macro_rules! binary_op {
-    ($trait:ident, $method:ident) => {
-        impl $trait for Exact {
-            type Output = Exact;
-            fn $method(self, rhs: Exact) -> Exact {
-                Exact(self.0.$method(rhs.0))
-            }
-        }
-    };
+// Most quantities are integers (cores, PVUs, sessions): add, subtract and multiply them
+// without the gcd reductions a general rational needs (they dominated sub-capacity profiles).
+impl Exact {
+    fn integers(self, rhs: Exact) -> Option<(i128, i128)> {
+        (*self.0.denom() == 1 && *rhs.0.denom() == 1).then(|| (*self.0.numer(), *rhs.0.numer()))
+    }
 }
-binary_op!(Add, add);
-binary_op!(Sub, sub);
-binary_op!(Mul, mul);
-binary_op!(Div, div);
+
+impl Add for Exact {
+    type Output = Exact;
+    fn add(self, rhs: Exact) -> Exact {
+        match self.integers(rhs).and_then(|(a, b)| a.checked_add(b)) {
+            Some(n) => Exact::int(n),
+            None => Exact(self.0 + rhs.0),
+        }
+    }
+}
+
+impl Sub for Exact {
+    type Output = Exact;
+    fn sub(self, rhs: Exact) -> Exact {
+        match self.integers(rhs).and_then(|(a, b)| a.checked_sub(b)) {
+            Some(n) => Exact::int(n),
+            None => Exact(self.0 - rhs.0),
+        }
+    }
+}
+
+impl Mul for Exact {
+    type Output = Exact;
+    fn mul(self, rhs: Exact) -> Exact {
+        match self.integers(rhs).and_then(|(a, b)| a.checked_mul(b)) {
+            Some(n) => Exact::int(n),
+            None => Exact(self.0 * rhs.0),
+        }
+    }
+}
+
+impl Div for Exact {
+    type Output = Exact;
+    fn div(self, rhs: Exact) -> Exact {
+        match self.integers(rhs) {
+            Some((a, b)) if a.checked_rem(b) == Some(0) => match a.checked_div(b) {
+                Some(n) => Exact::int(n),
+                None => Exact(self.0 / rhs.0),
+            },
+            _ => Exact(self.0 / rhs.0),
+        }
+    }
+}
 
 impl AddAssign for Exact {
     fn add_assign(&mut self, rhs: Exact) {
-        self.0 += rhs.0;
+        *self = *self + rhs;
     }
 }
 
 impl SubAssign for Exact {
     fn sub_assign(&mut self, rhs: Exact) {
-        self.0 -= rhs.0;
+        *self = *self - rhs;
     }
 }
 
@@ -247,5 +283,27 @@ mod tests {
         assert_eq!(e("1.25").ceil(), 2);
         assert_eq!(e("1.005").round_half_up_scaled(2), 101);
         assert_eq!(e("1.004").round_half_up_scaled(2), 100);
+    }
+
+    #[test]
+    fn integer_shortcuts_agree_with_rationals() {
+        let values = [
+            Exact::int(0),
+            Exact::int(7),
+            Exact::int(-12),
+            Exact::int(1 << 40),
+            e("1/3"),
+            e("-2.5"),
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(a + b, Exact(a.0 + b.0), "{a} + {b}");
+                assert_eq!(a - b, Exact(a.0 - b.0), "{a} - {b}");
+                assert_eq!(a * b, Exact(a.0 * b.0), "{a} × {b}");
+                if !b.is_zero() {
+                    assert_eq!(a / b, Exact(a.0 / b.0), "{a} / {b}");
+                }
+            }
+        }
     }
 }

@@ -133,20 +133,28 @@ pub fn run(args: EstateArgs) -> anyhow::Result<()> {
             strings: strings.into_table(),
             timelines,
         };
-        let began = Instant::now();
-        let outcome = pvu.call()?.evaluate(input.clone())?;
-        let wasm = began.elapsed();
-        anyhow::ensure!(outcome.errors.is_empty(), "wasm: {:?}", outcome.errors);
-        let began = Instant::now();
-        let outcome = licmetric_sdk::__private::count::<licmetric_plugin_pvu::Pvu>(input);
-        let native = began.elapsed();
-        anyhow::ensure!(outcome.errors.is_empty(), "native: {:?}", outcome.errors);
+        let (mut wasm, mut native) = (Vec::new(), Vec::new());
+        for _ in 0..args.repeat.max(1) {
+            let began = Instant::now();
+            let outcome = pvu.call()?.evaluate(input.clone())?;
+            wasm.push(began.elapsed());
+            anyhow::ensure!(outcome.errors.is_empty(), "wasm: {:?}", outcome.errors);
+            let began = Instant::now();
+            let outcome =
+                licmetric_sdk::__private::count::<licmetric_plugin_pvu::Pvu>(input.clone());
+            native.push(began.elapsed());
+            anyhow::ensure!(outcome.errors.is_empty(), "native: {:?}", outcome.errors);
+        }
+        wasm.sort();
+        native.sort();
+        let (wasm, native) = (wasm[wasm.len() / 2], native[native.len() / 2]);
         println!(
-            "one evaluate call, {per_call} products x {} days: wasm {:.3} s, native {:.3} s, ratio {:.2}",
+            "one evaluate call, {per_call} products x {} days: wasm {:.3} s, native {:.3} s, ratio {:.2} (median of {})",
             args.days,
             wasm.as_secs_f64(),
             native.as_secs_f64(),
-            wasm.as_secs_f64() / native.as_secs_f64()
+            wasm.as_secs_f64() / native.as_secs_f64(),
+            args.repeat.max(1)
         );
     }
 

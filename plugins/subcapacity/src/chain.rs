@@ -11,19 +11,27 @@ use crate::placement::{Piece, Target, UnitKind};
 use crate::{Rating, Share, UnitValue, failure, missing, partition_of, rated, required_decimal};
 
 /// The value of a unit whose active pieces at instant `at` are `pieces` (all of one unit).
+/// Explanation lines and contributor weights only when `explaining`: they cost string
+/// formatting and rational divisions per unit and change, and counting needs neither.
 pub fn value<'a>(
     rating: &dyn Rating,
     kind: UnitKind,
     key: &'a str,
     pieces: &[&Piece<'_, 'a>],
     at: i64,
+    explaining: bool,
 ) -> Result<UnitValue<'a>, PluginFailure> {
-    match kind {
-        UnitKind::Server => server(rating, key, pieces, at),
+    let mut value = match kind {
+        UnitKind::Server => server(rating, key, pieces, at, explaining),
         UnitKind::Cloud => cloud(rating, key, pieces, at),
         UnitKind::DefaultVm | UnitKind::DefaultServer => default(rating, kind, key, pieces, at),
         UnitKind::Cluster => unreachable!("clusters are counted in containers.rs"),
+    }?;
+    if !explaining {
+        value.lines = Vec::new();
+        value.contributors = Vec::new();
     }
+    Ok(value)
 }
 
 /// Shares `value` among `pieces` equally (several installations of the product on one unit).
@@ -55,6 +63,7 @@ fn server<'a>(
     key: &'a str,
     pieces: &[&Piece<'_, 'a>],
     at: i64,
+    explaining: bool,
 ) -> Result<UnitValue<'a>, PluginFailure> {
     let server = pieces[0]
         .target
@@ -176,6 +185,15 @@ fn server<'a>(
     let uncapped = outside + pooled;
     let capped = uncapped.min(cores);
     let (value, text) = rated(capped, per_core, rating.unit_name());
+    if !explaining {
+        return Ok(UnitValue {
+            value,
+            partition,
+            lines: Vec::new(),
+            contributors: Vec::new(),
+            warnings,
+        });
+    }
 
     let mut terms: Vec<String> = pools
         .iter()

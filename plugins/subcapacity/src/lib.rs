@@ -281,7 +281,7 @@ fn product_days<'e, 'a>(
         let segs = segments(
             &members,
             |p| (p.from, p.to),
-            |active, at| chain::value(rating, kind, key, active, at),
+            |active, at| chain::value(rating, kind, key, active, at, explaining),
             &mut errors,
         );
         units.insert(format!("{}:{key}", kind.prefix()), segs);

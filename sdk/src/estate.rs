@@ -8,9 +8,8 @@
 //!
 //! Cost: one pass over the kind's timeline to build, one small struct per state.
 
-use std::collections::HashMap;
 
-use crate::facts::{Facts, Kind, OPEN, State, standard};
+use crate::facts::{FastMap, Facts, Kind, OPEN, State, standard};
 use crate::{Exact, PluginFailure, fail};
 
 /// One state of an entity: `value` holds over `[from, to)`.
@@ -24,13 +23,13 @@ pub struct Held<T> {
 /// Every state of every entity of one kind, by key, each key's states in time order.
 #[derive(Debug)]
 pub struct History<'a, T> {
-    by_key: HashMap<&'a str, Vec<Held<T>>>,
+    by_key: FastMap<&'a str, Vec<Held<T>>>,
 }
 
 impl<'a, T> Default for History<'a, T> {
     fn default() -> Self {
         History {
-            by_key: HashMap::new(),
+            by_key: FastMap::default(),
         }
     }
 }

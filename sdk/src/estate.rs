@@ -8,8 +8,7 @@
 //!
 //! Cost: one pass over the kind's timeline to build, one small struct per state.
 
-
-use crate::facts::{FastMap, Facts, Kind, OPEN, State, standard};
+use crate::facts::{Facts, FastMap, Kind, OPEN, State, standard};
 use crate::{Exact, PluginFailure, fail};
 
 /// One state of an entity: `value` holds over `[from, to)`.

@@ -82,6 +82,10 @@ impl FromStr for Exact {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let err = || ParseExactError(text.to_string());
         let s = text.trim();
+        // Integers are most quantities: no decimal scaling for them.
+        if let Ok(n) = s.parse::<i64>() {
+            return Ok(Exact::int(n as i128));
+        }
         if let Some((n, d)) = s.split_once('/') {
             let n: i128 = n.trim().parse().map_err(|_| err())?;
             let d: i128 = d.trim().parse().map_err(|_| err())?;

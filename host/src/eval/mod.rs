@@ -201,7 +201,7 @@ impl Evaluator {
     /// Every day of `[start, end)` for each product, numbers only, computing only what the
     /// cache lacks. `run_at` is "now": open intervals end there, and days not yet over are not
     /// cached. Costs one range read per product when cached, else one `evaluate` call per
-    /// plugin (per 1,800 product-days).
+    /// plugin (per [`PRODUCT_DAYS_PER_CALL`] product-days).
     pub fn days(
         &self,
         products: &[Product],

@@ -5,6 +5,8 @@ mod rules;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use licmetric_sdk::facts::FastMap;
+
 use licmetric_sdk::facts::{self, Denial, Facts, Session};
 use licmetric_sdk::sweep::{self, Segment};
 use licmetric_sdk::types::*;
@@ -78,9 +80,10 @@ impl Metric for Concurrent {
                 return outcome;
             }
         };
-        let counter = Counter::new(&rules, &sessions, &denials, input.run_at);
+        let explaining = facts.is_explaining();
+        let counter = Counter::new(&rules, &sessions, &denials, input.run_at, explaining);
         for product in &input.products {
-            match counter.product(product, facts.is_explaining()) {
+            match counter.product(product, explaining) {
                 Ok(days) => outcome.days.extend(days),
                 Err(e) => outcome.errors.push(e.product(&product.product.id).0),
             }
@@ -102,6 +105,7 @@ fn missing(kind: &str, key: &str, attribute: &str) -> PluginFailure {
 /// One holder's licences over time (SPEC §3.4.1 steps 3–4).
 struct Holder<'a> {
     license_type: &'a str,
+    /// Empty unless explaining (only explanations and contributors name holders).
     name: String,
     /// Non-overlapping segments: the largest `count` among its open sessions.
     segments: Vec<Segment<i64>>,
@@ -124,6 +128,7 @@ impl<'a> Counter<'a> {
         sessions: &'a [Session<'a>],
         denials: &[Denial<'a>],
         run_at: i64,
+        explaining: bool,
     ) -> Self {
         let mut by_type: BTreeMap<&'a str, Vec<&'a Session<'a>>> = BTreeMap::new();
         for s in sessions {
@@ -131,7 +136,7 @@ impl<'a> Counter<'a> {
         }
         let holders = by_type
             .into_iter()
-            .map(|(lt, sessions)| (lt, holders_of(rules, lt, sessions, run_at)))
+            .map(|(lt, sessions)| (lt, holders_of(rules, lt, sessions, run_at, explaining)))
             .collect();
         Counter {
             holders,
@@ -271,20 +276,50 @@ fn contributor(holder: &Holder<'_>, weight: i64, at: i64) -> Contributor {
     }
 }
 
+/// The holders of one licence type. Without a `dup_group` each session is its own holder;
+/// with one, sessions sharing those attributes are one holder holding their largest count.
+/// Names (and the name order) only when `explaining`: a million sessions are a million holders,
+/// and counting needs only their segments.
 fn holders_of<'a>(
     rules: &RuleData,
     license_type: &'a str,
     sessions: Vec<&'a Session<'a>>,
     run_at: i64,
+    explaining: bool,
 ) -> Result<Vec<Holder<'a>>, PluginFailure> {
     let settings = rules.license_type(license_type);
     let linger = settings.linger_ms();
-    let mut groups: HashMap<Vec<&'a str>, Vec<&'a Session<'a>>> = HashMap::new();
-    for s in sessions {
-        let key = if settings.dup_group.is_empty() {
-            vec![s.key]
-        } else {
-            let mut key = Vec::with_capacity(settings.dup_group.len());
+    let interval = |s: &Session<'_>| Segment {
+        from: s.start,
+        to: match s.end {
+            Some(end) => end.saturating_add(linger),
+            None => run_at,
+        },
+        value: s.count,
+    };
+    let mut holders: Vec<Holder<'a>> = if settings.dup_group.is_empty() {
+        sessions
+            .into_iter()
+            .map(|s| Holder {
+                license_type,
+                name: match (explaining, s.host) {
+                    (false, _) => String::new(),
+                    (true, Some(h)) => format!("{}@{h}", s.user),
+                    (true, None) => s.user.to_string(),
+                },
+                // What `max_segments` makes of one interval: itself, unless it is empty.
+                segments: Some(interval(s))
+                    .filter(|i| i.to > i.from)
+                    .into_iter()
+                    .collect(),
+                sessions: vec![s],
+            })
+            .collect()
+    } else {
+        let mut groups: FastMap<Vec<&'a str>, Vec<&'a Session<'a>>> = FastMap::default();
+        let mut key: Vec<&'a str> = Vec::with_capacity(settings.dup_group.len());
+        for s in sessions {
+            key.clear();
             for attribute in &settings.dup_group {
                 let value = match attribute.as_str() {
                     "user" => Some(s.user),
@@ -293,42 +328,33 @@ fn holders_of<'a>(
                 };
                 key.push(value.ok_or_else(|| missing("session", s.key, attribute))?);
             }
-            key
-        };
-        groups.entry(key).or_default().push(s);
-    }
-    let mut holders: Vec<Holder<'a>> = groups
-        .into_iter()
-        .map(|(key, sessions)| {
-            let intervals: Vec<Segment<i64>> = sessions
-                .iter()
-                .map(|s| Segment {
-                    from: s.start,
-                    to: match s.end {
-                        Some(end) => end.saturating_add(linger),
-                        None => run_at,
-                    },
-                    value: s.count,
-                })
-                .collect();
-            let name = if settings.dup_group.is_empty() {
-                let s = sessions[0];
-                match s.host {
-                    Some(h) => format!("{}@{h}", s.user),
-                    None => s.user.to_string(),
+            match groups.get_mut(key.as_slice()) {
+                Some(group) => group.push(s),
+                None => {
+                    groups.insert(key.clone(), vec![s]);
                 }
-            } else {
-                key.join("@")
-            };
-            Holder {
-                license_type,
-                name,
-                segments: sweep::max_segments(&intervals),
-                sessions,
             }
-        })
-        .collect();
-    holders.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        groups
+            .into_iter()
+            .map(|(key, sessions)| {
+                let intervals: Vec<Segment<i64>> = sessions.iter().map(|s| interval(s)).collect();
+                Holder {
+                    license_type,
+                    name: if explaining {
+                        key.join("@")
+                    } else {
+                        String::new()
+                    },
+                    segments: sweep::max_segments(&intervals),
+                    sessions,
+                }
+            })
+            .collect()
+    };
+    if explaining {
+        holders.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     Ok(holders)
 }
 

@@ -272,7 +272,9 @@ fn product_days<'e, 'a>(
     containers::pieces(estate, pods, start, end, &mut pod_pieces, &mut errors);
 
     // Every unit's values over time, by unit name (ascending: the explanation order).
-    let mut units: BTreeMap<String, Vec<Segment<'a>>> = BTreeMap::new();
+    // Keyed by name and counting regime: a server counted through the chain and the same
+    // server counted by default counting share a name but are two units (SPEC §4.10.1).
+    let mut units: BTreeMap<(String, UnitKind), Vec<Segment<'a>>> = BTreeMap::new();
     let mut by_unit: BTreeMap<(UnitKind, &'a str), Vec<&Piece<'e, 'a>>> = BTreeMap::new();
     for piece in &pieces {
         by_unit.entry(piece.target.unit()).or_default().push(piece);
@@ -284,7 +286,7 @@ fn product_days<'e, 'a>(
             |active, at| chain::value(rating, kind, key, active, at, explaining),
             &mut errors,
         );
-        units.insert(format!("{}:{key}", kind.prefix()), segs);
+        units.insert((format!("{}:{key}", kind.prefix()), kind), segs);
     }
     let mut by_cluster: BTreeMap<&'a str, Vec<&containers::PodPiece<'e, 'a>>> = BTreeMap::new();
     for piece in &pod_pieces {
@@ -300,7 +302,13 @@ fn product_days<'e, 'a>(
             |active, at| containers::value(rating, cluster, active, at),
             &mut errors,
         );
-        units.insert(format!("{}:{cluster}", UnitKind::Cluster.prefix()), segs);
+        units.insert(
+            (
+                format!("{}:{cluster}", UnitKind::Cluster.prefix()),
+                UnitKind::Cluster,
+            ),
+            segs,
+        );
     }
 
     // A day with an error gets no quantity (SPEC §5.3): the first error of each day is reported.
@@ -312,7 +320,10 @@ fn product_days<'e, 'a>(
                 .or_insert_with(|| e.clone().product(id).date(&day.date));
         }
     }
-    let units: Vec<(String, Vec<Segment<'a>>)> = units.into_iter().collect();
+    let units: Vec<(String, Vec<Segment<'a>>)> = units
+        .into_iter()
+        .map(|((name, _), segs)| (name, segs))
+        .collect();
     let mut results = day_results(rating, id, &product.days, &units, explaining);
     for (day, results) in product.days.iter().zip(results.iter_mut()) {
         if let Some(e) = failed.remove(day.date.as_str()) {

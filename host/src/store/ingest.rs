@@ -159,7 +159,10 @@ impl Store {
             }
             // Interval and instant facts (sessions, denials) act at their own times, and the
             // state they replace did too.
-            if let Some(previous) = self.latest(kind, key)? {
+            // The interval selected today is the latest state not retired (a retirement ends
+            // it): its days change too when a late observation ends, shortens or extends it
+            // (SPEC §4.10.3), even when the latest observation is the retirement.
+            for previous in self.latest_states(kind, key)? {
                 dirty.extend(time_span(&previous, margin));
             }
             for o in &new {
@@ -277,18 +280,26 @@ impl Store {
     }
 
     /// The latest stored observation of an entity.
-    fn latest(&self, kind: &str, key: &str) -> Result<Option<Observation>, BatchError> {
-        match self
+    /// The entity's latest stored observation and, when that is a retirement, the latest one
+    /// before it that is not (the state a retirement ends). Reads back only that far.
+    fn latest_states(&self, kind: &str, key: &str) -> Result<Vec<Observation>, BatchError> {
+        let mut out = Vec::new();
+        for item in self
             .facts
             .scan_prefix(keys::entity(keys::OBSERVATION, kind, key))
-            .next_back()
+            .rev()
         {
-            Some(item) => {
-                let (_, v) = item?;
-                Ok(serde_json::from_slice(&v).ok())
+            let (_, v) = item?;
+            let Ok(o) = serde_json::from_slice::<Observation>(&v) else {
+                continue;
+            };
+            let retired = o.retired;
+            out.push(o);
+            if !retired {
+                break;
             }
-            None => Ok(None),
         }
+        Ok(out)
     }
 }
 

@@ -126,7 +126,7 @@ pub fn decimal_at<'a>(state: &State<'_, 'a>, column: Option<usize>) -> Decimal<'
 }
 
 /// Chargeback grouping attributes any fact may carry (SPEC §2.14).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Organisation<'a> {
     pub cost_center: Option<&'a str>,
     pub location: Option<&'a str>,

@@ -284,23 +284,24 @@ pub fn day<'a>(
     explanation.extend(totals);
     cap_lines(&mut explanation, EXPLANATION_MAX_LINES);
 
-    // Contributors: shares summed per (unit, installation), each at its unit's peak instant.
-    let mut merged: BTreeMap<(Rc<str>, &'a str), (Exact, i64, Organisation<'a>)> = BTreeMap::new();
+    // Contributors: shares summed per (unit, installation, organisation), each at its unit's
+    // peak instant. Shares read on different servers of one scope keep their own server's
+    // attributes: never merged under the first one's (SPEC §4.10.4).
+    type Merged<'a> = BTreeMap<(Rc<str>, &'a str, Organisation<'a>), (Exact, i64)>;
+    let mut merged: Merged<'a> = BTreeMap::new();
     for (_, at, v) in &peaks {
         for s in &v.shares {
-            let e = merged.entry((s.unit.clone(), s.installation)).or_insert((
-                Exact::ZERO,
-                *at,
-                s.organisation,
-            ));
+            let e = merged
+                .entry((s.unit.clone(), s.installation, s.organisation))
+                .or_insert((Exact::ZERO, *at));
             e.0 += s.weight;
             e.1 = e.1.min(*at);
         }
     }
     let contributors = merged
         .into_iter()
-        .filter(|(_, (w, _, _))| !w.is_zero())
-        .map(|((unit, key), (weight, at, org))| Contributor {
+        .filter(|(_, (w, _))| !w.is_zero())
+        .map(|((unit, key, org), (weight, at))| Contributor {
             kind: "installation".into(),
             key: key.into(),
             unit: unit.to_string(),

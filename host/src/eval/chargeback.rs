@@ -284,6 +284,12 @@ pub fn allocate_records(
     // group → consumer (None: a share no consumer explains) → holding.
     let mut held: BTreeMap<String, BTreeMap<Option<Consumer>, Holding>> = BTreeMap::new();
     held.entry(UNALLOCATED.into()).or_default();
+    // A configured group is always listed, 0 included, whatever the metric (SPEC §4.10.10).
+    if config.approach == Approach::FixedPercentage {
+        for group in config.percentages.keys() {
+            held.entry(group.clone()).or_default();
+        }
+    }
     for (partition, total, peak_date) in &parts {
         if total.is_zero() {
             continue;

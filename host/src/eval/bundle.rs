@@ -5,7 +5,7 @@
 //! and its period value the high-water mark of that sum per partition, summed over partitions —
 //! never the sum of the products' high-water marks. Reads only stored day results.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use licmetric_sdk::Exact;
@@ -202,9 +202,18 @@ pub fn usage(
     warnings.sort();
     warnings.dedup();
 
+    // Partitions exist only where something was counted (SPEC §4.10.2): a zero-only
+    // partition (a day without consumption) is none when another partition counted something.
+    let consumed: BTreeSet<&str> = cells
+        .iter()
+        .filter(|(_, (sum, _))| !sum.is_zero())
+        .map(|((partition, _), _)| partition.as_str())
+        .collect();
+    let counts = |partition: &str| consumed.is_empty() || consumed.contains(partition);
+
     // Per partition: the earliest day with the highest converted sum.
     let mut peaks: BTreeMap<&str, (&str, Exact)> = BTreeMap::new();
-    for ((partition, date), (sum, _)) in &cells {
+    for ((partition, date), (sum, _)) in cells.iter().filter(|((p, _), _)| counts(p)) {
         match peaks.get(partition.as_str()) {
             Some((_, best)) if *best >= *sum => {}
             _ => {
@@ -223,7 +232,7 @@ pub fn usage(
             measures: BTreeMap::new(),
         });
         d.quantity = (d.quantity.parse::<Exact>().unwrap_or(Exact::ZERO) + *sum).to_string();
-        if partitioned {
+        if partitioned && counts(partition) {
             d.partitions.insert(partition.clone(), sum.to_string());
         }
     }

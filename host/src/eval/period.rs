@@ -102,6 +102,17 @@ pub fn usage(
         .map(|m| m.period_rule)
         .unwrap_or(PeriodRule::HighWaterMark);
     let exact = |r: &DayRecord| r.quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
+    // Partitions exist only where something was counted (SPEC §4.10.2): a day without
+    // consumption still names a partition (the plugin's `region:none` of 0), which must not
+    // become one, nor move the peak date, when another partition counted something. Only when
+    // nothing was counted in the whole period do the zero records stand.
+    let consumed: BTreeSet<&str> = records
+        .iter()
+        .filter(|r| !exact(r).is_zero())
+        .map(|r| r.partition.as_str())
+        .collect();
+    let counts = |r: &DayRecord| consumed.is_empty() || consumed.contains(r.partition.as_str());
+    records.retain(|r| counts(r));
 
     // Each partition's high-water mark: the earliest day reaching the maximum.
     let mut peaks: BTreeMap<&str, (&DayRecord, Exact)> = BTreeMap::new();
@@ -116,11 +127,16 @@ pub fn usage(
     }
     let mut daily: Vec<DailyValue> = Vec::new();
     for (day, result) in &days.days {
-        let list = result.as_ref().map_err(Clone::clone)?;
+        let list: Vec<&DayRecord> = result
+            .as_ref()
+            .map_err(Clone::clone)?
+            .iter()
+            .filter(|r| counts(r))
+            .collect();
         let total: Exact = list.iter().map(|r| exact(r)).sum();
         let partitioned = list.iter().any(|r| !r.partition.is_empty());
         let mut measures: BTreeMap<String, String> = BTreeMap::new();
-        for r in list {
+        for r in &list {
             for (k, v) in &r.measures {
                 let sum = measures
                     .get(k)

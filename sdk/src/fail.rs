@@ -4,6 +4,19 @@
 use crate::estate::Decimal;
 use crate::{Exact, PluginFailure};
 
+/// Which error is reported when several apply to one product (SPEC §4.10.12): lower first —
+/// `unknown_reference`, `inconsistent_facts`, `missing_attribute`, `invalid_value`, then any
+/// other code. Plugins pick a day's error by it; the host picks a product's among its days.
+pub fn precedence(code: &str) -> u8 {
+    match code {
+        "unknown_reference" => 0,
+        "inconsistent_facts" => 1,
+        "missing_attribute" => 2,
+        "invalid_value" => 3,
+        _ => 4,
+    }
+}
+
 /// `missing_attribute`: a rule needs `attribute` of fact (`kind`, `key`) at `at`; never a zero.
 pub fn missing(kind: &str, key: &str, attribute: &str, at: i64, section: &str) -> PluginFailure {
     PluginFailure::new(

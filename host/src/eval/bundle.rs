@@ -177,6 +177,9 @@ pub fn usage(
     let mut ratios = Vec::new();
     for (i, member) in members.iter().enumerate() {
         let product = &member.product;
+        if let Some(e) = super::period::first_error(member) {
+            return Err(e.clone());
+        }
         let (joined, _) = membership(member)?;
         let ratio = joined.and_then(|m| m.ratio);
         let (a, b) = conversion(ratio.as_deref()).map_err(|reason| EvalError::Product {

@@ -157,6 +157,9 @@ pub fn allocate_bundle(
     // (partition, date) → the bundle's converted sum and its scaled contributors.
     let mut cells: BTreeMap<(String, String), DayRecord> = BTreeMap::new();
     for member in members {
+        if let Some(e) = super::period::first_error(member) {
+            return Err(e.clone());
+        }
         let (joined, _) = bundle::membership(member)?;
         let (a, b) = bundle::conversion(joined.and_then(|m| m.ratio).as_deref()).map_err(|e| {
             EvalError::Product {

@@ -84,6 +84,23 @@ pub struct Period {
     pub end: String,
 }
 
+/// The error a product reports when some of its days failed: a plugin or store failure, else
+/// the one SPEC §4.10.12 ranks first (unknown reference, inconsistent facts, missing
+/// attribute, invalid value, other); then the earliest day's.
+pub fn first_error(days: &ProductDays) -> Option<&EvalError> {
+    // A failure of the plugin or the store is no rule's and outranks them all.
+    let rank = |e: &EvalError| match e {
+        EvalError::Rule { code, .. } => 1 + licmetric_sdk::fail::precedence(code),
+        _ => 0,
+    };
+    days.days
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err())
+        .enumerate()
+        .min_by_key(|(i, e)| (rank(e), *i))
+        .map(|(_, e)| e)
+}
+
 /// Applies the plugin's period rule to a product's days. Fails when any day failed: a product
 /// never gets a quantity computed over missing days.
 pub fn usage(
@@ -93,6 +110,9 @@ pub fn usage(
     unit: Option<TimeUnit>,
     week_start: Weekday,
 ) -> Result<Usage, EvalError> {
+    if let Some(e) = first_error(days) {
+        return Err(e.clone());
+    }
     let mut records: Vec<&DayRecord> = Vec::new();
     for (_, result) in &days.days {
         records.extend(result.as_ref().map_err(Clone::clone)?.iter());

@@ -175,7 +175,8 @@ pub fn day<'a>(
         .errors
         .iter()
         .filter(|(a, b, _)| meets(*a, *b))
-        .min_by_key(|(a, _, _)| *a)
+        // SPEC §4.10.12's order first, then the earliest.
+        .min_by_key(|(a, _, e)| (licmetric_sdk::fail::precedence(&e.0.code), *a))
     {
         return Err(e.clone());
     }

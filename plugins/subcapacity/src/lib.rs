@@ -311,13 +311,18 @@ fn product_days<'e, 'a>(
         );
     }
 
-    // A day with an error gets no quantity (SPEC §5.3): the first error of each day is reported.
+    // A day with an error gets no quantity (SPEC §5.3); of several, the one SPEC §4.10.12
+    // ranks first (then the first found) is reported.
     let mut failed: BTreeMap<&str, PluginFailure> = BTreeMap::new();
     for (a, b, e) in errors {
         for day in product.days.iter().filter(|d| d.start < b && a < d.end) {
-            failed
-                .entry(day.date.as_str())
-                .or_insert_with(|| e.clone().product(id).date(&day.date));
+            let rank = licmetric_sdk::fail::precedence(&e.0.code);
+            match failed.get(day.date.as_str()) {
+                Some(kept) if licmetric_sdk::fail::precedence(&kept.0.code) <= rank => {}
+                _ => {
+                    failed.insert(&day.date, e.clone().product(id).date(&day.date));
+                }
+            }
         }
     }
     let units: Vec<(String, Vec<Segment<'a>>)> = units

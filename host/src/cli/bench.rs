@@ -10,6 +10,7 @@ use licmetric_sdk::types::{self as sdk, Selection};
 
 use crate::api::{self, AppState};
 use crate::eval::calendar;
+use crate::runtime::LoadedPlugin;
 use crate::store::DAY_MS;
 use crate::store::records::Product;
 use crate::store::timeline::{Interner, Window};
@@ -145,6 +146,50 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .runtime
         .resolve("concurrent", &semver::VersionReq::STAR)
         .expect("built in");
+    let (input, read_time) = evaluation_input(&store, &plugin, &products, start, end, run_at)?;
+    let states: usize = input.timelines.iter().map(|t| t.entity.len()).sum();
+    println!(
+        "read timelines: {states} states in {:.3} s",
+        read_time.as_secs_f64()
+    );
+    let (w, n) = wasm_and_native(&plugin, &input, args.repeat, |input| {
+        licmetric_sdk::__private::count::<licmetric_plugin_concurrent::Concurrent>(input)
+    })?;
+    println!(
+        "one evaluate call, {} products x {} days, {states} sessions: wasm {:.3} s, native {:.3} s, ratio {:.2} (median of {})",
+        products.len(),
+        args.days,
+        w.as_secs_f64(),
+        n.as_secs_f64(),
+        w.as_secs_f64() / n.as_secs_f64(),
+        args.repeat.max(1)
+    );
+    let _ = Selection::States;
+    Ok(())
+}
+
+pub(super) fn product(id: &str, parameters: serde_json::Value) -> Product {
+    serde_json::from_value(
+        serde_json::json!({"id": id, "metric": "concurrent@^1", "parameters": parameters}),
+    )
+    .expect("valid product")
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The input of one `evaluate` call of `plugin` for `products` over the UTC days of
+/// `[start, end)`, built as the evaluator builds it, and how long reading its timelines took.
+pub(super) fn evaluation_input(
+    store: &crate::store::Store,
+    plugin: &LoadedPlugin,
+    products: &[Product],
+    start: NaiveDate,
+    end: NaiveDate,
+    run_at: i64,
+) -> anyhow::Result<(sdk::Evaluation, Duration)> {
     let rule_data = plugin.info().default_rule_data.clone();
     let refs: Vec<sdk::ProductRef> = products
         .iter()
@@ -162,34 +207,39 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         start: days[0].start,
         end: days[days.len() - 1].end,
     };
-    let read_began = Instant::now();
+    let began = Instant::now();
     let mut strings = Interner::default();
     let timelines = store.timelines(&requests, window, &mut strings)?;
-    let read_time = read_began.elapsed();
-    let states: usize = timelines.iter().map(|t| t.entity.len()).sum();
-    println!(
-        "read timelines: {states} states in {:.3} s",
-        read_time.as_secs_f64()
-    );
+    let read_time = began.elapsed();
     let input = sdk::Evaluation {
         rule_data,
         run_at,
         products: refs
-            .iter()
-            .map(|r| sdk::ProductDays {
-                product: r.clone(),
+            .into_iter()
+            .map(|product| sdk::ProductDays {
+                product,
                 days: days.clone(),
             })
             .collect(),
         strings: strings.into_table(),
         timelines,
     };
-    let mut wasm = Vec::new();
-    let mut native = Vec::new();
-    for _ in 0..args.repeat {
+    Ok((input, read_time))
+}
+
+/// Median times of `repeat` (at least one) rounds of the same call: `evaluate` in wasm, then
+/// `native` (the plugin's logic compiled into the host) on the same input. Both must succeed.
+pub(super) fn wasm_and_native(
+    plugin: &LoadedPlugin,
+    input: &sdk::Evaluation,
+    repeat: usize,
+    native: impl Fn(sdk::Evaluation) -> sdk::wire::Outcome,
+) -> anyhow::Result<(Duration, Duration)> {
+    let (mut wasm_times, mut native_times) = (Vec::new(), Vec::new());
+    for _ in 0..repeat.max(1) {
         let began = Instant::now();
         let outcome = plugin.call()?.evaluate(input.clone())?;
-        wasm.push(began.elapsed());
+        wasm_times.push(began.elapsed());
         anyhow::ensure!(
             outcome.errors.is_empty(),
             "wasm evaluation failed: {:?}",
@@ -197,36 +247,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
         let began = Instant::now();
         // The same work as the wasm call: numbers only, as `evaluate` answers.
-        let outcome = licmetric_sdk::__private::count::<licmetric_plugin_concurrent::Concurrent>(
-            input.clone(),
+        let outcome = native(input.clone());
+        native_times.push(began.elapsed());
+        anyhow::ensure!(
+            outcome.errors.is_empty(),
+            "native evaluation failed: {:?}",
+            outcome.errors
         );
-        native.push(began.elapsed());
-        anyhow::ensure!(outcome.errors.is_empty(), "native evaluation failed");
     }
-    let (w, n) = (median(&mut wasm), median(&mut native));
-    println!(
-        "one evaluate call, {} products x {} days, {states} sessions: wasm {:.3} s, native {:.3} s, ratio {:.2} (median of {})",
-        products.len(),
-        args.days,
-        w.as_secs_f64(),
-        n.as_secs_f64(),
-        w.as_secs_f64() / n.as_secs_f64(),
-        args.repeat
-    );
-    let _ = Selection::States;
-    Ok(())
-}
-
-pub(super) fn product(id: &str, parameters: serde_json::Value) -> Product {
-    serde_json::from_value(
-        serde_json::json!({"id": id, "metric": "concurrent@^1", "parameters": parameters}),
-    )
-    .expect("valid product")
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+    Ok((median(&mut wasm_times), median(&mut native_times)))
 }
 
 /// What [`generate`] makes.

@@ -102,52 +102,19 @@ pub fn run(args: EstateArgs) -> anyhow::Result<()> {
     // One evaluate call's worth of products, in wasm and natively on the same input: what the
     // sandbox costs, and a native run to profile.
     {
-        use licmetric_sdk::types as sdk;
         let per_call = (crate::eval::PRODUCT_DAYS_PER_CALL / args.days.max(1) as usize)
             .clamp(1, products.len());
-        let rule_data = pvu.info().default_rule_data.clone();
-        let refs: Vec<sdk::ProductRef> = products[..per_call]
-            .iter()
-            .map(|p| sdk::ProductRef {
-                id: p.id.clone(),
-                parameters: p.parameters.to_string(),
-            })
-            .collect();
-        let requests = pvu
-            .call()?
-            .prepare(&rule_data, &refs)?
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        let days = calendar::days(chrono_tz::Tz::UTC, start, end);
-        let mut strings = Interner::default();
-        let timelines = store.timelines(&requests, window, &mut strings)?;
-        let input = sdk::Evaluation {
-            rule_data,
+        let (input, _) = super::bench::evaluation_input(
+            &store,
+            &pvu,
+            &products[..per_call],
+            start,
+            end,
             run_at,
-            products: refs
-                .iter()
-                .map(|r| sdk::ProductDays {
-                    product: r.clone(),
-                    days: days.clone(),
-                })
-                .collect(),
-            strings: strings.into_table(),
-            timelines,
-        };
-        let (mut wasm, mut native) = (Vec::new(), Vec::new());
-        for _ in 0..args.repeat.max(1) {
-            let began = Instant::now();
-            let outcome = pvu.call()?.evaluate(input.clone())?;
-            wasm.push(began.elapsed());
-            anyhow::ensure!(outcome.errors.is_empty(), "wasm: {:?}", outcome.errors);
-            let began = Instant::now();
-            let outcome =
-                licmetric_sdk::__private::count::<licmetric_plugin_pvu::Pvu>(input.clone());
-            native.push(began.elapsed());
-            anyhow::ensure!(outcome.errors.is_empty(), "native: {:?}", outcome.errors);
-        }
-        wasm.sort();
-        native.sort();
-        let (wasm, native) = (wasm[wasm.len() / 2], native[native.len() / 2]);
+        )?;
+        let (wasm, native) = super::bench::wasm_and_native(&pvu, &input, args.repeat, |input| {
+            licmetric_sdk::__private::count::<licmetric_plugin_pvu::Pvu>(input)
+        })?;
         println!(
             "one evaluate call, {per_call} products x {} days: wasm {:.3} s, native {:.3} s, ratio {:.2} (median of {})",
             args.days,

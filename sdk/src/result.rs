@@ -45,13 +45,6 @@ pub struct Outcome {
 
 /// `text` as the contract's exact fraction, or why not.
 pub fn exact_of(text: &str) -> Result<wire::Exact, String> {
-    // Most quantities are integers: no rational parse for them.
-    if let Ok(numerator) = text.parse::<i64>() {
-        return Ok(wire::Exact {
-            numerator,
-            denominator: 1,
-        });
-    }
     let value: Exact = text
         .parse()
         .map_err(|_| format!("{text:?} is not an exact number"))?;

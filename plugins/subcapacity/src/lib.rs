@@ -368,8 +368,8 @@ struct UnitPeak {
 #[derive(Default)]
 struct Cell<'u> {
     quantity: Exact,
+    /// Only when explaining.
     peaks: Vec<UnitPeak>,
-    units: usize,
     warnings: Vec<&'u str>,
 }
 
@@ -447,7 +447,6 @@ fn day_results(
             let value = &segs[peak.segment].value;
             let c = cells[cell].get_or_insert_with(Cell::default);
             c.quantity += value.value;
-            c.units += 1;
             c.warnings.extend(value.warnings.iter().map(String::as_str));
             if explaining {
                 c.peaks.push(peak);
@@ -556,7 +555,6 @@ fn result_of(
     let Cell {
         quantity,
         peaks,
-        units: count,
         mut warnings,
     } = cell;
     let mut explanation: Vec<String> = Vec::new();
@@ -581,7 +579,7 @@ fn result_of(
         );
     }
     cap_lines(&mut explanation, EXPLANATION_MAX_LINES - 1);
-    if explaining && count > 1 {
+    if explaining && peaks.len() > 1 {
         let terms: Vec<String> = peaks
             .iter()
             .map(|p| units[p.unit].1[p.segment].value.value.to_string())

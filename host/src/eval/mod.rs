@@ -684,13 +684,7 @@ impl Evaluator {
                     continue;
                 }
                 let record = to_record(plugin, day, &outcome.identity_names)?;
-                let slot = results
-                    .by_day
-                    .entry((record.product.clone(), record.date.clone()))
-                    .or_insert_with(|| Ok(Vec::new()));
-                if let Ok(records) = slot {
-                    records.push(record);
-                }
+                results.add(record.product.clone(), record.date.clone(), record);
             }
             results.fail(plugin, outcome.errors);
         }
@@ -723,14 +717,8 @@ impl Evaluator {
                 if !wanted {
                     continue;
                 }
-                let detail = to_detail(plugin, day)?;
-                let slot = results
-                    .by_day
-                    .entry((detail.0.clone(), detail.1.clone()))
-                    .or_insert_with(|| Ok(Vec::new()));
-                if let Ok(details) = slot {
-                    details.push(detail.2);
-                }
+                let (product, date, detail) = to_detail(plugin, day)?;
+                results.add(product, date, detail);
             }
             results.fail(plugin, answer.errors);
         }
@@ -775,6 +763,17 @@ fn answers_by_day<'a, T>(needed: &'a [Needed], refused: &[(String, EvalError)]) 
 }
 
 impl<T> ByDay<'_, T> {
+    /// One more answer (a partition) of the product's day, unless that day already failed.
+    fn add(&mut self, product: String, date: String, item: T) {
+        if let Ok(items) = self
+            .by_day
+            .entry((product, date))
+            .or_insert_with(|| Ok(Vec::new()))
+        {
+            items.push(item);
+        }
+    }
+
     /// The plugin's errors: a product's (one day, or all it asked for), or every product's.
     fn fail(&mut self, plugin: &LoadedPlugin, errors: Vec<sdk::PluginError>) {
         for e in errors {

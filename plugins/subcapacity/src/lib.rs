@@ -456,17 +456,16 @@ fn day_results(
 
     // The highest instantaneous total per partition and day, sweeping its segments' instants.
     let mut peak_at: Vec<Option<i64>> = vec![None; days.len() * width];
-    for p in 0..width {
-        // (instant, change of the total, change of the number of active segments)
-        let mut events: Vec<(i64, Exact, i64)> = Vec::new();
-        for (u, (_, segs)) in units.iter().enumerate() {
-            for (k, seg) in segs.iter().enumerate() {
-                if segment_partitions[u][k] == p {
-                    events.push((seg.from, seg.value.value, 1));
-                    events.push((seg.to, Exact::ZERO - seg.value.value, -1));
-                }
-            }
+    // Per partition: (instant, change of the total, change of the number of active segments).
+    let mut events: Vec<Vec<(i64, Exact, i64)>> = vec![Vec::new(); width];
+    for (u, (_, segs)) in units.iter().enumerate() {
+        for (k, seg) in segs.iter().enumerate() {
+            let events = &mut events[segment_partitions[u][k]];
+            events.push((seg.from, seg.value.value, 1));
+            events.push((seg.to, Exact::ZERO - seg.value.value, -1));
         }
+    }
+    for (p, mut events) in events.into_iter().enumerate() {
         events.sort_by_key(|e| e.0);
         let (mut total, mut active, mut i) = (Exact::ZERO, 0i64, 0);
         for (d, day) in days.iter().enumerate() {

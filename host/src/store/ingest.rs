@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::fact::{self, Observation};
-use super::{DAY_MS, Store, keys};
+use super::{DAY_MS, Store, keys, state};
 
 /// What an accepted batch did.
 #[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq)]
@@ -268,10 +268,7 @@ impl Store {
             };
             let change_key = prefixed(keys::CHANGE, &k[1..]);
             if pred.is_none_or(|p| !p.same_state(&o)) {
-                batch.insert(
-                    change_key,
-                    serde_json::to_vec(&o).map_err(anyhow::Error::from)?,
-                );
+                batch.insert(change_key, state::encode(&o));
             } else {
                 batch.remove(change_key);
             }

@@ -4,7 +4,8 @@
 
 /// Raw observations: `o kind \0 key \0 at id` → observation JSON.
 pub const OBSERVATION: u8 = b'o';
-/// Change points (observations whose state differs from the previous one): same layout.
+/// Change points (observations whose state differs from the previous one): same key layout,
+/// the state in the binary encoding of `state.rs` (older stores: observation JSON).
 pub const CHANGE: u8 = b'c';
 /// Id index: `i id` → observation key (without the prefix byte).
 pub const ID: u8 = b'i';

@@ -9,6 +9,7 @@ pub mod plugins;
 pub mod records;
 pub mod results;
 pub mod signing;
+mod state;
 pub mod timeline;
 pub mod tokens;
 

@@ -2,15 +2,14 @@
 //! with interned strings (the shape of the WIT `timeline`).
 //!
 //! Cost: one pass over the change points of each requested kind (consecutive identical
-//! observations were merged at ingest), plus one JSON decode per change point.
+//! observations were merged at ingest), decoding (without copying strings) only the states a
+//! selection can keep: every state in the window, or an entity's latest.
 
+use super::state::{Attr, State};
+use super::{Store, keys};
 pub use licmetric_sdk::facts::Interner;
 use licmetric_sdk::facts::{ABSENT, OPEN};
 use licmetric_sdk::types::{FactRequest, Selection, Timeline, ValueType};
-use serde_json::Value;
-
-use super::fact::{self, Observation};
-use super::{Store, keys};
 
 /// The span the evaluated days cover: `[start, end)`.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +46,7 @@ impl Store {
             columns: vec![Vec::new(); request.attributes.len()],
         };
         let mut entity: Vec<u8> = Vec::new();
-        let mut changes: Vec<(i64, Observation)> = Vec::new();
+        let mut changes: Vec<(i64, sled::IVec)> = Vec::new();
         for item in self
             .facts
             .scan_prefix(keys::kind(keys::CHANGE, &request.kind))
@@ -55,58 +54,71 @@ impl Store {
             let (k, v) = item?;
             let (this_entity, at) = keys::split_observation(&k[1..]);
             if this_entity != entity.as_slice() {
-                select(request, window, &changes, strings, &mut out);
+                select(request, window, &entity, &changes, strings, &mut out)?;
                 changes.clear();
-                entity = this_entity.to_vec();
+                entity.clear();
+                entity.extend_from_slice(this_entity);
             }
-            changes.push((at, serde_json::from_slice(&v)?));
+            changes.push((at, v));
         }
-        select(request, window, &changes, strings, &mut out);
+        select(request, window, &entity, &changes, strings, &mut out)?;
         Ok(out)
     }
 }
 
 /// Appends the states of one entity (its change points, in time order) that the request keeps.
+/// `entity` is the `kind \0 key \0` part of the change points' keys.
 fn select(
     request: &FactRequest,
     window: Window,
-    changes: &[(i64, Observation)],
+    entity: &[u8],
+    changes: &[(i64, sled::IVec)],
     strings: &mut Interner,
     out: &mut Timeline,
-) {
-    let Some((_, last)) = changes.last() else {
-        return;
+) -> anyhow::Result<()> {
+    let Some((last_at, last)) = changes.last() else {
+        return Ok(());
     };
+    let key = entity_key(entity)?;
+    let mut scratch = Vec::new();
+    let last = State::decode(last, &mut scratch)?;
     match &request.selection {
         Selection::States => {
-            for (i, (from, o)) in changes.iter().enumerate() {
+            for (i, (from, bytes)) in changes.iter().enumerate() {
                 let to = changes.get(i + 1).map(|c| c.0).unwrap_or(OPEN);
-                if !o.retired && *from < window.end && to > window.start {
-                    push(request, o, *from, to, None, strings, out);
+                if *from < window.end && to > window.start {
+                    let mut scratch = Vec::new();
+                    let state = State::decode(bytes, &mut scratch)?;
+                    if !state.retired {
+                        push(request, key, &state, *from, to, None, strings, out);
+                    }
                 }
             }
         }
         Selection::Intervals(sel) => {
             // The latest state; a retirement without `end` ends the interval (SPEC §2.3).
-            let (state, retired_at) = if last.retired {
-                match changes.iter().rev().find(|c| !c.1.retired) {
-                    Some((_, o)) => (o, Some(last.at)),
-                    None => return,
+            let mut earlier = Vec::new();
+            let (state, at, retired_at) = if last.retired {
+                let mut found = None;
+                for (i, (_, bytes)) in changes.iter().enumerate().rev() {
+                    if !State::decode(bytes, &mut Vec::new())?.retired {
+                        found = Some(i);
+                        break;
+                    }
                 }
+                let Some(i) = found else {
+                    return Ok(());
+                };
+                let state = State::decode(&changes[i].1, &mut earlier)?;
+                (state, changes[i].0, Some(*last_at))
             } else {
-                (last, None)
+                (last, *last_at, None)
             };
-            let time = |name: &str| {
-                state
-                    .attrs
-                    .get(name)
-                    .and_then(Value::as_str)
-                    .and_then(|t| fact::parse_time(t).ok())
-            };
+            let time = |name: &str| state.get(name).and_then(Attr::time);
             let Some(start) = time(&sel.start) else {
                 // Missing start: send it anyway so the plugin reports the missing attribute.
-                push(request, state, state.at, OPEN, None, strings, out);
-                return;
+                push(request, key, &state, at, OPEN, None, strings, out);
+                return Ok(());
             };
             let end = time(&sel.end).or(retired_at);
             let reach = end.map(|e| e.saturating_add(sel.margin_ms)).unwrap_or(OPEN);
@@ -118,7 +130,8 @@ fn select(
                 };
                 push(
                     request,
-                    state,
+                    key,
+                    &state,
                     start,
                     end.unwrap_or(OPEN),
                     end_override,
@@ -129,41 +142,63 @@ fn select(
         }
         Selection::Instants(sel) => {
             if last.retired {
-                return;
+                return Ok(());
             }
-            let t = last
-                .attrs
-                .get(&sel.time)
-                .and_then(Value::as_str)
-                .and_then(|t| fact::parse_time(t).ok());
-            match t {
+            match last.get(&sel.time).and_then(Attr::time) {
                 Some(t) if t >= window.start.saturating_sub(sel.margin_ms) && t < window.end => {
-                    push(request, last, t, t.saturating_add(1), None, strings, out)
+                    push(
+                        request,
+                        key,
+                        &last,
+                        t,
+                        t.saturating_add(1),
+                        None,
+                        strings,
+                        out,
+                    )
                 }
                 Some(_) => {}
-                None => push(request, last, last.at, last.at + 1, None, strings, out),
+                None => push(
+                    request,
+                    key,
+                    &last,
+                    *last_at,
+                    last_at + 1,
+                    None,
+                    strings,
+                    out,
+                ),
             }
         }
     }
+    Ok(())
+}
+
+/// The key of an entity from the `kind \0 key \0` part of its change points' keys.
+fn entity_key(entity: &[u8]) -> anyhow::Result<&str> {
+    let start = entity.iter().position(|&b| b == 0).map_or(0, |p| p + 1);
+    let end = entity.len().saturating_sub(1).max(start);
+    Ok(std::str::from_utf8(&entity[start..end])?)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn push(
     request: &FactRequest,
-    o: &Observation,
+    key: &str,
+    state: &State<'_>,
     from: i64,
     to: i64,
     time_override: Option<(&str, i64)>,
     strings: &mut Interner,
     out: &mut Timeline,
 ) {
-    out.entity.push(strings.intern(&o.key));
+    out.entity.push(strings.intern(key));
     out.from.push(from);
     out.to.push(to);
     for (column, attribute) in out.columns.iter_mut().zip(&request.attributes) {
         let value = match time_override {
             Some((name, t)) if name == attribute.name => t,
-            _ => match o.attrs.get(&attribute.name) {
+            _ => match state.get(&attribute.name) {
                 Some(v) => encode(v, attribute.type_, strings),
                 None => ABSENT,
             },
@@ -174,29 +209,24 @@ fn push(
 
 /// One value in the column encoding of the WIT `timeline`. A value of the wrong type is absent
 /// (standard kinds were type-checked at ingest; unknown kinds are the plugin's to judge).
-fn encode(value: &Value, ty: ValueType, strings: &mut Interner) -> i64 {
-    match ty {
-        ValueType::Text => match value {
-            Value::String(s) => strings.intern(s) as i64,
-            Value::Null => ABSENT,
-            other => strings.intern(&other.to_string()) as i64,
-        },
-        ValueType::Decimal => match fact::decimal_text(value) {
-            Some(t) => strings.intern(&t) as i64,
-            None => ABSENT,
-        },
-        ValueType::Integer => match value {
-            Value::Number(n) => n.as_i64().unwrap_or(ABSENT),
-            Value::String(s) => s.trim().parse().unwrap_or(ABSENT),
-            _ => ABSENT,
-        },
-        ValueType::Boolean => match value {
-            Value::Bool(b) => *b as i64,
-            _ => ABSENT,
-        },
-        ValueType::Time => match value.as_str().map(fact::parse_time) {
-            Some(Ok(t)) => t,
-            _ => ABSENT,
-        },
+fn encode(value: &Attr<'_>, ty: ValueType, strings: &mut Interner) -> i64 {
+    let intern = |strings: &mut Interner, s: &str| strings.intern(s) as i64;
+    match (ty, *value) {
+        (_, Attr::Null) => ABSENT,
+        (ValueType::Text, Attr::Bool(b)) => intern(strings, if b { "true" } else { "false" }),
+        (ValueType::Text | ValueType::Decimal, Attr::Integer(i)) => intern(strings, &i.to_string()),
+        (ValueType::Text, Attr::Number(t) | Attr::Text(t) | Attr::Time(_, t) | Attr::Json(t)) => {
+            intern(strings, t)
+        }
+        (ValueType::Decimal, Attr::Number(t)) => intern(strings, t),
+        (ValueType::Decimal, Attr::Text(t) | Attr::Time(_, t)) => intern(strings, t.trim()),
+        (ValueType::Integer, Attr::Integer(i)) => i,
+        (ValueType::Integer, Attr::Number(t)) => t.parse().unwrap_or(ABSENT),
+        (ValueType::Integer, Attr::Text(t) | Attr::Time(_, t)) => {
+            t.trim().parse().unwrap_or(ABSENT)
+        }
+        (ValueType::Boolean, Attr::Bool(b)) => b as i64,
+        (ValueType::Time, Attr::Time(t, _)) => t,
+        _ => ABSENT,
     }
 }

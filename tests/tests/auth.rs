@@ -207,6 +207,84 @@ fn every_route_refuses_who_may_not_call_it_and_hides_other_scopes() {
     assert!(walked >= 12, "walked only {walked} routes");
 }
 
+/// Issue 15.1: authentication is decided for every request before any handler runs, whatever
+/// the method. HEAD needs what GET needs (it used to reach the GET handler without a token and
+/// answer its Content-Length); a method no route documents for a path is refused with 405.
+#[test]
+fn every_method_is_authenticated_before_a_handler_runs() {
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    estate(&server);
+    let head = |path: &str, token: Option<&str>| {
+        let mut request = server.request(Method::HEAD, path);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send().expect("HEAD")
+    };
+    let mut walked = 0;
+    for route in openapi::routes().filter(|r| r.method == "GET") {
+        let path = concrete(route.path);
+        if route.role.is_none() {
+            let status = head(&path, None).status().as_u16();
+            assert!(
+                status < 400,
+                "HEAD {} is public but answered {status}",
+                route.path
+            );
+            continue;
+        }
+        for token in [None, Some("lmt_000000000000_00")] {
+            let status = head(&path, token).status().as_u16();
+            assert_eq!(status, 401, "HEAD {} with {token:?}", route.path);
+        }
+        let status = head(&path, Some(&server.admin_token)).status().as_u16();
+        assert!(
+            !matches!(status, 401 | 403),
+            "HEAD {} as admin: {status}",
+            route.path
+        );
+        walked += 1;
+    }
+    assert!(walked >= 12, "walked only {walked} GET routes");
+
+    let documented = |path: &str, method: &Method| {
+        let method = if *method == Method::HEAD {
+            "GET"
+        } else {
+            method.as_str()
+        };
+        openapi::routes().any(|r| r.path == path && r.method == method)
+    };
+    for route in openapi::routes() {
+        let path = concrete(route.path);
+        for method in [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+            Method::TRACE,
+        ] {
+            if documented(route.path, &method) {
+                continue;
+            }
+            for token in [None, Some(server.admin_token.as_str())] {
+                let mut request = server.request(method.clone(), &path);
+                if let Some(t) = token {
+                    request = request.bearer_auth(t);
+                }
+                let status = request.send().expect("request").status().as_u16();
+                assert_eq!(status, 405, "{method} {} with {token:?}", route.path);
+            }
+        }
+    }
+}
+
 #[test]
 fn a_scoped_reader_sees_its_own_consumers_only() {
     let server = TestServer::start(

@@ -94,17 +94,36 @@ pub async fn authenticate(
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
-    let Some(route) = openapi::route(request.method().as_str(), &path) else {
-        if openapi::routes().any(|r| r.path == path) {
-            // A method the path does not have: the router answers 405.
-            return next.run(request).await;
+    // HEAD is GET without the body, so it needs what GET needs; every other method must be
+    // documented for the path. Decided here, before any handler, whatever the method.
+    let method = request.method().as_str();
+    let documented = if method == "HEAD" { "GET" } else { method };
+    let Some(route) = openapi::route(documented, &path) else {
+        let allowed: Vec<&str> = openapi::routes()
+            .filter(|r| r.path == path)
+            .map(|r| r.method)
+            .collect();
+        if !allowed.is_empty() {
+            let mut response = Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                format!(
+                    "{method} is not allowed on {path} (it takes {})",
+                    allowed.join(", ")
+                ),
+            )
+            .into_response();
+            if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            return response;
         }
         // A route the document does not list is never served (the test on openapi.json
         // keeps the two in step).
         return Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "undocumented-route",
-            format!("{} {path} is not in the API document", request.method()),
+            format!("{method} {path} is not in the API document"),
         )
         .into_response();
     };

@@ -6,6 +6,7 @@ pub mod fact;
 mod ingest;
 mod keys;
 pub mod plugins;
+mod private;
 pub mod records;
 pub mod results;
 pub mod signing;
@@ -48,13 +49,17 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, private to its owner (0700, files 0600); refuses
+    /// a store that group or others may write ([`private`]).
     pub fn open(dir: &Path) -> anyhow::Result<Store> {
+        private::prepare(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(256 << 20)
             .open()
             .with_context(|| format!("opening the licmetric store in {}", dir.display()))?;
+        // sled creates its files with the process umask.
+        private::tighten(dir)?;
         Self::from_db(db)
     }
 

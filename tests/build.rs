@@ -30,6 +30,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("pvu-next", "pvu-next", "LICMETRIC_TEST_PVU_NEXT"),
     // Well-behaved, with an example that passes its self-test.
     ("plugins/fixed", "fixed", "LICMETRIC_TEST_FIXED"),
+    // Loads, then lies in its answers as a product's `lie` parameter asks (issue 15.4).
+    ("plugins/liar", "liar", "LICMETRIC_TEST_LIAR"),
     // Built against an incompatible copy of the WIT (plugins/wit-v2/wit).
     ("plugins/wit-v2", "wit-v2", "LICMETRIC_TEST_WIT_V2"),
     // Built against the frozen wit/v1.0, without the SDK.

@@ -24,6 +24,9 @@ pub const PVU_NEXT: &str = env!("LICMETRIC_TEST_PVU_NEXT");
 /// A well-behaved test plugin (`fixed`: every day counts the product's `units`) whose bundled
 /// example passes, so uploads and loads accept it.
 pub const FIXED: &str = env!("LICMETRIC_TEST_FIXED");
+/// A test plugin that loads (its example passes) and lies in its answers as a product's `lie`
+/// parameter asks (tests/plugins/liar).
+pub const LIAR: &str = env!("LICMETRIC_TEST_LIAR");
 /// A plugin built against `licmetric:plugin@2.0.0` (tests/plugins/wit-v2/wit), refused by
 /// this host of the 1.x WIT.
 pub const WIT_V2: &str = env!("LICMETRIC_TEST_WIT_V2");

@@ -85,3 +85,60 @@ fn hostile_plugins_fail_alone_and_the_service_keeps_serving() {
     }
     assert_eq!(server.get("/api/v1/health").0, 200);
 }
+
+/// Issue 15.4: the host checks every result of every plugin before it becomes a figure. A
+/// negative quantity, two results for one partition, a peak outside its day, a quantity the
+/// host will not hold, a product or a day the plugin was not asked for: each is a failure
+/// naming the plugin and the product, never a number. A product that asks for no lie counts.
+#[test]
+fn a_plugin_that_lies_in_its_answer_fails_and_serves_no_figure() {
+    let runtime = runtime(test_limits());
+    runtime
+        .load_file(std::path::Path::new(LIAR))
+        .expect("the liar's example passes: it lies only when a product asks");
+    let server = TestServer::start(Arc::new(Store::temporary().unwrap()), runtime);
+    let lies = [
+        ("negative", "is negative"),
+        ("twice", "two results for product twice"),
+        ("peak-outside", "outside its day"),
+        ("huge", "is above"),
+        ("other-product", "product not-asked it was not asked for"),
+        ("other-day", "1999-01-01, a day it was not asked for"),
+    ];
+    for (id, _) in lies.iter().chain([&("honest", "")]) {
+        let parameters = if *id == "honest" {
+            json!({})
+        } else {
+            json!({ "lie": id })
+        };
+        let record = product(id, "liar@^1", parameters);
+        let (status, _, body) = server.put(&format!("/api/v1/products/{id}"), &record);
+        assert_eq!(status, 200, "{id}: {body:?}");
+    }
+    let usage = |id: &str| {
+        server.get(&format!(
+            "/api/v1/usage?product={id}&start=2026-11-02&end=2026-11-04"
+        ))
+    };
+    for (id, words) in lies {
+        let (status, body) = usage(id);
+        assert_eq!(status, 502, "{id}: {body}");
+        assert_eq!(body["error"]["plugin"], "liar@1.0.0", "{id}: {body}");
+        assert_eq!(body["error"]["kind"], "malformed_result", "{id}: {body}");
+        assert!(
+            body.get("quantity").is_none(),
+            "{id} served a figure: {body}"
+        );
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("liar@1.0.0") && detail.contains(words),
+            "{id}: {detail}"
+        );
+        if id != "other-product" {
+            assert!(detail.contains(&format!("product {id}")), "{id}: {detail}");
+        }
+        let (status, body) = usage("honest");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["quantity"], "7");
+    }
+}

@@ -12,7 +12,7 @@ pub mod chargeback;
 pub mod period;
 pub mod scope;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -93,6 +93,10 @@ pub use crate::store::records::rule_data_version;
 /// the CPU budget: the pvu plugin spends ~30–60 ms a product of the 10,000-server estate (90
 /// days), so the estate's 100 products stay well inside the 30 s budget (docs/BENCHMARKS.md).
 pub const PRODUCT_DAYS_PER_CALL: usize = 9_000;
+
+/// The largest quantity or measure the host accepts from a plugin (10^15 units, far above any
+/// estate's licence need): a larger one is a plugin failure, not a figure.
+pub const MAX_QUANTITY: i64 = 1_000_000_000_000_000;
 
 /// Product-days explained in one `explain` call: details are large (a contributor per
 /// consumer), so they go in smaller chunks.
@@ -669,6 +673,17 @@ impl Evaluator {
             |call, input| call.evaluate(input),
         )?;
         let mut results = answers_by_day(needed, &refused);
+        // Every result is checked before it can become a figure (issue 15.4): a plugin answers
+        // only what it was asked, once per partition, with its peak inside its day.
+        let bounds: HashMap<(&str, &str), &Day> = needed
+            .iter()
+            .flat_map(|n| {
+                n.days
+                    .iter()
+                    .map(move |d| ((n.product.id.as_str(), d.date.as_str()), d))
+            })
+            .collect();
+        let mut seen: HashSet<(String, String, String)> = HashSet::new();
         for outcome in outcomes {
             for day in outcome.days {
                 let Some(dates) = results.wanted.get(day.product.as_str()) else {
@@ -680,8 +695,35 @@ impl Evaluator {
                         ),
                     ));
                 };
-                if !dates.contains(day.date.as_str()) {
-                    continue;
+                let asked = bounds.get(&(day.product.as_str(), day.date.as_str()));
+                let Some(bounds) = asked.filter(|_| dates.contains(day.date.as_str())) else {
+                    return Err(malformed(
+                        plugin,
+                        format!(
+                            "returned a result for product {} on {}, a day it was not asked for",
+                            day.product, day.date
+                        ),
+                    ));
+                };
+                if !(bounds.start..bounds.end).contains(&day.peak_at) {
+                    return Err(malformed(
+                        plugin,
+                        format!(
+                            "product {} on {} peaks at {}, outside its day",
+                            day.product,
+                            day.date,
+                            format_time(day.peak_at)
+                        ),
+                    ));
+                }
+                if !seen.insert((day.product.clone(), day.date.clone(), day.partition.clone())) {
+                    return Err(malformed(
+                        plugin,
+                        format!(
+                            "returned two results for product {} on {} in partition {:?}",
+                            day.product, day.date, day.partition
+                        ),
+                    ));
                 }
                 let record = to_record(plugin, day, &outcome.identity_names)?;
                 results.add(record.product.clone(), record.date.clone(), record);
@@ -928,15 +970,23 @@ fn to_record(
     names: &[String],
 ) -> Result<DayRecord, EvalError> {
     let exact = |what: &str, e: &wire::Exact| -> Result<String, EvalError> {
-        result::exact_from(e).map(|e| e.to_string()).ok_or_else(|| {
+        let fail = |why: &str| {
             malformed(
                 plugin,
                 format!(
-                    "{what} {}/{} of product {} on {} has no positive denominator",
+                    "{what} {}/{} of product {} on {} {why}",
                     e.numerator, e.denominator, d.product, d.date
                 ),
             )
-        })
+        };
+        let value = result::exact_from(e).ok_or_else(|| fail("has no positive denominator"))?;
+        if value < Exact::ZERO {
+            return Err(fail("is negative"));
+        }
+        if value > Exact::from(MAX_QUANTITY) {
+            return Err(fail(&format!("is above {MAX_QUANTITY}")));
+        }
+        Ok(value.to_string())
     };
     let metric = declared_metric(plugin, &d.metric, &d.product, &d.date)?;
     let identities = d

@@ -8,9 +8,11 @@ use std::str::FromStr;
 
 use num_integer::Integer;
 use num_rational::Ratio;
+use num_traits::{CheckedAdd, CheckedDiv, CheckedMul, CheckedSub};
 
-/// An exact rational number. Cheap to copy (two `i128`s); arithmetic panics only on overflow
-/// far beyond any licence quantity.
+/// An exact rational number. Cheap to copy (two `i128`s). Every operation is checked: a result
+/// that two `i128`s cannot hold (far beyond any licence quantity) is `None` from the `checked_*`
+/// methods and a panic naming the operation from the operators, never a wrapped, wrong number.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Exact(Ratio<i128>);
 
@@ -70,8 +72,9 @@ impl Exact {
     /// Rounds half up to `places` decimal places and returns the scaled integer
     /// (`1.005` at 2 places → `101`). Used for money only (SPEC §4.8).
     pub fn round_half_up_scaled(&self, places: u32) -> i128 {
-        let scaled = self.0 * Ratio::from_integer(10i128.pow(places));
-        (scaled + Ratio::new(1, 2)).floor().to_integer()
+        let scale = Exact::int(10i128.pow(places));
+        let scaled = *self * scale + Exact::ratio(1, 2);
+        scaled.0.floor().to_integer()
     }
 }
 
@@ -117,7 +120,12 @@ impl FromStr for Exact {
         }
         let scale = exponent - frac_part.len() as i32;
         let value = if scale >= 0 {
-            Ratio::from_integer(numer * 10i128.pow(scale as u32))
+            // 30 digits times 10^30 does not fit an i128: refuse rather than wrap.
+            Ratio::from_integer(
+                numer
+                    .checked_mul(10i128.pow(scale as u32))
+                    .ok_or_else(err)?,
+            )
         } else {
             Ratio::new(numer, 10i128.pow((-scale) as u32))
         };
@@ -180,46 +188,79 @@ impl Exact {
     }
 }
 
+impl Exact {
+    /// `self + rhs`, or `None` when the result cannot be held.
+    pub fn checked_add(self, rhs: Exact) -> Option<Exact> {
+        match self.integers(rhs) {
+            Some((a, b)) => a.checked_add(b).map(Exact::int),
+            None => self.0.checked_add(&rhs.0).map(Exact),
+        }
+    }
+
+    /// `self - rhs`, or `None` when the result cannot be held.
+    pub fn checked_sub(self, rhs: Exact) -> Option<Exact> {
+        match self.integers(rhs) {
+            Some((a, b)) => a.checked_sub(b).map(Exact::int),
+            None => self.0.checked_sub(&rhs.0).map(Exact),
+        }
+    }
+
+    /// `self × rhs`, or `None` when the result cannot be held.
+    pub fn checked_mul(self, rhs: Exact) -> Option<Exact> {
+        match self.integers(rhs) {
+            Some((a, b)) => a.checked_mul(b).map(Exact::int),
+            None => self.0.checked_mul(&rhs.0).map(Exact),
+        }
+    }
+
+    /// `self ÷ rhs`, or `None` when `rhs` is 0 or the result cannot be held.
+    pub fn checked_div(self, rhs: Exact) -> Option<Exact> {
+        match self.integers(rhs) {
+            Some((_, 0)) => None,
+            Some((a, b)) if a.checked_rem(b) == Some(0) => a.checked_div(b).map(Exact::int),
+            _ => self.0.checked_div(&rhs.0).map(Exact),
+        }
+    }
+}
+
+/// The operators' answer to a result that cannot be held: stop, naming the operation (in a
+/// plugin this fails its evaluation; the host never serves a wrapped number).
+#[cold]
+fn cannot_hold(a: Exact, op: &str, b: Exact) -> ! {
+    panic!("exact arithmetic overflow: {a} {op} {b} cannot be held exactly")
+}
+
 impl Add for Exact {
     type Output = Exact;
     fn add(self, rhs: Exact) -> Exact {
-        match self.integers(rhs).and_then(|(a, b)| a.checked_add(b)) {
-            Some(n) => Exact::int(n),
-            None => Exact(self.0 + rhs.0),
-        }
+        self.checked_add(rhs)
+            .unwrap_or_else(|| cannot_hold(self, "+", rhs))
     }
 }
 
 impl Sub for Exact {
     type Output = Exact;
     fn sub(self, rhs: Exact) -> Exact {
-        match self.integers(rhs).and_then(|(a, b)| a.checked_sub(b)) {
-            Some(n) => Exact::int(n),
-            None => Exact(self.0 - rhs.0),
-        }
+        self.checked_sub(rhs)
+            .unwrap_or_else(|| cannot_hold(self, "-", rhs))
     }
 }
 
 impl Mul for Exact {
     type Output = Exact;
     fn mul(self, rhs: Exact) -> Exact {
-        match self.integers(rhs).and_then(|(a, b)| a.checked_mul(b)) {
-            Some(n) => Exact::int(n),
-            None => Exact(self.0 * rhs.0),
-        }
+        self.checked_mul(rhs)
+            .unwrap_or_else(|| cannot_hold(self, "×", rhs))
     }
 }
 
 impl Div for Exact {
     type Output = Exact;
+    /// Panics on division by zero, as integers do.
     fn div(self, rhs: Exact) -> Exact {
-        match self.integers(rhs) {
-            Some((a, b)) if a.checked_rem(b) == Some(0) => match a.checked_div(b) {
-                Some(n) => Exact::int(n),
-                None => Exact(self.0 / rhs.0),
-            },
-            _ => Exact(self.0 / rhs.0),
-        }
+        assert!(!rhs.is_zero(), "exact arithmetic: {self} divided by zero");
+        self.checked_div(rhs)
+            .unwrap_or_else(|| cannot_hold(self, "÷", rhs))
     }
 }
 
@@ -309,5 +350,63 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn big(x: Exact) -> num_rational::BigRational {
+        let (n, d) = x.parts();
+        num_rational::BigRational::new(n.into(), d.into())
+    }
+
+    /// Numerators and denominators across the whole i128 range, extremes included.
+    fn extreme() -> impl proptest::strategy::Strategy<Value = Exact> {
+        use proptest::prelude::*;
+        let numerator = prop_oneof![
+            Just(i128::MAX),
+            Just(i128::MIN + 1),
+            Just(0i128),
+            any::<i128>().prop_filter("i128::MIN has no negation", |n| *n != i128::MIN),
+            any::<i64>().prop_map(i128::from),
+        ];
+        let denominator = prop_oneof![Just(1i128), Just(i128::MAX), 1..=i128::MAX, 1i128..1000];
+        (numerator, denominator).prop_map(|(n, d)| Exact::ratio(n, d))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+        /// Issue 15.3: every operation answers the exact value or refuses; never a wrapped one.
+        #[test]
+        fn arithmetic_is_exact_or_refused(a in extreme(), b in extreme()) {
+            let cases = [
+                (a.checked_add(b), Some(big(a) + big(b))),
+                (a.checked_sub(b), Some(big(a) - big(b))),
+                (a.checked_mul(b), Some(big(a) * big(b))),
+                (a.checked_div(b), (!b.is_zero()).then(|| big(a) / big(b))),
+            ];
+            for (checked, exact) in cases {
+                if let Some(value) = checked {
+                    proptest::prop_assert_eq!(Some(big(value)), exact);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_held_is_refused() {
+        let max = Exact::int(i128::MAX);
+        assert_eq!(max.checked_add(Exact::ONE), None);
+        assert_eq!(max.checked_mul(Exact::int(2)), None);
+        assert_eq!(
+            Exact::ratio(1, i128::MAX).checked_add(Exact::ratio(1, i128::MAX - 1)),
+            None
+        );
+        let caught = std::panic::catch_unwind(|| max + Exact::ONE);
+        assert!(caught.is_err(), "the operator stops instead of wrapping");
+        // 30 digits scaled by 10^30 used to wrap to a negative number.
+        assert!(
+            "999999999999999999999999999999e30"
+                .parse::<Exact>()
+                .is_err()
+        );
+        assert_eq!(e("1e30").to_string(), format!("1{}", "0".repeat(30)));
     }
 }

@@ -142,3 +142,48 @@ fn a_plugin_that_lies_in_its_answer_fails_and_serves_no_figure() {
         assert_eq!(body["quantity"], "7");
     }
 }
+
+/// Issue 15.3: two valid pod facts whose limits add past what exact arithmetic holds used to
+/// give a wrapped, negative VPC quantity. Now the evaluation fails, naming the overflow.
+#[test]
+fn a_quantity_past_exact_arithmetic_fails_instead_of_wrapping() {
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    let pod = |key: &str| {
+        fact_at(
+            "pod",
+            key,
+            "2026-11-01T00:00:00Z",
+            json!({"cluster": "ocp", "node": "ocp/w1", "namespace": "ocp/apps", "product": "ace",
+                   "cpu_limit_cores": "900000000000000000000000000000e8"}),
+        )
+    };
+    let facts = [
+        fact_at(
+            "namespace",
+            "ocp/apps",
+            "2026-11-01T00:00:00Z",
+            json!({"cluster": "ocp"}),
+        ),
+        fact_at(
+            "node",
+            "ocp/w1",
+            "2026-11-01T00:00:00Z",
+            json!({"cluster": "ocp", "capacity_cores": 4, "threads_per_core": 1}),
+        ),
+        pod("ocp/apps/p1"),
+        pod("ocp/apps/p2"),
+    ]
+    .join("\n");
+    let (status, body, _) = server.post("/api/v1/facts", &facts);
+    assert_eq!(status, 200, "{body}");
+    let record = product("ace", "vpc@^1", json!({}));
+    assert_eq!(server.put("/api/v1/products/ace", &record).0, 200);
+    let (status, body) = server.get("/api/v1/usage?product=ace&start=2026-11-02&end=2026-11-03");
+    assert_ne!(status, 200, "served a figure: {body}");
+    assert!(body.get("quantity").is_none(), "served a figure: {body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("cannot be held"), "{body}");
+}

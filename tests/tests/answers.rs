@@ -92,3 +92,45 @@ fn repeated_reads_follow_every_change() {
     assert_eq!(server.put("/api/v1/products/was", &renamed).0, 200);
     assert_eq!(server.get(ils).1[0]["name"], "WebSphere ND");
 }
+
+/// Issue 15.2: kept answers are keyed on the decoded query written unambiguously. A reader's
+/// value `1&startDate=2026-11-02&endDate=2026-11-03` (sent percent-encoded) used to share the
+/// key of a query that really carries those parameters, so that caller's next read got the
+/// reader's answer for another period (0 instead of 420).
+#[test]
+fn a_crafted_parameter_name_cannot_poison_another_callers_answer() {
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    let at = "2026-11-01T00:00:00Z";
+    let facts = [
+        fact_at(
+            "server",
+            "esx-1",
+            at,
+            json!({"cores": 16, "pvu_per_core": 70}),
+        ),
+        fact_at("vm", "vm-a", at, json!({"server": "esx-1", "vcpus": 6})),
+        fact_at(
+            "installation",
+            "vm-a/was",
+            at,
+            json!({"product": "was", "on": "vm-a"}),
+        ),
+    ]
+    .join("\n");
+    assert_eq!(server.post("/api/v1/facts", &facts).0, 200);
+    let record = product("was", "pvu@^1", json!({}));
+    assert_eq!(server.put("/api/v1/products/was", &record).0, 200);
+
+    let reader = server.token(Role::Reader, None);
+    let crafted = "/products?startDate=2026-10-01&endDate=2026-10-02&x=1%26startDate%3D2026-11-02%26endDate%3D2026-11-03";
+    let (status, _) = server.get_as(&reader, crafted);
+    assert!(status < 500, "the crafted read answered {status}");
+    let (status, rows) = server.get(
+        "/products?startDate=2026-10-01&endDate=2026-10-02&x=1&startDate=2026-11-02&endDate=2026-11-03",
+    );
+    assert_eq!(status, 200, "{rows}");
+    assert_eq!(rows[0]["metricQuantity"].to_string(), "420", "{rows}");
+}

@@ -84,16 +84,17 @@ impl AnswerCache {
     }
 }
 
-/// The request's path and query without the `token` parameter (which must not split the
-/// cache per token, nor be kept).
+/// The request's path and decoded query pairs without the `token` parameter (which must not
+/// split the cache per token, nor be kept), written unambiguously: a decoded `&` or `=` inside
+/// a name or value cannot make two different queries share a key (issue 15.2).
 fn request_key(request: &Request) -> String {
     let uri = request.uri();
-    let query: Vec<String> = form_pairs(uri.query().unwrap_or(""))
+    let query: Vec<(String, String)> = form_pairs(uri.query().unwrap_or(""))
         .into_iter()
         .filter(|(k, _)| k != "token")
-        .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    format!("{}?{}", uri.path(), query.join("&"))
+    let query = serde_json::to_string(&query).unwrap_or_default();
+    format!("{} {query}", uri.path())
 }
 
 /// Middleware: serves a kept answer when it is still fresh, keeps a new successful one.

@@ -94,11 +94,12 @@ fn repeated_reads_follow_every_change() {
 }
 
 /// Issue 15.2: kept answers are keyed on the decoded query written unambiguously. A reader's
-/// value `1&startDate=2026-11-02&endDate=2026-11-03` (sent percent-encoded) used to share the
-/// key of a query that really carries those parameters, so that caller's next read got the
-/// reader's answer for another period (0 instead of 420).
+/// `metricName` value `PROCESSOR_VALUE_UNIT&format=json` (sent percent-encoded; it matches no
+/// metric, so its answer is empty) used to share the key of a query that really carries
+/// `metricName=PROCESSOR_VALUE_UNIT&format=json`, whose caller then got the empty answer.
+/// Undocumented or repeated parameters are refused with a 400 naming them.
 #[test]
-fn a_crafted_parameter_name_cannot_poison_another_callers_answer() {
+fn a_crafted_parameter_cannot_poison_another_callers_answer() {
     let server = TestServer::start(
         Arc::new(Store::temporary().unwrap()),
         runtime(test_limits()),
@@ -125,12 +126,36 @@ fn a_crafted_parameter_name_cannot_poison_another_callers_answer() {
     assert_eq!(server.put("/api/v1/products/was", &record).0, 200);
 
     let reader = server.token(Role::Reader, None);
-    let crafted = "/products?startDate=2026-10-01&endDate=2026-10-02&x=1%26startDate%3D2026-11-02%26endDate%3D2026-11-03";
-    let (status, _) = server.get_as(&reader, crafted);
-    assert!(status < 500, "the crafted read answered {status}");
+    let crafted = "/products?startDate=2026-11-02&endDate=2026-11-03\
+        &metricName=PROCESSOR_VALUE_UNIT%26format%3Djson";
+    let (status, rows) = server.get_as(&reader, crafted);
+    assert_eq!(status, 200, "{rows}");
+    assert_eq!(rows, json!([]), "the crafted metric name matches nothing");
     let (status, rows) = server.get(
-        "/products?startDate=2026-10-01&endDate=2026-10-02&x=1&startDate=2026-11-02&endDate=2026-11-03",
+        "/products?startDate=2026-11-02&endDate=2026-11-03&metricName=PROCESSOR_VALUE_UNIT&format=json",
     );
     assert_eq!(status, 200, "{rows}");
     assert_eq!(rows[0]["metricQuantity"].to_string(), "420", "{rows}");
+
+    for (query, parameter) in [
+        ("/products?startDate=2026-11-02&endDate=2026-11-03&x=1", "x"),
+        (
+            "/products?startDate=2026-10-01&startDate=2026-11-02&endDate=2026-11-03",
+            "startDate",
+        ),
+        (
+            "/api/v1/usage?product=was&start=2026-11-02&end=2026-11-03&colour=red",
+            "colour",
+        ),
+    ] {
+        let (status, body) = server.get_as(&reader, query);
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["parameter"], parameter, "{query}: {body}");
+    }
+    // A list parameter of a compatible API may repeat.
+    let (status, body) = server.get(
+        "/api/sam/v2/license_usage?startdate=2026-11-02&enddate=2026-11-03\
+         &columns[]=product_name&columns[]=hwm_quantity",
+    );
+    assert_eq!(status, 200, "{body}");
 }

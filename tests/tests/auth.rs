@@ -86,9 +86,31 @@ fn concrete_for(path: &str, product: &str) -> String {
         rest = &rest[close + 1..];
     }
     out.push_str(rest);
-    let period = "start=2026-11-02&end=2026-11-04&startDate=2026-11-02&endDate=2026-11-03\
-        &startdate=2026-11-02&enddate=2026-11-03&start_date=2026-11-02&end_date=2026-11-03";
-    format!("{out}?product={product}&{period}")
+    // The subject and period in every family's words, each sent only where the route takes
+    // it (an undocumented parameter is a 400).
+    let pairs = [
+        ("product", product),
+        ("start", "2026-11-02"),
+        ("end", "2026-11-04"),
+        ("startDate", "2026-11-02"),
+        ("endDate", "2026-11-03"),
+        ("startdate", "2026-11-02"),
+        ("enddate", "2026-11-03"),
+        ("start_date", "2026-11-02"),
+        ("end_date", "2026-11-03"),
+    ];
+    let query: Vec<String> = pairs
+        .iter()
+        .filter(|(name, _)| {
+            openapi::routes().filter(|r| r.path == path).any(|r| {
+                r.params
+                    .iter()
+                    .any(|p| p.location == "query" && p.name == *name)
+            })
+        })
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    format!("{out}?{}", query.join("&"))
 }
 
 /// The text of an answer; a zip's entries are read out so their content is checked too.

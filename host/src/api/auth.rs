@@ -128,6 +128,9 @@ pub async fn authenticate(
         .into_response();
     };
     let Some(required) = route.role else {
+        if let Err(refused) = check_query(route, request.uri().query()) {
+            return refused;
+        }
         request.extensions_mut().insert(Caller::default());
         return next.run(request).await;
     };
@@ -158,8 +161,53 @@ pub async fn authenticate(
         )
         .into_response();
     }
+    if let Err(refused) = check_query(route, request.uri().query()) {
+        return refused;
+    }
     request.extensions_mut().insert(Caller {
         token: Some(record),
     });
     next.run(request).await
+}
+
+/// Refuses, with a 400 naming it, a query parameter the route does not document, or one that
+/// takes a single value given twice (issue 15.2): a handler must never silently answer another
+/// question than the one asked. `token` is every route's; a list parameter (`columns[]`, an
+/// `array`) may repeat, as the compatible APIs document.
+fn check_query(route: &openapi::RouteDoc, query: Option<&str>) -> Result<(), Response> {
+    let mut seen: Vec<String> = Vec::new();
+    for (name, _) in form_pairs(query.unwrap_or("")) {
+        if name == "token" {
+            continue;
+        }
+        let documented = route
+            .params
+            .iter()
+            .find(|p| p.location == "query" && p.name == name);
+        let Some(param) = documented else {
+            let known: Vec<&str> = route
+                .params
+                .iter()
+                .filter(|p| p.location == "query")
+                .map(|p| p.name)
+                .collect();
+            let takes = if known.is_empty() {
+                "no query parameters".to_string()
+            } else {
+                known.join(", ")
+            };
+            let detail = format!(
+                "unknown parameter: {} {} takes {takes} (and token)",
+                route.method, route.path
+            );
+            return Err(Problem::bad_parameter(&name, detail).into_response());
+        };
+        let repeatable = param.kind == "array" || param.name.ends_with("[]");
+        if !repeatable && seen.contains(&name) {
+            let detail = "is given twice; it takes one value";
+            return Err(Problem::bad_parameter(&name, detail).into_response());
+        }
+        seen.push(name);
+    }
+    Ok(())
 }

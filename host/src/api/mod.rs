@@ -22,6 +22,9 @@ mod status;
 mod tokens;
 mod usage;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::sync::Arc;
 use std::time::Instant;
 

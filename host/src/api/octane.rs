@@ -231,7 +231,7 @@ fn unquote(text: &str, quote: char) -> &str {
 }
 
 /// Octane's `(license_type IN 'a','b')` (or `license_type = 'a'`) filter.
-fn parse_filter_query(text: &str) -> Result<Vec<String>, Problem> {
+pub(super) fn parse_filter_query(text: &str) -> Result<Vec<String>, Problem> {
     let bad = || {
         Problem::bad_parameter(
             "query",
@@ -248,7 +248,7 @@ fn parse_filter_query(text: &str) -> Result<Vec<String>, Problem> {
     let rest = t.strip_prefix("license_type").ok_or_else(bad)?.trim_start();
     let list = if let Some(r) = rest.strip_prefix('=') {
         r
-    } else if rest.len() > 2 && rest[..2].eq_ignore_ascii_case("in") {
+    } else if rest.len() > 2 && rest.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("in")) {
         &rest[2..]
     } else {
         return Err(bad());

@@ -22,9 +22,6 @@ mod status;
 mod tokens;
 mod usage;
 
-#[cfg(test)]
-mod fuzz;
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -195,3 +192,7 @@ mod tests {
         assert!(seen >= 10, "found only {seen} routes");
     }
 }
+
+// After `tests`: that test reads this file's routes up to the first test attribute.
+#[cfg(test)]
+mod fuzz;

@@ -187,3 +187,67 @@ fn a_quantity_past_exact_arithmetic_fails_instead_of_wrapping() {
     let detail = body["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("cannot be held"), "{body}");
 }
+
+/// Issue 15.5: a failed evaluation is remembered for its inputs. A plugin that spins to its CPU
+/// budget (2 s here) is not run again by the next read of the same period: that read answers
+/// the same error at once, while the real metric keeps answering. A change of its inputs (here
+/// the product's parameters) makes it run, and fail, again.
+#[test]
+fn a_failed_evaluation_is_remembered_until_its_inputs_change() {
+    let runtime = runtime(test_limits());
+    runtime
+        .load_file(std::path::Path::new(SPIN_FOREVER))
+        .expect("loads");
+    let server = TestServer::start(Arc::new(Store::temporary().unwrap()), runtime);
+    let session_fact = session(
+        "s1",
+        "cad",
+        "ann",
+        "2026-11-02T09:00:00Z",
+        Some("2026-11-02T11:00:00Z"),
+    );
+    assert_eq!(server.post("/api/v1/facts", &session_fact).0, 200);
+    for (id, metric) in [("cad", "concurrent@^1"), ("loop", "spin-forever@1")] {
+        let record = product(id, metric, json!({}));
+        assert_eq!(
+            server.put(&format!("/api/v1/products/{id}"), &record).0,
+            200
+        );
+    }
+    let usage = |id: &str| {
+        let began = std::time::Instant::now();
+        let (status, body) = server.get(&format!(
+            "/api/v1/usage?product={id}&start=2026-11-02&end=2026-11-03"
+        ));
+        (status, body, began.elapsed())
+    };
+    let (status, first, took) = usage("loop");
+    assert_eq!(status, 502, "{first}");
+    assert_eq!(first["error"]["kind"], "timeout", "{first}");
+    assert!(
+        took.as_secs_f64() >= 1.5,
+        "the first read ran the plugin: {took:?}"
+    );
+    for _ in 0..3 {
+        let (status, again, took) = usage("loop");
+        assert_eq!(status, 502, "{again}");
+        assert_eq!(again["error"], first["error"]);
+        // Far below the 2 s budget: the plugin did not run again.
+        assert!(
+            took.as_secs_f64() < 1.0,
+            "the failure was recomputed: {took:?}"
+        );
+        let (status, body, _) = usage("cad");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["quantity"], "1");
+    }
+    // The plugin reads no facts, so new facts are not among its inputs; new parameters are.
+    let record = product("loop", "spin-forever@1", json!({"again": 1}));
+    assert_eq!(server.put("/api/v1/products/loop", &record).0, 200);
+    let (status, again, took) = usage("loop");
+    assert_eq!(status, 502, "{again}");
+    assert!(
+        took.as_secs_f64() >= 1.5,
+        "new parameters run it again: {took:?}"
+    );
+}

@@ -9,6 +9,7 @@
 pub mod bundle;
 pub mod calendar;
 pub mod chargeback;
+pub mod failures;
 pub mod period;
 pub mod scope;
 
@@ -132,6 +133,8 @@ pub struct Evaluator {
     /// A plugin or rule data evaluated as if it were in force (dry runs, self-tests, past
     /// periods); such evaluations neither read nor write cached results.
     candidate: Option<Arc<Candidate>>,
+    /// Failed product-days remembered for their inputs ([`failures`]).
+    failures: Arc<failures::Failures>,
 }
 
 /// What an evaluator puts in place of what is in force.
@@ -151,6 +154,7 @@ impl Evaluator {
             store,
             runtime,
             candidate: None,
+            failures: Arc::default(),
         }
     }
 
@@ -366,12 +370,22 @@ impl Evaluator {
             for day in calendar {
                 let hit = match held.remove(&day.date) {
                     Some(c) if day.end <= run_at && c.sequence >= stamps.newest(&day)? => {
-                        Some(c.records)
+                        Some(Ok(c.records))
+                    }
+                    _ if cached && day.end <= run_at => {
+                        let failure = (
+                            plugin.digest().to_string(),
+                            rule_version.to_string(),
+                            parameters_digest.clone(),
+                            product.id.clone(),
+                            day.date.clone(),
+                        );
+                        self.failures.get(&failure, stamps.newest(&day)?).map(Err)
                     }
                     _ => None,
                 };
                 match hit {
-                    Some(records) => days.push((day, Ok(records))),
+                    Some(answer) => days.push((day, answer)),
                     None => {
                         missing.push(day.clone());
                         days.push((day, Err(not_evaluated())));
@@ -440,6 +454,16 @@ impl Evaluator {
                     for r in records {
                         self.store.note_warnings(&r.product, &r.date, &r.warnings)?;
                     }
+                }
+                if let (Err(error), true) = (&*slot, day.end <= run_at) {
+                    let failure = (
+                        plugin.digest().to_string(),
+                        rule_version.to_string(),
+                        parameters_digest.clone(),
+                        need.product.id.clone(),
+                        day.date.clone(),
+                    );
+                    self.failures.put(failure, sequence, error);
                 }
                 if let (Ok(records), true) = (&*slot, day.end <= run_at) {
                     to_cache.push((

@@ -46,6 +46,7 @@ pub fn test_limits() -> Limits {
         memory_bytes: 128 << 20,
         output_bytes: 16 << 20,
         log_lines: 16,
+        service_memory_bytes: 1 << 30,
     }
 }
 

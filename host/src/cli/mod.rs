@@ -48,6 +48,10 @@ enum Command {
         /// `NAME.json` is rule data for plugin NAME.
         #[arg(long)]
         plugins_dir: Option<PathBuf>,
+        /// Plugin memory of the whole service, in MiB: each plugin call reserves its 1 GiB cap
+        /// from it and waits while concurrent calls hold the rest.
+        #[arg(long, default_value_t = 4096)]
+        plugin_memory_total_mib: usize,
     },
     /// Make, list or revoke API tokens (the service must not be running on the store;
     /// a running service makes them at /api/v1/tokens).
@@ -158,10 +162,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             listen,
             no_token_in_url,
             plugins_dir,
+            plugin_memory_total_mib,
         } => serve(
             data,
             listen,
             plugins_dir,
+            Limits {
+                service_memory_bytes: plugin_memory_total_mib << 20,
+                ..Limits::default()
+            },
             api::Settings {
                 token_in_url: !no_token_in_url,
                 ..Default::default()
@@ -310,11 +319,12 @@ fn serve(
     data: PathBuf,
     listen: SocketAddr,
     plugins_dir: Option<PathBuf>,
+    limits: Limits,
     settings: api::Settings,
 ) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&data)?);
     first_admin_token(&store, &data)?;
-    let runtime = Runtime::with_standard_plugins(data.join("compiled"), Limits::default())?;
+    let runtime = Runtime::with_standard_plugins(data.join("compiled"), limits)?;
     for p in runtime.plugins() {
         tracing::info!(plugin = %p.label(), digest = %p.digest(), "plugin loaded");
     }

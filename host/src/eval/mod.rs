@@ -598,14 +598,16 @@ impl Evaluator {
         per_call: usize,
         mut call_chunk: impl FnMut(&mut Call<'_>, sdk::Evaluation) -> Result<T, PluginFailure>,
     ) -> Result<(Vec<T>, Vec<(String, EvalError)>), EvalError> {
-        let mut call = plugin.call()?;
+        // One call at a time: each holds its memory cap from the service budget, so the old
+        // one is dropped before the next is made.
+        let mut call = Some(plugin.call()?);
         let mut refs: Vec<sdk::ProductRef> = needed.iter().map(|n| n.product.clone()).collect();
         let mut refused: Vec<(String, EvalError)> = Vec::new();
         let requests = loop {
             if refs.is_empty() {
                 break Vec::new();
             }
-            match call.prepare(rule_data, &refs)? {
+            match call.as_mut().expect("a call").prepare(rule_data, &refs)? {
                 Ok(r) => break r,
                 Err(e) => match e.product.clone() {
                     Some(id) if refs.iter().any(|r| r.id == id) => {
@@ -672,9 +674,10 @@ impl Evaluator {
                 },
             };
             if !answers.is_empty() {
-                call = plugin.call()?;
+                drop(call.take());
+                call = Some(plugin.call()?);
             }
-            answers.push(call_chunk(&mut call, input)?);
+            answers.push(call_chunk(call.as_mut().expect("a call"), input)?);
             chunk_days = 0;
         }
         Ok((answers, refused))

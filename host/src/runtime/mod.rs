@@ -58,6 +58,8 @@ pub const STANDARD_PLUGINS: &[(&str, &[u8])] = &[
 pub struct Runtime {
     engine: wasmtime::Engine,
     limits: Limits,
+    /// Plugin memory of the whole service, reserved per call (limits.rs).
+    memory_budget: limits::MemoryBudget,
     cache_dir: PathBuf,
     /// Swapped whole on every change (registry.rs); readers never wait.
     registry: ArcSwap<Registry>,
@@ -94,6 +96,9 @@ impl Runtime {
         Ok(Arc::new(Runtime {
             engine,
             limits,
+            memory_budget: limits::MemoryBudget::new(
+                limits.service_memory_bytes.max(limits.memory_bytes),
+            ),
             cache_dir,
             registry: ArcSwap::from_pointee(Registry::default()),
             changes: Mutex::new(()),
@@ -119,6 +124,11 @@ impl Runtime {
     /// The limits every call runs under.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// The service-wide budget every call reserves its memory cap from.
+    pub fn memory_budget(&self) -> &limits::MemoryBudget {
+        &self.memory_budget
     }
 
     /// Compiles (or fetches from the cache), links, checks and registers a plugin.

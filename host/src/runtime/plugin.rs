@@ -8,7 +8,7 @@ use licmetric_sdk::types as sdk;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::example::Example;
-use super::limits::{Limits, MemoryLimiter};
+use super::limits::{Limits, MemoryLimiter, Reservation};
 use super::wit::{self, Contract, since_v1_0 as v1_0, since_v1_1 as v1_1};
 use super::{EPOCH_TICK, Runtime};
 use licmetric_sdk::types::wire;
@@ -242,9 +242,11 @@ impl LoadedPlugin {
         )
     }
 
-    /// A fresh sandboxed instance for one evaluation (~50 µs). Dropped afterwards.
+    /// A fresh sandboxed instance for one evaluation (~50 µs). Dropped afterwards. Waits
+    /// first until the service's plugin memory budget has room for this call's memory cap.
     pub fn call(&self) -> Result<Call<'_>, PluginFailure> {
         let limits = self.runtime.limits();
+        let reservation = self.runtime.memory_budget().reserve(limits.memory_bytes);
         let engine = match &self.pre {
             Pre::V1_0(pre) => pre.engine(),
             Pre::V1_1(pre) => pre.engine(),
@@ -269,6 +271,7 @@ impl LoadedPlugin {
             store,
             instance: None,
             limits,
+            _reservation: reservation,
         };
         let instance = match &self.pre {
             Pre::V1_0(pre) => pre.instantiate(&mut call.store).map(Instance::V1_0),
@@ -285,6 +288,8 @@ pub struct Call<'p> {
     store: wasmtime::Store<State>,
     instance: Option<Instance>,
     limits: Limits,
+    /// This call's share of the service's plugin memory, given back when the call is dropped.
+    _reservation: Reservation<'p>,
 }
 
 impl Call<'_> {

@@ -8,14 +8,14 @@ use licmetric::store::Store;
 use licmetric_tests::*;
 use serde_json::json;
 
-#[test]
-fn repeated_reads_follow_every_change() {
+/// A server with pvu product `was` on one VM: esx-1 (cost centre CC1, 16 cores) runs vm-a
+/// (6 vCPU) → 6 × 70 = 420 PVU from 2026-11-01 on.
+fn one_vm_estate() -> TestServer {
     let server = TestServer::start(
         Arc::new(Store::temporary().unwrap()),
         runtime(test_limits()),
     );
     let at = "2026-11-01T00:00:00Z";
-    // esx-1 (CC1): 16 cores, vm-a 6 vCPU → 6 × 70 = 420 PVU.
     let facts = [
         fact_at(
             "server",
@@ -33,12 +33,15 @@ fn repeated_reads_follow_every_change() {
     ]
     .join("\n");
     assert_eq!(server.post("/api/v1/facts", &facts).0, 200);
-    assert_eq!(
-        server
-            .put("/api/v1/products/was", &product("was", "pvu@^1", json!({})))
-            .0,
-        200
-    );
+    let record = product("was", "pvu@^1", json!({}));
+    assert_eq!(server.put("/api/v1/products/was", &record).0, 200);
+    server
+}
+
+#[test]
+fn repeated_reads_follow_every_change() {
+    let server = one_vm_estate();
+    let at = "2026-11-01T00:00:00Z";
     let ils = "/products?startDate=2026-11-02&endDate=2026-11-03";
     let ilmt = "/api/sam/v2/license_usage?startdate=2026-11-02&enddate=2026-11-03";
     let quantity = |server: &TestServer, token: &str| {
@@ -100,31 +103,7 @@ fn repeated_reads_follow_every_change() {
 /// Undocumented or repeated parameters are refused with a 400 naming them.
 #[test]
 fn a_crafted_parameter_cannot_poison_another_callers_answer() {
-    let server = TestServer::start(
-        Arc::new(Store::temporary().unwrap()),
-        runtime(test_limits()),
-    );
-    let at = "2026-11-01T00:00:00Z";
-    let facts = [
-        fact_at(
-            "server",
-            "esx-1",
-            at,
-            json!({"cores": 16, "pvu_per_core": 70}),
-        ),
-        fact_at("vm", "vm-a", at, json!({"server": "esx-1", "vcpus": 6})),
-        fact_at(
-            "installation",
-            "vm-a/was",
-            at,
-            json!({"product": "was", "on": "vm-a"}),
-        ),
-    ]
-    .join("\n");
-    assert_eq!(server.post("/api/v1/facts", &facts).0, 200);
-    let record = product("was", "pvu@^1", json!({}));
-    assert_eq!(server.put("/api/v1/products/was", &record).0, 200);
-
+    let server = one_vm_estate();
     let reader = server.token(Role::Reader, None);
     let crafted = "/products?startDate=2026-11-02&endDate=2026-11-03\
         &metricName=PROCESSOR_VALUE_UNIT%26format%3Djson";

@@ -14,9 +14,21 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::EvalError;
+use crate::store::results::ResultKey;
 
 /// (plugin digest, rule-data version, parameters digest, product, date).
 pub type FailureKey = (String, String, String, String, String);
+
+/// The key of one product-day: the day cache's key and the date.
+pub fn key(result: &ResultKey<'_>, date: &str) -> FailureKey {
+    (
+        result.plugin_digest.to_string(),
+        result.rule_version.to_string(),
+        result.parameters_digest.to_string(),
+        result.product.to_string(),
+        date.to_string(),
+    )
+}
 
 /// How many failed product-days are remembered at most.
 pub const MAX_REMEMBERED: usize = 100_000;

@@ -372,16 +372,10 @@ impl Evaluator {
                     Some(c) if day.end <= run_at && c.sequence >= stamps.newest(&day)? => {
                         Some(Ok(c.records))
                     }
-                    _ if cached && day.end <= run_at => {
-                        let failure = (
-                            plugin.digest().to_string(),
-                            rule_version.to_string(),
-                            parameters_digest.clone(),
-                            product.id.clone(),
-                            day.date.clone(),
-                        );
-                        self.failures.get(&failure, stamps.newest(&day)?).map(Err)
-                    }
+                    _ if cached && day.end <= run_at => self
+                        .failures
+                        .get(&failures::key(&key, &day.date), stamps.newest(&day)?)
+                        .map(Err),
                     _ => None,
                 };
                 match hit {
@@ -456,14 +450,8 @@ impl Evaluator {
                     }
                 }
                 if let (Err(error), true) = (&*slot, day.end <= run_at) {
-                    let failure = (
-                        plugin.digest().to_string(),
-                        rule_version.to_string(),
-                        parameters_digest.clone(),
-                        need.product.id.clone(),
-                        day.date.clone(),
-                    );
-                    self.failures.put(failure, sequence, error);
+                    self.failures
+                        .put(failures::key(&key, &day.date), sequence, error);
                 }
                 if let (Ok(records), true) = (&*slot, day.end <= run_at) {
                     to_cache.push((
@@ -713,7 +701,7 @@ impl Evaluator {
         let mut seen: HashSet<(String, String, String)> = HashSet::new();
         for outcome in outcomes {
             for day in outcome.days {
-                let Some(dates) = results.wanted.get(day.product.as_str()) else {
+                if !results.wanted.contains_key(day.product.as_str()) {
                     return Err(malformed(
                         plugin,
                         format!(
@@ -721,9 +709,8 @@ impl Evaluator {
                             day.product
                         ),
                     ));
-                };
-                let asked = bounds.get(&(day.product.as_str(), day.date.as_str()));
-                let Some(bounds) = asked.filter(|_| dates.contains(day.date.as_str())) else {
+                }
+                let Some(bounds) = bounds.get(&(day.product.as_str(), day.date.as_str())) else {
                     return Err(malformed(
                         plugin,
                         format!(

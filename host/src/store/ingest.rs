@@ -276,7 +276,6 @@ impl Store {
         Ok(())
     }
 
-    /// The latest stored observation of an entity.
     /// The entity's latest stored observation and, when that is a retirement, the latest one
     /// before it that is not (the state a retirement ends). Reads back only that far.
     fn latest_states(&self, kind: &str, key: &str) -> Result<Vec<Observation>, BatchError> {
@@ -307,9 +306,7 @@ fn time_span(o: &Observation, margin: i64) -> Option<(i64, i64)> {
         .attrs
         .values()
         .filter_map(|v| match v {
-            Value::String(s) if s.len() >= 20 && s.as_bytes()[4] == b'-' => {
-                fact::parse_time(s).ok()
-            }
+            Value::String(s) if state::looks_like_time(s) => fact::parse_time(s).ok(),
             _ => None,
         })
         .collect();

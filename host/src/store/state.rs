@@ -130,7 +130,7 @@ pub fn encode(o: &Observation) -> Vec<u8> {
 }
 
 /// Cheap pre-check before parsing a time: `YYYY-MM-DDTHH:MM:SSZ` is at least 20 bytes.
-fn looks_like_time(s: &str) -> bool {
+pub(super) fn looks_like_time(s: &str) -> bool {
     s.len() >= 20 && s.as_bytes()[4] == b'-'
 }
 

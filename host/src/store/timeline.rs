@@ -5,11 +5,12 @@
 //! observations were merged at ingest), decoding (without copying strings) only the states a
 //! selection can keep: every state in the window, or an entity's latest.
 
-use super::state::{Attr, State};
-use super::{Store, keys};
 pub use licmetric_sdk::facts::Interner;
 use licmetric_sdk::facts::{ABSENT, OPEN};
 use licmetric_sdk::types::{FactRequest, Selection, Timeline, ValueType};
+
+use super::state::{Attr, State};
+use super::{Store, keys};
 
 /// The span the evaluated days cover: `[start, end)`.
 #[derive(Debug, Clone, Copy)]
@@ -76,12 +77,12 @@ fn select(
     strings: &mut Interner,
     out: &mut Timeline,
 ) -> anyhow::Result<()> {
-    let Some((last_at, last)) = changes.last() else {
+    let Some((last_at, last_bytes)) = changes.last() else {
         return Ok(());
     };
     let key = entity_key(entity)?;
+    // Intervals and instants read only the latest state; states decode each in the window.
     let mut scratch = Vec::new();
-    let last = State::decode(last, &mut scratch)?;
     match &request.selection {
         Selection::States => {
             for (i, (from, bytes)) in changes.iter().enumerate() {
@@ -97,6 +98,7 @@ fn select(
         }
         Selection::Intervals(sel) => {
             // The latest state; a retirement without `end` ends the interval (SPEC §2.3).
+            let last = State::decode(last_bytes, &mut scratch)?;
             let mut earlier = Vec::new();
             let (state, at, retired_at) = if last.retired {
                 let mut found = None;
@@ -141,6 +143,7 @@ fn select(
             }
         }
         Selection::Instants(sel) => {
+            let last = State::decode(last_bytes, &mut scratch)?;
             if last.retired {
                 return Ok(());
             }

@@ -47,6 +47,7 @@ pub fn test_limits() -> Limits {
         output_bytes: 16 << 20,
         log_lines: 16,
         service_memory_bytes: 1 << 30,
+        stored_day_bytes: 4 << 20,
     }
 }
 
@@ -61,6 +62,8 @@ pub struct TestServer {
     pub evaluator: Evaluator,
     /// An admin token the helpers below send with every request.
     pub admin_token: String,
+    /// The client the helpers send with (it trusts the test certificate of an HTTPS server).
+    pub client: reqwest::blocking::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -77,6 +80,27 @@ impl TestServer {
         runtime: Arc<Runtime>,
         settings: api::Settings,
     ) -> TestServer {
+        Self::spawn(store, runtime, settings, None)
+    }
+
+    /// Serves HTTPS with `tls` on `https://localhost:PORT`; the helpers' client trusts `root`.
+    pub fn start_tls(
+        store: Arc<Store>,
+        runtime: Arc<Runtime>,
+        tls: api::serve::Tls,
+        root: reqwest::Certificate,
+    ) -> TestServer {
+        Self::spawn(store, runtime, api::Settings::default(), Some((tls, root)))
+    }
+
+    fn spawn(
+        store: Arc<Store>,
+        runtime: Arc<Runtime>,
+        settings: api::Settings,
+        tls: Option<(api::serve::Tls, reqwest::Certificate)>,
+    ) -> TestServer {
+        let (tls, root) = tls.unzip();
+        let https = tls.is_some();
         let (admin_token, _) = store
             .create_token(Role::Admin, None, Some("tests".into()))
             .expect("admin token");
@@ -93,19 +117,27 @@ impl TestServer {
                 addr_tx
                     .send(listener.local_addr().expect("addr"))
                     .expect("send addr");
-                axum::serve(listener, api::router(state))
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .expect("serve");
+                api::serve::serve(listener, api::router(state), tls, async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("serve");
             });
         });
-        let addr = addr_rx.recv().expect("server address");
+        let addr: std::net::SocketAddr = addr_rx.recv().expect("server address");
+        let mut client = reqwest::blocking::Client::builder();
+        if let Some(root) = root {
+            client = client.add_root_certificate(root);
+        }
         TestServer {
-            url: format!("http://{addr}"),
+            url: if https {
+                format!("https://localhost:{}", addr.port())
+            } else {
+                format!("http://{addr}")
+            },
             evaluator,
             admin_token,
+            client: client.build().expect("client"),
             shutdown: Some(tx),
             thread: Some(thread),
         }
@@ -145,7 +177,7 @@ impl TestServer {
         method: reqwest::Method,
         path: &str,
     ) -> reqwest::blocking::RequestBuilder {
-        reqwest::blocking::Client::new().request(method, format!("{}{path}", self.url))
+        self.client.request(method, format!("{}{path}", self.url))
     }
 
     /// Sends `body` (a component, a document …) to `path` with `token`: the status and the

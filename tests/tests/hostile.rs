@@ -251,3 +251,55 @@ fn a_failed_evaluation_is_remembered_until_its_inputs_change() {
         "new parameters run it again: {took:?}"
     );
 }
+
+/// Issue 15.6: a plugin whose honest numbers carry megabytes a day (here a 2 MiB warning)
+/// fails those days, named, once they pass the per-product-day cap, and the store keeps
+/// nothing of them; a product within the cap is cached as before.
+#[test]
+fn a_day_over_the_stored_output_cap_fails_and_is_not_stored() {
+    let runtime = runtime(licmetric::runtime::Limits {
+        stored_day_bytes: 1 << 20,
+        ..test_limits()
+    });
+    runtime
+        .load_file(std::path::Path::new(LIAR))
+        .expect("liar loads");
+    let store = Arc::new(Store::temporary().unwrap());
+    let server = TestServer::start(store.clone(), runtime);
+    for (id, parameters) in [("flood", json!({ "lie": "flood" })), ("honest", json!({}))] {
+        let (status, _, body) = server.put(
+            &format!("/api/v1/products/{id}"),
+            &product(id, "liar@^1", parameters),
+        );
+        assert_eq!(status, 200, "{id}: {body:?}");
+    }
+    let usage = |id: &str| {
+        server.get(&format!(
+            "/api/v1/usage?product={id}&start=2026-11-02&end=2026-11-04"
+        ))
+    };
+    let before = store.cached_day_count();
+    let (status, body) = usage("flood");
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["plugin"], "liar@1.0.0", "{body}");
+    assert_eq!(body["error"]["kind"], "output", "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("product flood on 2026-11-0")
+            && detail.contains("over the cap of 1048576 bytes per product-day"),
+        "{detail}"
+    );
+    assert_eq!(store.cached_day_count(), before, "a flooded day was stored");
+
+    let (status, body) = usage("honest");
+    assert_eq!(
+        (status, body["quantity"].as_str()),
+        (200, Some("7")),
+        "{body}"
+    );
+    assert_eq!(
+        store.cached_day_count(),
+        before + 2,
+        "the honest days are cached"
+    );
+}

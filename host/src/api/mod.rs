@@ -18,6 +18,7 @@ pub mod problem;
 mod products;
 pub mod read;
 mod reevaluate;
+pub mod serve;
 mod status;
 mod tokens;
 mod usage;

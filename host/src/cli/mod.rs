@@ -52,6 +52,16 @@ enum Command {
         /// from it and waits while concurrent calls hold the rest.
         #[arg(long, default_value_t = 4096)]
         plugin_memory_total_mib: usize,
+        /// Most a plugin's results may keep in the store per product-day, in MiB (its numbers,
+        /// warnings and distinct identities); a day over it fails instead of being stored.
+        #[arg(long, default_value_t = 4)]
+        stored_day_mib: usize,
+        /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert (keep it 0600).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Make, list or revoke API tokens (the service must not be running on the store;
     /// a running service makes them at /api/v1/tokens).
@@ -163,12 +173,20 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             no_token_in_url,
             plugins_dir,
             plugin_memory_total_mib,
+            stored_day_mib,
+            tls_cert,
+            tls_key,
         } => serve(
             data,
             listen,
+            match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(api::serve::Tls::from_pem_files(&cert, &key)?),
+                _ => None,
+            },
             plugins_dir,
             Limits {
                 service_memory_bytes: plugin_memory_total_mib << 20,
+                stored_day_bytes: stored_day_mib << 20,
                 ..Limits::default()
             },
             api::Settings {
@@ -318,6 +336,7 @@ fn first_admin_token(store: &Store, data: &std::path::Path) -> anyhow::Result<()
 fn serve(
     data: PathBuf,
     listen: SocketAddr,
+    tls: Option<api::serve::Tls>,
     plugins_dir: Option<PathBuf>,
     limits: Limits,
     settings: api::Settings,
@@ -345,15 +364,15 @@ fn serve(
             .await
             .with_context(|| format!("listening on {listen}"))?;
         tracing::info!(
-            "licmetric serving on http://{} (store {})",
+            "licmetric serving on {}://{} (store {})",
+            if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?,
             data.display()
         );
-        axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        api::serve::serve(listener, api::router(state), tls, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
         store.flush()?;
         anyhow::Ok(())
     })

@@ -744,6 +744,25 @@ impl Evaluator {
             }
             results.fail(plugin, outcome.errors);
         }
+        // What a product-day may keep in the store is capped (issue 15.6): over it, that day
+        // fails, named, and nothing of it is stored.
+        let cap = self.runtime.limits().stored_day_bytes;
+        for ((product, date), slot) in results.by_day.iter_mut() {
+            let Ok(records) = slot else { continue };
+            let size: usize = records.iter().map(DayRecord::stored_bytes).sum();
+            if size > cap {
+                *slot = Err(EvalError::PluginFailure {
+                    plugin: plugin.label(),
+                    kind: "output".into(),
+                    message: format!(
+                        "plugin {} failed: its result for product {product} on {date} would store \
+                         about {size} bytes, over the cap of {cap} bytes per product-day \
+                         (serve --stored-day-mib)",
+                        plugin.label()
+                    ),
+                });
+            }
+        }
         Ok(results.by_day)
     }
 

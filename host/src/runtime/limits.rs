@@ -17,6 +17,10 @@ pub struct Limits {
     /// and waits (queues) while concurrent calls hold the rest, so N concurrent reads of a
     /// memory-hungry plugin cannot take the service past this. At least one call's cap.
     pub service_memory_bytes: usize,
+    /// Most bytes the cache may keep of one product-day's results (its partitions' numbers,
+    /// warnings and distinct identities): a plugin that answers more fails that day instead of
+    /// growing the store without bound. 4 MiB holds a named-user day of ~150,000 identities.
+    pub stored_day_bytes: usize,
 }
 
 impl Default for Limits {
@@ -27,6 +31,7 @@ impl Default for Limits {
             output_bytes: 256 << 20,
             log_lines: 64,
             service_memory_bytes: 4 << 30,
+            stored_day_bytes: 4 << 20,
         }
     }
 }

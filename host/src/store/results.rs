@@ -52,6 +52,30 @@ pub struct DayRecord {
     pub bundle_claims: Vec<(String, Option<String>)>,
 }
 
+impl DayRecord {
+    /// About how many bytes the record takes in `day_results`: the text it holds (the numbers
+    /// are stored as text too). What the per-product-day cap is checked against; one pass over
+    /// the record's strings.
+    pub fn stored_bytes(&self) -> usize {
+        let pairs = |v: &BTreeMap<String, String>| {
+            v.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>()
+        };
+        let texts = |v: &[String]| v.iter().map(|t| t.len() + 1).sum::<usize>();
+        16 + self.metric.len()
+            + self.partition.len()
+            + self.quantity.len()
+            + self.peak_at.len()
+            + pairs(&self.measures)
+            + texts(&self.identities)
+            + texts(&self.warnings)
+            + self
+                .bundle_claims
+                .iter()
+                .map(|(b, r)| b.len() + r.as_ref().map_or(0, String::len) + 2)
+                .sum::<usize>()
+    }
+}
+
 /// What a cached day holds: its partitions' records (numbers only) and the sequence it was
 /// computed at.
 #[derive(Debug, Clone)]
@@ -145,6 +169,12 @@ impl ResultKey<'_> {
 }
 
 impl Store {
+    /// How many product-days the cache holds (every product, every plugin version). Scans the
+    /// tree's keys: for health pages and tests, not for a report.
+    pub fn cached_day_count(&self) -> usize {
+        self.day_results.len()
+    }
+
     /// The cached days of `[first, last]` (ISO dates), by date: one range scan of the
     /// product's keys, not one lookup per day.
     pub fn cached_days(

@@ -1,6 +1,7 @@
 //! Test plugin whose answers lie in the way a product's `lie` parameter names (issue 15.4):
 //! `negative` (-7), `twice` (two results for one partition), `peak-outside` (a peak instant
-//! before its day), `huge` (10^18), `other-product`, `other-day`. Without `lie` every day
+//! before its day), `huge` (10^18), `other-product`, `other-day`, `flood` (a 2 MiB warning
+//! every day: honest numbers, more than the store keeps of a product-day). Without `lie` every day
 //! counts 7, so its bundled example passes and it loads: it misbehaves only on the products
 //! that ask it to. The host must turn each lie into a plugin failure naming plugin and product.
 // Only the wasm build exports the plugin; a native build (cargo test --workspace) uses nothing.
@@ -77,6 +78,11 @@ impl Metric for Liar {
                         let mut other = result(id, day, "7", day.start);
                         other.date = "1999-01-01".into();
                         days.push(other);
+                    }
+                    "flood" => {
+                        let mut flooded = result(id, day, "7", day.start);
+                        flooded.warnings.push("x".repeat(2 << 20));
+                        days.push(flooded);
                     }
                     _ => days.push(result(id, day, "7", day.start)),
                 }

@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::fact::{self, Observation};
-use super::{DAY_MS, Store, keys, state};
+use super::{DAY_MS, Store, intervals, keys, state};
 
 /// What an accepted batch did.
 #[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq)]
@@ -146,6 +146,7 @@ impl Store {
                 .push(o);
         }
         let today = Utc::now().timestamp_millis().div_euclid(DAY_MS);
+        let mut indexed: HashMap<&str, Option<intervals::Bounds>> = HashMap::new();
         for ((kind, key), mut new) in entities {
             new.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
             let margin = self.margin(kind)?;
@@ -162,11 +163,27 @@ impl Store {
             // The interval selected today is the latest state not retired (a retirement ends
             // it): its days change too when a late observation ends, shortens or extends it
             // (SPEC §4.10.3), even when the latest observation is the retirement.
-            for previous in self.latest_states(kind, key)? {
-                dirty.extend(time_span(&previous, margin));
+            let mut previous = self.latest_states(kind, key)?;
+            for p in &previous {
+                dirty.extend(time_span(p, margin));
             }
             for o in &new {
                 dirty.extend(time_span(o, margin));
+            }
+            let bounds = match indexed.get(kind) {
+                Some(b) => b.clone(),
+                None => {
+                    let b = self.indexed_bounds(kind)?;
+                    indexed.insert(kind, b.clone());
+                    b
+                }
+            };
+            if let Some(bounds) = bounds {
+                previous.reverse();
+                let mut after: Vec<Observation> = previous.clone();
+                after.extend(new.iter().map(|o| (*o).clone()));
+                after.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+                intervals::update(&mut batch, &bounds, kind, key, &previous, &after);
             }
             for (from, to) in dirty {
                 let first = from.div_euclid(DAY_MS);
@@ -229,11 +246,10 @@ impl Store {
         let stored_succ = |k: &[u8]| -> Result<Option<(Vec<u8>, Observation)>, BatchError> {
             let mut after = k.to_vec();
             after.push(0);
+            // The next key may be another entity's, or not an observation at all.
             match self.facts.range(after..).next() {
-                Some(item) => {
-                    let (k, o) = load(item)?;
-                    Ok(k.starts_with(&prefix).then_some((k, o)))
-                }
+                Some(Ok((k, _))) if !k.starts_with(&prefix) => Ok(None),
+                Some(item) => load(item).map(Some),
                 None => Ok(None),
             }
         };

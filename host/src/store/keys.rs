@@ -11,6 +11,8 @@ pub const CHANGE: u8 = b'c';
 pub const ID: u8 = b'i';
 /// Dirty stamps: `d kind \0 day` → sequence number of the last ingest touching that UTC day.
 pub const STAMP: u8 = b'd';
+/// Interval index: `x kind \0 day key` → empty (intervals.rs).
+pub const INTERVAL: u8 = b'x';
 /// The committed ingest sequence number.
 pub const SEQUENCE: &[u8] = b"m/seq";
 

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod fact;
 mod ingest;
+pub mod intervals;
 mod keys;
 pub mod plugins;
 mod private;

@@ -3,14 +3,16 @@
 //!
 //! Cost: one pass over the change points of each requested kind (consecutive identical
 //! observations were merged at ingest), decoding (without copying strings) only the states a
-//! selection can keep: every state in the window, or an entity's latest.
+//! selection can keep: every state in the window, or an entity's latest. Intervals read over a
+//! few days (re-counting dirty days) visit only the entities the interval index
+//! ([`super::intervals`]) finds for those days.
 
 pub use licmetric_sdk::facts::Interner;
 use licmetric_sdk::facts::{ABSENT, OPEN};
 use licmetric_sdk::types::{FactRequest, Selection, Timeline, ValueType};
 
 use super::state::{Attr, State};
-use super::{Store, keys};
+use super::{DAY_MS, Store, intervals, keys};
 
 /// The span the evaluated days cover: `[start, end)`.
 #[derive(Debug, Clone, Copy)]
@@ -39,13 +41,53 @@ impl Store {
         window: Window,
         strings: &mut Interner,
     ) -> anyhow::Result<Timeline> {
-        let mut out = Timeline {
-            kind: request.kind.clone(),
-            entity: Vec::new(),
-            from: Vec::new(),
-            to: Vec::new(),
-            columns: vec![Vec::new(); request.attributes.len()],
-        };
+        if let Selection::Intervals(sel) = &request.selection {
+            let from = window.start.saturating_sub(sel.margin_ms);
+            let bounds = intervals::Bounds {
+                start: sel.start.clone(),
+                end: sel.end.clone(),
+            };
+            if window.end.saturating_sub(from) <= intervals::MAX_WINDOW_DAYS * DAY_MS
+                && self.interval_index(&request.kind, &bounds)?
+            {
+                return self.indexed_timeline(request, window, from, strings);
+            }
+        }
+        self.scanned_timeline(request, window, strings)
+    }
+
+    /// The entities the interval index finds for `[from, window.end)`, each read by its own
+    /// change points.
+    pub(super) fn indexed_timeline(
+        &self,
+        request: &FactRequest,
+        window: Window,
+        from: i64,
+        strings: &mut Interner,
+    ) -> anyhow::Result<Timeline> {
+        let mut out = empty(request);
+        let mut changes: Vec<(i64, sled::IVec)> = Vec::new();
+        for key in self.indexed_entities(&request.kind, from, window.end)? {
+            let key = std::str::from_utf8(&key)?;
+            let entity = keys::entity(keys::CHANGE, &request.kind, key);
+            changes.clear();
+            for item in self.facts.scan_prefix(&entity) {
+                let (k, v) = item?;
+                changes.push((keys::split_observation(&k[1..]).1, v));
+            }
+            select(request, window, &entity[1..], &changes, strings, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Every change point of the kind, in one pass.
+    pub(super) fn scanned_timeline(
+        &self,
+        request: &FactRequest,
+        window: Window,
+        strings: &mut Interner,
+    ) -> anyhow::Result<Timeline> {
+        let mut out = empty(request);
         let mut entity: Vec<u8> = Vec::new();
         let mut changes: Vec<(i64, sled::IVec)> = Vec::new();
         for item in self
@@ -64,6 +106,16 @@ impl Store {
         }
         select(request, window, &entity, &changes, strings, &mut out)?;
         Ok(out)
+    }
+}
+
+fn empty(request: &FactRequest) -> Timeline {
+    Timeline {
+        kind: request.kind.clone(),
+        entity: Vec::new(),
+        from: Vec::new(),
+        to: Vec::new(),
+        columns: vec![Vec::new(); request.attributes.len()],
     }
 }
 

@@ -94,3 +94,90 @@ fn only_dirty_days_are_recomputed() {
     evaluate();
     assert_eq!(plugin.evaluation_counts(), (calls0 + 2, days0 + 31));
 }
+
+/// A report read again after a batch takes the days the batch did not touch from the kept
+/// report and recomputes only the touched ones; what it answers is what a service that never
+/// saw the first report answers.
+#[test]
+fn a_report_after_a_batch_recounts_only_touched_days_and_equals_a_fresh_one() {
+    let store = Arc::new(Store::temporary().unwrap());
+    let runtime = runtime(test_limits());
+    let plugin = runtime
+        .resolve("concurrent", &semver::VersionReq::STAR)
+        .unwrap();
+    let server = TestServer::start(store.clone(), runtime.clone());
+    for id in ["cad", "cam"] {
+        server.put(
+            &format!("/api/v1/products/{id}"),
+            &product(id, "concurrent@^1", json!({ "license_type": id })),
+        );
+    }
+    let lines: Vec<String> = (1..=30)
+        .flat_map(|d| {
+            let day = format!("2026-11-{d:02}");
+            ["cad", "cam"].map(|lt| {
+                session(
+                    &format!("{lt}-{d}"),
+                    lt,
+                    "ann",
+                    &format!("{day}T09:00:00Z"),
+                    Some(&format!("{day}T10:00:00Z")),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(server.post("/api/v1/facts", &lines.join("\n")).0, 200);
+    let path = "/products?startDate=2026-11-01&endDate=2026-11-30";
+    let quantity = |body: &serde_json::Value, id: &str| {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["id"] == id)
+            .map(|row| row["metricQuantity"].clone())
+    };
+    let (status, first) = server.get(path);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(quantity(&first, "cad"), Some(json!(1)), "{first}");
+    let counts = plugin.evaluation_counts();
+    let reads = store.cached_day_reads();
+
+    // Two late sessions overlapping cad's on 10 November.
+    let late = [
+        session(
+            "late-1",
+            "cad",
+            "bob",
+            "2026-11-10T09:15:00Z",
+            Some("2026-11-10T09:45:00Z"),
+        ),
+        session(
+            "late-2",
+            "cad",
+            "cy",
+            "2026-11-10T09:20:00Z",
+            Some("2026-11-10T09:50:00Z"),
+        ),
+    ];
+    assert_eq!(server.post("/api/v1/facts", &late.join("\n")).0, 200);
+    let (status, second) = server.get(path);
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(quantity(&second, "cad"), Some(json!(3)), "{second}");
+    assert_eq!(quantity(&second, "cam"), Some(json!(1)), "{second}");
+    assert_eq!(
+        plugin.evaluation_counts(),
+        (counts.0 + 1, counts.1 + 2),
+        "one call for the one touched day of each product"
+    );
+    assert!(
+        store.cached_day_reads() - reads <= 2,
+        "the 58 untouched days came from the kept report, not the cache: {} reads",
+        store.cached_day_reads() - reads
+    );
+
+    let fresh = TestServer::start(store, runtime);
+    assert_eq!(
+        fresh.get(path).1,
+        second,
+        "a fresh service answers the same"
+    );
+}

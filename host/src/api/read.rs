@@ -18,7 +18,7 @@ use super::{AppState, Problem};
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
 use crate::eval::scope::{self, Scope};
-use crate::eval::{Detail, EvalError, ProductDays};
+use crate::eval::{Detail, Earlier, EvalError, ProductDays};
 use crate::store::records::{Bundle, Product};
 
 /// One product's figures over the report's period, as the caller may see them.
@@ -71,6 +71,8 @@ pub struct Report {
     pub generated: String,
     /// The newest fact sequence it read.
     pub fact_sequence: u64,
+    /// The instant it was evaluated at (open intervals end there), epoch milliseconds.
+    pub evaluated_at: i64,
     pub scope: Option<Scope>,
     pub products: Vec<ProductFigures>,
     pub bundles: Vec<BundleFigures>,
@@ -176,13 +178,25 @@ pub fn report(
     {
         return Ok(entry.report.clone());
     }
+    // Only facts changed since the kept report: the days they did not touch come from it
+    // (unscoped reports only: a scoped one holds restricted days).
+    let earlier = match slot.take() {
+        Some(entry)
+            if caller.scope().is_none()
+                && entry.freshness.records_generation == now.records_generation
+                && entry.freshness.registry_generation == now.registry_generation =>
+        {
+            earlier_days(entry)
+        }
+        _ => Earlier::default(),
+    };
     let report = Arc::new(compute(
         state,
         caller.scope(),
-        start,
-        end,
+        (start, end),
         now.fact_sequence,
         Detail::None,
+        earlier,
     )?);
     let today = chrono::Utc::now().date_naive();
     *slot = Some(Entry {
@@ -204,19 +218,57 @@ pub fn detailed_report(
     detail: Detail,
 ) -> Result<Report, Problem> {
     let sequence = freshness(state)?.fact_sequence;
-    compute(state, caller.scope(), start, end, sequence, detail)
+    compute(
+        state,
+        caller.scope(),
+        (start, end),
+        sequence,
+        detail,
+        Earlier::default(),
+    )
+}
+
+/// A kept report's days, when no reader holds the report any more (else nothing: the next
+/// report reads them from the cache).
+fn earlier_days(entry: Entry) -> Earlier {
+    let Ok(report) = Arc::try_unwrap(entry.report) else {
+        return Earlier::default();
+    };
+    Earlier {
+        sequence: entry.freshness.fact_sequence,
+        run_at: report.evaluated_at,
+        products: report
+            .products
+            .into_iter()
+            .filter_map(|p| Some((p.record.id.clone(), p.days.ok()?)))
+            .collect(),
+    }
 }
 
 fn compute(
     state: &AppState,
     scope: Option<&Scope>,
-    start: NaiveDate,
-    end: NaiveDate,
+    (start, end): (NaiveDate, NaiveDate),
     fact_sequence: u64,
     detail: Detail,
+    earlier: Earlier,
 ) -> Result<Report, Problem> {
-    let generated = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let (records, results) = every_product(state, scope, start, end, detail)?;
+    let now = chrono::Utc::now();
+    let generated = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let evaluated_at = now.timestamp_millis();
+    let products = state.evaluator.store.products()?;
+    let detail = if scope.is_some() { Detail::All } else { detail };
+    let results = if detail == Detail::None {
+        state
+            .evaluator
+            .days_after(&products, start, end, evaluated_at, earlier)
+    } else {
+        state
+            .evaluator
+            .days_with(&products, start, end, evaluated_at, detail)
+    }
+    .map_err(eval_problem)?;
+    let (records, results) = (products, restrict_all(results, scope));
     let evaluated: Vec<(&Product, &Result<ProductDays, EvalError>)> =
         records.iter().zip(&results).collect();
     let mut bundles: BTreeMap<String, Bundle> = state
@@ -266,6 +318,7 @@ fn compute(
         end,
         generated,
         fact_sequence,
+        evaluated_at,
         scope: scope.cloned(),
         products,
         bundles,

@@ -113,6 +113,21 @@ pub struct ProductDays {
     pub days: Vec<(Day, Result<Vec<DayRecord>, EvalError>)>,
 }
 
+/// What an earlier evaluation of the same period computed, handed back so that the next one
+/// (after an ingest) takes the days no fact touched since from memory instead of reading and
+/// decoding them from the cache again. A report over N products after a batch then costs the
+/// dirty days and N period rules, not N × days record reads.
+#[derive(Default)]
+pub struct Earlier {
+    /// The committed sequence read before that evaluation: a day no ingest stamped after it
+    /// is unchanged.
+    pub sequence: u64,
+    /// That evaluation's "now": only days over by then were final.
+    pub run_at: i64,
+    /// Its products' days, by product id (numbers only).
+    pub products: HashMap<String, ProductDays>,
+}
+
 /// Which days' contributors and explanation lines an evaluation fills in. Numbers are cheap;
 /// details cost a contributor per consumer, so only readers that show them ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +245,31 @@ impl Evaluator {
         run_at: i64,
         detail: Detail,
     ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
+        self.evaluate(products, start, end, run_at, detail, Earlier::default())
+    }
+
+    /// [`Evaluator::days`], reusing what `earlier` computed for days no ingest touched since
+    /// (same plugin, rule data and product record); the rest as `days` does.
+    pub fn days_after(
+        &self,
+        products: &[Product],
+        start: NaiveDate,
+        end: NaiveDate,
+        run_at: i64,
+        earlier: Earlier,
+    ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
+        self.evaluate(products, start, end, run_at, Detail::None, earlier)
+    }
+
+    fn evaluate(
+        &self,
+        products: &[Product],
+        start: NaiveDate,
+        end: NaiveDate,
+        run_at: i64,
+        detail: Detail,
+        mut earlier: Earlier,
+    ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
         // One registry for the whole call: every product resolves against the same versions,
         // even if an operator activates another one meanwhile.
         let registry = self.runtime.registry();
@@ -256,7 +296,13 @@ impl Evaluator {
         }
         for (plugin, rule_data, members) in groups.into_values() {
             let group: Vec<&Product> = members.iter().map(|&i| &products[i]).collect();
-            let mut results = self.plugin_days(&plugin, &rule_data, &group, start, end, run_at)?;
+            let mut results = self.plugin_days(
+                &plugin,
+                &rule_data,
+                &group,
+                (start, end, run_at),
+                &mut earlier,
+            )?;
             if detail != Detail::None {
                 self.explain(&plugin, &rule_data, &mut results, detail, run_at)?;
             }
@@ -321,14 +367,45 @@ impl Evaluator {
         Ok(document)
     }
 
+    /// The days of `product` that `earlier` computed with this plugin, rule data and record
+    /// and that no ingest touched since, by date (taken out of `earlier`).
+    fn unchanged(
+        &self,
+        plugin: &LoadedPlugin,
+        rule_version: &str,
+        product: &Product,
+        earlier: &mut Earlier,
+        stamps: &mut Stamps<'_>,
+    ) -> Result<HashMap<String, Vec<DayRecord>>, EvalError> {
+        let mut out = HashMap::new();
+        let Some(before) = earlier.products.remove(&product.id) else {
+            return Ok(out);
+        };
+        if self.candidate.is_some()
+            || before.plugin.digest() != plugin.digest()
+            || before.rule_version != rule_version
+            || before.product != *product
+        {
+            return Ok(out);
+        }
+        for (day, result) in before.days {
+            if let Ok(records) = result
+                && day.end <= earlier.run_at
+                && stamps.newest(&day)? <= earlier.sequence
+            {
+                out.insert(day.date, records);
+            }
+        }
+        Ok(out)
+    }
+
     fn plugin_days(
         &self,
         plugin: &Arc<LoadedPlugin>,
         rule_data: &Arc<str>,
         products: &[&Product],
-        start: NaiveDate,
-        end: NaiveDate,
-        run_at: i64,
+        (start, end, run_at): (NaiveDate, NaiveDate, i64),
+        earlier: &mut Earlier,
     ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
         let rule_version = rule_data_version(rule_data);
         // Candidates are evaluated afresh and leave the cache and the health notes alone.
@@ -359,15 +436,30 @@ impl Evaluator {
                 product: &product.id,
             };
             let calendar = calendar::days(tz, start, end);
+            let unchanged = self.unchanged(plugin, &rule_version, product, earlier, &mut stamps)?;
             let mut held = match (cached, calendar.first(), calendar.last()) {
+                // Days computed earlier and touched since are read one by one (another reader
+                // may have cached them meanwhile); with no earlier days, one range read.
+                (true, Some(_), Some(_)) if !unchanged.is_empty() => {
+                    let mut held = HashMap::new();
+                    for day in calendar.iter().filter(|d| !unchanged.contains_key(&d.date)) {
+                        held.extend(self.store.cached_days(&key, &day.date, &day.date)?);
+                    }
+                    held
+                }
                 (true, Some(first), Some(last)) => {
                     self.store.cached_days(&key, &first.date, &last.date)?
                 }
                 _ => HashMap::new(),
             };
+            let mut unchanged = unchanged;
             let mut days = Vec::new();
             let mut missing = Vec::new();
             for day in calendar {
+                if let Some(records) = unchanged.remove(&day.date) {
+                    days.push((day, Ok(records)));
+                    continue;
+                }
                 let hit = match held.remove(&day.date) {
                     Some(c) if day.end <= run_at && c.sequence >= stamps.newest(&day)? => {
                         Some(Ok(c.records))

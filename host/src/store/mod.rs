@@ -47,6 +47,8 @@ pub struct Store {
     records_generation: std::sync::atomic::AtomicU64,
     /// Ingests are serialised so the committed sequence number only grows.
     ingest_lock: Mutex<()>,
+    /// Cached days read and decoded since the store was opened (results.rs).
+    pub(crate) cached_day_reads: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -89,6 +91,7 @@ impl Store {
             records_generation: Default::default(),
             db,
             ingest_lock: Mutex::new(()),
+            cached_day_reads: Default::default(),
         })
     }
 

@@ -175,6 +175,13 @@ impl Store {
         self.day_results.len()
     }
 
+    /// How many cached days were read and decoded since the store was opened: what a report
+    /// costs the cache (a report kept in memory reads only the days an ingest touched).
+    pub fn cached_day_reads(&self) -> u64 {
+        self.cached_day_reads
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The cached days of `[first, last]` (ISO dates), by date: one range scan of the
     /// product's keys, not one lookup per day.
     pub fn cached_days(
@@ -189,6 +196,8 @@ impl Store {
             let (k, v) = entry?;
             let date = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
             let stored: StoredDay = postcard::from_bytes(&v)?;
+            self.cached_day_reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let records = stored
                 .records
                 .into_iter()

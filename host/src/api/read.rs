@@ -188,7 +188,7 @@ pub fn report(
         {
             earlier_days(entry)
         }
-        _ => Earlier::default(),
+        _ => Default::default(),
     };
     let report = Arc::new(compute(
         state,
@@ -224,25 +224,33 @@ pub fn detailed_report(
         (start, end),
         sequence,
         detail,
-        Earlier::default(),
+        Default::default(),
     )
 }
 
-/// A kept report's days, when no reader holds the report any more (else nothing: the next
-/// report reads them from the cache).
-fn earlier_days(entry: Entry) -> Earlier {
+/// Period figures of a kept report, by product id, for the products whose days come back
+/// the same.
+type Figures = HashMap<String, (Result<Usage, EvalError>, Option<MetricName>)>;
+
+/// A kept report's days and figures, when no reader holds the report any more (else nothing:
+/// the next report reads its days from the cache).
+fn earlier_days(entry: Entry) -> (Earlier, Figures) {
     let Ok(report) = Arc::try_unwrap(entry.report) else {
-        return Earlier::default();
+        return Default::default();
     };
-    Earlier {
+    let mut earlier = Earlier {
         sequence: entry.freshness.fact_sequence,
         run_at: report.evaluated_at,
-        products: report
-            .products
-            .into_iter()
-            .filter_map(|p| Some((p.record.id.clone(), p.days.ok()?)))
-            .collect(),
+        products: HashMap::new(),
+    };
+    let mut figures = Figures::new();
+    for p in report.products {
+        if let Ok(days) = p.days {
+            figures.insert(p.record.id.clone(), (p.usage, p.metric));
+            earlier.products.insert(p.record.id, days);
+        }
     }
+    (earlier, figures)
 }
 
 fn compute(
@@ -251,7 +259,7 @@ fn compute(
     (start, end): (NaiveDate, NaiveDate),
     fact_sequence: u64,
     detail: Detail,
-    earlier: Earlier,
+    (earlier, mut before): (Earlier, Figures),
 ) -> Result<Report, Problem> {
     let now = chrono::Utc::now();
     let generated = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -283,8 +291,15 @@ fn compute(
         figures.push(match result {
             Err(e) => (Err(e.clone()), None, None),
             Ok(days) => {
-                let usage = period::usage(days, start, end, None, Weekday::Mon);
-                let metric = usage.as_ref().ok().and_then(|u| metric_name(days, u));
+                // Days that came back the same keep the figures derived from them.
+                let (usage, metric) = match before.remove(&days.product.id) {
+                    Some(figures) if days.same_as_earlier => figures,
+                    _ => {
+                        let usage = period::usage(days, start, end, None, Weekday::Mon);
+                        let metric = usage.as_ref().ok().and_then(|u| metric_name(days, u));
+                        (usage, metric)
+                    }
+                };
                 let link = bundle_link(days, usage.as_ref().ok(), &mut bundles);
                 (usage, metric, link)
             }

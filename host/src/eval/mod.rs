@@ -111,6 +111,9 @@ pub struct ProductDays {
     /// The rule-data document the days were computed with (to explain them the same way).
     pub rule_data: Arc<str>,
     pub days: Vec<(Day, Result<Vec<DayRecord>, EvalError>)>,
+    /// Every day is what the [`Earlier`] evaluation had (taken from it, or recomputed to the
+    /// same records), so figures derived from its days still hold.
+    pub same_as_earlier: bool,
 }
 
 /// What an earlier evaluation of the same period computed, handed back so that the next one
@@ -367,8 +370,9 @@ impl Evaluator {
         Ok(document)
     }
 
-    /// The days of `product` that `earlier` computed with this plugin, rule data and record
-    /// and that no ingest touched since, by date (taken out of `earlier`).
+    /// What `earlier` computed for `product` with this plugin, rule data and record (taken
+    /// out of `earlier`): the days no ingest touched since, and the others' records, to tell
+    /// whether recomputing them changed anything. `None` when it has nothing usable.
     fn unchanged(
         &self,
         plugin: &LoadedPlugin,
@@ -376,27 +380,27 @@ impl Evaluator {
         product: &Product,
         earlier: &mut Earlier,
         stamps: &mut Stamps<'_>,
-    ) -> Result<HashMap<String, Vec<DayRecord>>, EvalError> {
-        let mut out = HashMap::new();
+    ) -> Result<Option<EarlierDays>, EvalError> {
         let Some(before) = earlier.products.remove(&product.id) else {
-            return Ok(out);
+            return Ok(None);
         };
         if self.candidate.is_some()
             || before.plugin.digest() != plugin.digest()
             || before.rule_version != rule_version
             || before.product != *product
         {
-            return Ok(out);
+            return Ok(None);
         }
+        let mut out = EarlierDays::default();
         for (day, result) in before.days {
-            if let Ok(records) = result
-                && day.end <= earlier.run_at
-                && stamps.newest(&day)? <= earlier.sequence
-            {
-                out.insert(day.date, records);
+            let Ok(records) = result else { continue };
+            if day.end <= earlier.run_at && stamps.newest(&day)? <= earlier.sequence {
+                out.unchanged.insert(day.date, records);
+            } else {
+                out.touched.insert(day.date, records);
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     fn plugin_days(
@@ -415,6 +419,8 @@ impl Evaluator {
 
         // 1. Serve what the cache holds; collect the days to compute.
         let mut all: Vec<Result<ProductDays, EvalError>> = Vec::new();
+        // Per product (as `all`): how many days came from `earlier`, and its touched days.
+        let mut touched: Vec<Option<(usize, HashMap<String, Vec<DayRecord>>)>> = Vec::new();
         let mut needed: Vec<Needed> = Vec::new();
         for (index, product) in products.iter().enumerate() {
             let tz = match calendar::zone(product.timezone.as_deref()) {
@@ -424,6 +430,7 @@ impl Evaluator {
                         product: product.id.clone(),
                         reason,
                     }));
+                    touched.push(None);
                     continue;
                 }
             };
@@ -436,28 +443,33 @@ impl Evaluator {
                 product: &product.id,
             };
             let calendar = calendar::days(tz, start, end);
-            let unchanged = self.unchanged(plugin, &rule_version, product, earlier, &mut stamps)?;
-            let mut held = match (cached, calendar.first(), calendar.last()) {
+            let mut before =
+                self.unchanged(plugin, &rule_version, product, earlier, &mut stamps)?;
+            let mut held = match (cached, calendar.first(), calendar.last(), &before) {
                 // Days computed earlier and touched since are read one by one (another reader
                 // may have cached them meanwhile); with no earlier days, one range read.
-                (true, Some(_), Some(_)) if !unchanged.is_empty() => {
+                (true, Some(_), Some(_), Some(b)) => {
                     let mut held = HashMap::new();
-                    for day in calendar.iter().filter(|d| !unchanged.contains_key(&d.date)) {
+                    for day in calendar
+                        .iter()
+                        .filter(|d| !b.unchanged.contains_key(&d.date))
+                    {
                         held.extend(self.store.cached_days(&key, &day.date, &day.date)?);
                     }
                     held
                 }
-                (true, Some(first), Some(last)) => {
+                (true, Some(first), Some(last), None) => {
                     self.store.cached_days(&key, &first.date, &last.date)?
                 }
                 _ => HashMap::new(),
             };
-            let mut unchanged = unchanged;
+            let mut reused = 0;
             let mut days = Vec::new();
             let mut missing = Vec::new();
             for day in calendar {
-                if let Some(records) = unchanged.remove(&day.date) {
+                if let Some(records) = before.as_mut().and_then(|b| b.unchanged.remove(&day.date)) {
                     days.push((day, Ok(records)));
+                    reused += 1;
                     continue;
                 }
                 let hit = match held.remove(&day.date) {
@@ -494,9 +506,12 @@ impl Evaluator {
                 rule_version: rule_version.clone(),
                 rule_data: rule_data.clone(),
                 days,
+                same_as_earlier: false,
             }));
+            touched.push(before.map(|b| (reused, b.touched)));
         }
         if needed.is_empty() {
+            mark_same_as_earlier(&mut all, touched);
             return Ok(all);
         }
 
@@ -557,6 +572,7 @@ impl Evaluator {
             }
             self.store.cache_days(&key, &to_cache)?;
         }
+        mark_same_as_earlier(&mut all, touched);
         Ok(all)
     }
 
@@ -890,6 +906,35 @@ impl Evaluator {
             results.fail(plugin, answer.errors);
         }
         Ok(results.by_day)
+    }
+}
+
+/// One product's days in an [`Earlier`] evaluation, split by whether an ingest touched them.
+#[derive(Default)]
+struct EarlierDays {
+    unchanged: HashMap<String, Vec<DayRecord>>,
+    touched: HashMap<String, Vec<DayRecord>>,
+}
+
+/// Sets [`ProductDays::same_as_earlier`]: every day came from the earlier evaluation or
+/// equals its touched day's records.
+fn mark_same_as_earlier(
+    all: &mut [Result<ProductDays, EvalError>],
+    touched: Vec<Option<(usize, HashMap<String, Vec<DayRecord>>)>>,
+) {
+    for (result, earlier) in all.iter_mut().zip(touched) {
+        let (Ok(product_days), Some((reused, touched))) = (result, earlier) else {
+            continue;
+        };
+        let same = product_days
+            .days
+            .iter()
+            .filter(|(day, records)| match (records, touched.get(&day.date)) {
+                (Ok(records), Some(before)) => records == before,
+                _ => false,
+            })
+            .count();
+        product_days.same_as_earlier = reused + same == product_days.days.len();
     }
 }
 

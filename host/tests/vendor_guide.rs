@@ -59,7 +59,7 @@ fn blocks(markdown: &str, info: &str) -> Vec<String> {
 /// stopped on exit whatever happens.
 fn script(blocks: &[String]) -> String {
     let mut out = String::from(
-        "set -o pipefail\ntrap 'kill $(jobs -p) 2>/dev/null; true' EXIT\nstarted=$SECONDS\n",
+        "set -o pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\nstarted=$SECONDS\n",
     );
     for (i, block) in blocks.iter().enumerate() {
         // Single-quoted, so nothing in the line is expanded or run.

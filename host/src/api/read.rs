@@ -264,19 +264,8 @@ fn compute(
     let now = chrono::Utc::now();
     let generated = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let evaluated_at = now.timestamp_millis();
-    let products = state.evaluator.store.products()?;
-    let detail = if scope.is_some() { Detail::All } else { detail };
-    let results = if detail == Detail::None {
-        state
-            .evaluator
-            .days_after(&products, start, end, evaluated_at, earlier)
-    } else {
-        state
-            .evaluator
-            .days_with(&products, start, end, evaluated_at, detail)
-    }
-    .map_err(eval_problem)?;
-    let (records, results) = (products, restrict_all(results, scope));
+    let (records, results) =
+        evaluate_all(state, scope, (start, end, evaluated_at), detail, earlier)?;
     let evaluated: Vec<(&Product, &Result<ProductDays, EvalError>)> =
         records.iter().zip(&results).collect();
     let mut bundles: BTreeMap<String, Bundle> = state
@@ -452,12 +441,23 @@ pub fn every_product(
     end: NaiveDate,
     detail: Detail,
 ) -> Result<(Vec<Product>, Vec<Result<ProductDays, EvalError>>), Problem> {
-    let products = state.evaluator.store.products()?;
     let now = chrono::Utc::now().timestamp_millis();
+    evaluate_all(state, scope, (start, end, now), detail, Earlier::default())
+}
+
+/// [`every_product`] at `run_at`, reusing the days of an `earlier` evaluation.
+fn evaluate_all(
+    state: &AppState,
+    scope: Option<&Scope>,
+    (start, end, run_at): (NaiveDate, NaiveDate, i64),
+    detail: Detail,
+    earlier: Earlier,
+) -> Result<(Vec<Product>, Vec<Result<ProductDays, EvalError>>), Problem> {
+    let products = state.evaluator.store.products()?;
     let detail = if scope.is_some() { Detail::All } else { detail };
     let results = state
         .evaluator
-        .days_with(&products, start, end, now, detail)
+        .days_after(&products, start, end, run_at, detail, earlier)
         .map_err(eval_problem)?;
     Ok((products, restrict_all(results, scope)))
 }

@@ -248,23 +248,12 @@ impl Evaluator {
         run_at: i64,
         detail: Detail,
     ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
-        self.evaluate(products, start, end, run_at, detail, Earlier::default())
+        self.days_after(products, start, end, run_at, detail, Earlier::default())
     }
 
-    /// [`Evaluator::days`], reusing what `earlier` computed for days no ingest touched since
-    /// (same plugin, rule data and product record); the rest as `days` does.
+    /// [`Evaluator::days_with`], reusing what `earlier` computed for days no ingest touched
+    /// since (same plugin, rule data and product record); the rest as `days_with` does.
     pub fn days_after(
-        &self,
-        products: &[Product],
-        start: NaiveDate,
-        end: NaiveDate,
-        run_at: i64,
-        earlier: Earlier,
-    ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
-        self.evaluate(products, start, end, run_at, Detail::None, earlier)
-    }
-
-    fn evaluate(
         &self,
         products: &[Product],
         start: NaiveDate,

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono::Utc;
-use serde_json::Value;
 
 use super::fact::{self, Observation};
 use super::{DAY_MS, Store, intervals, keys, state};
@@ -163,7 +162,7 @@ impl Store {
             // The interval selected today is the latest state not retired (a retirement ends
             // it): its days change too when a late observation ends, shortens or extends it
             // (SPEC §4.10.3), even when the latest observation is the retirement.
-            let mut previous = self.latest_states(kind, key)?;
+            let previous = self.latest_states(kind, key)?;
             for p in &previous {
                 dirty.extend(time_span(p, margin));
             }
@@ -179,11 +178,10 @@ impl Store {
                 }
             };
             if let Some(bounds) = bounds {
-                previous.reverse();
-                let mut after: Vec<Observation> = previous.clone();
-                after.extend(new.iter().map(|o| (*o).clone()));
+                let before: Vec<&Observation> = previous.iter().rev().collect();
+                let mut after: Vec<&Observation> = before.iter().chain(&new).copied().collect();
                 after.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-                intervals::update(&mut batch, &bounds, kind, key, &previous, &after);
+                intervals::update(&mut batch, &bounds, kind, key, &before, &after);
             }
             for (from, to) in dirty {
                 let first = from.div_euclid(DAY_MS);
@@ -318,14 +316,7 @@ impl Store {
 /// The span of an observation's own time attributes (session start..end, a denial's time),
 /// widened by the look-behind plugins asked for; `None` when it has none.
 fn time_span(o: &Observation, margin: i64) -> Option<(i64, i64)> {
-    let times: Vec<i64> = o
-        .attrs
-        .values()
-        .filter_map(|v| match v {
-            Value::String(s) if state::looks_like_time(s) => fact::parse_time(s).ok(),
-            _ => None,
-        })
-        .collect();
+    let times: Vec<i64> = o.attrs.values().filter_map(state::instant).collect();
     let first = *times.iter().min()?;
     let last = *times.iter().max()?;
     let open = o.kind == "session" && !o.attrs.contains_key("end");

@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 
 use super::fact::Observation;
-use super::state::{self, Attr, State};
+use super::state;
 use super::{DAY_MS, Store, keys};
 
 /// The day written for intervals every read must include: open (no end), spanning more than
@@ -59,7 +59,8 @@ impl Store {
         let mut trailing: Vec<Observation> = Vec::new();
         let flush = |trailing: &mut Vec<Observation>, batch: &mut sled::Batch| {
             if let Some(last) = trailing.last() {
-                for day in days(trailing, bounds) {
+                let run: Vec<&Observation> = trailing.iter().collect();
+                for day in days(&run, bounds) {
                     batch.insert(index_key(&last.kind, day, &last.key), &[]);
                 }
             }
@@ -119,8 +120,8 @@ pub(super) fn update(
     bounds: &Bounds,
     kind: &str,
     key: &str,
-    before: &[Observation],
-    after: &[Observation],
+    before: &[&Observation],
+    after: &[&Observation],
 ) {
     let old = days(before, bounds);
     let new = days(after, bounds);
@@ -135,17 +136,13 @@ pub(super) fn update(
 /// The index days of an entity whose trailing observations, oldest first, are `run`: the
 /// newest not retired is the selected state; a retirement after it ends it when it has no end
 /// (the newest retirement, so the days are never fewer than the read selects).
-fn days(run: &[Observation], bounds: &Bounds) -> BTreeSet<i64> {
+fn days(run: &[&Observation], bounds: &Bounds) -> BTreeSet<i64> {
     let Some(selected) = run.iter().rposition(|o| !o.retired) else {
         return BTreeSet::new();
     };
     let retired_at = run[selected + 1..].last().map(|o| o.at);
-    let encoded = state::encode(&run[selected]);
-    let mut scratch = Vec::new();
-    let Ok(state) = State::decode(&encoded, &mut scratch) else {
-        return [ALWAYS].into();
-    };
-    let time = |name: &str| state.get(name).and_then(Attr::time);
+    // The instants a timeline read sees (`Attr::time` of the stored state).
+    let time = |name: &str| run[selected].attrs.get(name).and_then(state::instant);
     let (Some(start), Some(end)) = (time(&bounds.start), time(&bounds.end).or(retired_at)) else {
         return [ALWAYS].into();
     };

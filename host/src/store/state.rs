@@ -110,9 +110,9 @@ pub fn encode(o: &Observation) -> Vec<u8> {
                     Ok(i) if i.to_string() == **text => Attr::Integer(i),
                     _ => Attr::Number(text),
                 },
-                Value::String(s) => match looks_like_time(s).then(|| fact::parse_time(s)) {
-                    Some(Ok(t)) => Attr::Time(t, text),
-                    _ => Attr::Text(text),
+                Value::String(_) => match instant(value) {
+                    Some(t) => Attr::Time(t, text),
+                    None => Attr::Text(text),
                 },
                 Value::Array(_) | Value::Object(_) => Attr::Json(text),
             };
@@ -129,9 +129,13 @@ pub fn encode(o: &Observation) -> Vec<u8> {
     out
 }
 
-/// Cheap pre-check before parsing a time: `YYYY-MM-DDTHH:MM:SSZ` is at least 20 bytes.
-pub(super) fn looks_like_time(s: &str) -> bool {
-    s.len() >= 20 && s.as_bytes()[4] == b'-'
+/// The instant an attribute value is stored as ([`Attr::Time`]): an RFC 3339 string. A cheap
+/// pre-check (`YYYY-MM-DDTHH:MM:SSZ` is at least 20 bytes) skips parsing other text.
+pub(super) fn instant(value: &Value) -> Option<i64> {
+    match value {
+        Value::String(s) if s.len() >= 20 && s.as_bytes()[4] == b'-' => fact::parse_time(s).ok(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -440,10 +440,13 @@ pub fn every_product(
     start: NaiveDate,
     end: NaiveDate,
     detail: Detail,
-) -> Result<(Vec<Product>, Vec<Result<ProductDays, EvalError>>), Problem> {
+) -> Result<Evaluated, Problem> {
     let now = chrono::Utc::now().timestamp_millis();
     evaluate_all(state, scope, (start, end, now), detail, Earlier::default())
 }
+
+/// Every product record and its days (or error), in the same order.
+type Evaluated = (Vec<Product>, Vec<Result<ProductDays, EvalError>>);
 
 /// [`every_product`] at `run_at`, reusing the days of an `earlier` evaluation.
 fn evaluate_all(
@@ -452,7 +455,7 @@ fn evaluate_all(
     (start, end, run_at): (NaiveDate, NaiveDate, i64),
     detail: Detail,
     earlier: Earlier,
-) -> Result<(Vec<Product>, Vec<Result<ProductDays, EvalError>>), Problem> {
+) -> Result<Evaluated, Problem> {
     let products = state.evaluator.store.products()?;
     let detail = if scope.is_some() { Detail::All } else { detail };
     let results = state

@@ -359,14 +359,16 @@ impl Evaluator {
         Ok(document)
     }
 
-    /// What `earlier` computed for `product` with this plugin, rule data and record (taken
-    /// out of `earlier`): the days no ingest touched since, and the others' records, to tell
+    /// What `earlier` computed for `product` with this plugin, rule data, record and period
+    /// (taken out of `earlier`): its days in calendar order, where the days an ingest touched
+    /// since (or that failed) are set to be filled again, their records kept aside to tell
     /// whether recomputing them changed anything. `None` when it has nothing usable.
     fn unchanged(
         &self,
         plugin: &LoadedPlugin,
         rule_version: &str,
         product: &Product,
+        (first_date, period_days): (&str, usize),
         earlier: &mut Earlier,
         stamps: &mut Stamps<'_>,
     ) -> Result<Option<EarlierDays>, EvalError> {
@@ -377,16 +379,29 @@ impl Evaluator {
             || before.plugin.digest() != plugin.digest()
             || before.rule_version != rule_version
             || before.product != *product
+            || before.days.len() != period_days
+            || before
+                .days
+                .first()
+                .is_some_and(|(day, _)| day.date != first_date)
         {
             return Ok(None);
         }
-        let mut out = EarlierDays::default();
-        for (day, result) in before.days {
-            let Ok(records) = result else { continue };
-            if day.end <= earlier.run_at && stamps.newest(&day)? <= earlier.sequence {
-                out.unchanged.insert(day.date, records);
-            } else {
-                out.touched.insert(day.date, records);
+        let mut out = EarlierDays {
+            days: before.days,
+            touched: Vec::new(),
+            complete: true,
+        };
+        for (i, (day, result)) in out.days.iter_mut().enumerate() {
+            if result.is_ok()
+                && day.end <= earlier.run_at
+                && stamps.newest(day)? <= earlier.sequence
+            {
+                continue;
+            }
+            match std::mem::replace(result, Err(not_evaluated())) {
+                Ok(records) => out.touched.push((i, records)),
+                Err(_) => out.complete = false,
             }
         }
         Ok(Some(out))
@@ -408,21 +423,14 @@ impl Evaluator {
 
         // 1. Serve what the cache holds; collect the days to compute.
         let mut all: Vec<Result<ProductDays, EvalError>> = Vec::new();
-        // Per product (as `all`): how many days came from `earlier`, and its touched days.
-        let mut touched: Vec<Option<(usize, HashMap<String, Vec<DayRecord>>)>> = Vec::new();
+        // Per product (as `all`): what the earlier evaluation had on the days filled again.
+        let mut touched: Vec<Option<EarlierDays>> = Vec::new();
         let mut needed: Vec<Needed> = Vec::new();
+        let first_date = start.to_string();
+        let period_days = (end - start).num_days().max(0) as usize;
+        // One calendar per time zone, not one per product.
+        let mut calendars: HashMap<Option<&str>, Result<Vec<Day>, String>> = HashMap::new();
         for (index, product) in products.iter().enumerate() {
-            let tz = match calendar::zone(product.timezone.as_deref()) {
-                Ok(tz) => tz,
-                Err(reason) => {
-                    all.push(Err(EvalError::Product {
-                        product: product.id.clone(),
-                        reason,
-                    }));
-                    touched.push(None);
-                    continue;
-                }
-            };
             let parameters = product.parameters.to_string();
             let parameters_digest = short_digest(&parameters);
             let key = ResultKey {
@@ -431,52 +439,66 @@ impl Evaluator {
                 parameters_digest: &parameters_digest,
                 product: &product.id,
             };
-            let calendar = calendar::days(tz, start, end);
-            let mut before =
-                self.unchanged(plugin, &rule_version, product, earlier, &mut stamps)?;
-            let mut held = match (cached, calendar.first(), calendar.last(), &before) {
-                // Days computed earlier and touched since are read one by one (another reader
-                // may have cached them meanwhile); with no earlier days, one range read.
-                (true, Some(_), Some(_), Some(b)) => {
-                    let mut held = HashMap::new();
-                    for day in calendar
-                        .iter()
-                        .filter(|d| !b.unchanged.contains_key(&d.date))
-                    {
-                        held.extend(self.store.cached_days(&key, &day.date, &day.date)?);
+            let before = self.unchanged(
+                plugin,
+                &rule_version,
+                product,
+                (&first_date, period_days),
+                earlier,
+                &mut stamps,
+            )?;
+            let (mut days, before) = match before {
+                Some(mut b) => (std::mem::take(&mut b.days), Some(b)),
+                None => {
+                    let calendar = calendars
+                        .entry(product.timezone.as_deref())
+                        .or_insert_with_key(|zone| {
+                            calendar::zone(*zone).map(|tz| calendar::days(tz, start, end))
+                        });
+                    match calendar {
+                        Ok(calendar) => (
+                            calendar
+                                .iter()
+                                .map(|day| (day.clone(), Err(not_evaluated())))
+                                .collect(),
+                            None,
+                        ),
+                        Err(reason) => {
+                            all.push(Err(EvalError::Product {
+                                product: product.id.clone(),
+                                reason: reason.clone(),
+                            }));
+                            touched.push(None);
+                            continue;
+                        }
                     }
-                    held
                 }
-                (true, Some(first), Some(last), None) => {
-                    self.store.cached_days(&key, &first.date, &last.date)?
-                }
-                _ => HashMap::new(),
             };
-            let mut reused = 0;
-            let mut days = Vec::new();
-            let mut missing = Vec::new();
-            for day in calendar {
-                if let Some(records) = before.as_mut().and_then(|b| b.unchanged.remove(&day.date)) {
-                    days.push((day, Ok(records)));
-                    reused += 1;
-                    continue;
+            // Days filled again after an earlier evaluation are read one by one (another
+            // reader may have cached them meanwhile); with no earlier days, one range read.
+            let mut held = HashMap::new();
+            if cached && before.is_some() {
+                for (day, _) in days.iter().filter(|(_, slot)| is_not_evaluated(slot)) {
+                    held.extend(self.store.cached_days(&key, &day.date, &day.date)?);
                 }
+            } else if let (true, Some(first), Some(last)) = (cached, days.first(), days.last()) {
+                held = self.store.cached_days(&key, &first.0.date, &last.0.date)?;
+            }
+            let mut missing = Vec::new();
+            for (day, slot) in days.iter_mut().filter(|(_, slot)| is_not_evaluated(slot)) {
                 let hit = match held.remove(&day.date) {
-                    Some(c) if day.end <= run_at && c.sequence >= stamps.newest(&day)? => {
+                    Some(c) if day.end <= run_at && c.sequence >= stamps.newest(day)? => {
                         Some(Ok(c.records))
                     }
                     _ if cached && day.end <= run_at => self
                         .failures
-                        .get(&failures::key(&key, &day.date), stamps.newest(&day)?)
+                        .get(&failures::key(&key, &day.date), stamps.newest(day)?)
                         .map(Err),
                     _ => None,
                 };
                 match hit {
-                    Some(answer) => days.push((day, answer)),
-                    None => {
-                        missing.push(day.clone());
-                        days.push((day, Err(not_evaluated())));
-                    }
+                    Some(answer) => *slot = answer,
+                    None => missing.push(day.clone()),
                 }
             }
             if !missing.is_empty() {
@@ -497,7 +519,7 @@ impl Evaluator {
                 days,
                 same_as_earlier: false,
             }));
-            touched.push(before.map(|b| (reused, b.touched)));
+            touched.push(before);
         }
         if needed.is_empty() {
             mark_same_as_earlier(&mut all, touched);
@@ -898,32 +920,30 @@ impl Evaluator {
     }
 }
 
-/// One product's days in an [`Earlier`] evaluation, split by whether an ingest touched them.
-#[derive(Default)]
+/// One product's days in an [`Earlier`] evaluation, in calendar order, with the days an
+/// ingest touched since set to be filled again.
 struct EarlierDays {
-    unchanged: HashMap<String, Vec<DayRecord>>,
-    touched: HashMap<String, Vec<DayRecord>>,
+    days: Vec<(Day, Result<Vec<DayRecord>, EvalError>)>,
+    /// (position in `days`, the earlier records) of each touched day.
+    touched: Vec<(usize, Vec<DayRecord>)>,
+    /// No earlier day had failed (a failed day is filled again with nothing to compare).
+    complete: bool,
 }
 
 /// Sets [`ProductDays::same_as_earlier`]: every day came from the earlier evaluation or
 /// equals its touched day's records.
 fn mark_same_as_earlier(
     all: &mut [Result<ProductDays, EvalError>],
-    touched: Vec<Option<(usize, HashMap<String, Vec<DayRecord>>)>>,
+    touched: Vec<Option<EarlierDays>>,
 ) {
     for (result, earlier) in all.iter_mut().zip(touched) {
-        let (Ok(product_days), Some((reused, touched))) = (result, earlier) else {
+        let (Ok(product_days), Some(earlier)) = (result, earlier) else {
             continue;
         };
-        let same = product_days
-            .days
-            .iter()
-            .filter(|(day, records)| match (records, touched.get(&day.date)) {
-                (Ok(records), Some(before)) => records == before,
-                _ => false,
-            })
-            .count();
-        product_days.same_as_earlier = reused + same == product_days.days.len();
+        product_days.same_as_earlier = earlier.complete
+            && earlier.touched.iter().all(|(i, before)| {
+                matches!(product_days.days.get(*i), Some((_, Ok(records))) if records == before)
+            });
     }
 }
 

@@ -113,7 +113,7 @@ pub fn usage(
     if let Some(e) = first_error(days) {
         return Err(e.clone());
     }
-    let mut records: Vec<&DayRecord> = Vec::new();
+    let mut records: Vec<&DayRecord> = Vec::with_capacity(days.days.len());
     for (_, result) in &days.days {
         records.extend(result.as_ref().map_err(Clone::clone)?.iter());
     }
@@ -145,7 +145,7 @@ pub fn usage(
             }
         }
     }
-    let mut daily: Vec<DailyValue> = Vec::new();
+    let mut daily: Vec<DailyValue> = Vec::with_capacity(days.days.len());
     for (day, result) in &days.days {
         let list: Vec<&DayRecord> = result
             .as_ref()

@@ -539,7 +539,7 @@ fn the_api_document_lists_every_route_with_its_role() {
         "application/problem+json"
     );
     let response = server
-        .request(Method::POST, "/api/v1/facts")
+        .request(Method::POST, "/api/v1/tokens")
         .bearer_auth(&server.admin_token)
         .body(vec![0xff, 0xfe, 0x00])
         .send()

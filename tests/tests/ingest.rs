@@ -218,3 +218,99 @@ fn identical_consecutive_observations_form_one_interval() {
     );
     assert_eq!(t.to[0], t.from[1]);
 }
+
+#[test]
+fn values_a_fact_cannot_hold_are_refused_naming_line_and_attribute() {
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    let good = session("s1", "cad", "ann", "2026-11-03T10:00:00Z", None);
+    let refused = |line: &str| {
+        let (status, _, problem) = server.post("/api/v1/facts", &format!("{good}\n{line}"));
+        assert_eq!(status, 400, "{line}: {problem}");
+        assert_eq!(problem["line"], 2, "{problem}");
+        (
+            problem["field"].as_str().unwrap().to_string(),
+            problem["reason"].as_str().unwrap().to_string(),
+        )
+    };
+    // An integer above i64::MAX was stored and then read as absent (a count of 1).
+    let (field, reason) = refused(
+        r#"{"kind":"session","key":"big","at":"2026-11-03T10:00:00Z","attrs":{"license_type":"cad","user":"bob","start":"2026-11-03T10:00:00Z","count":18446744073709551615}}"#,
+    );
+    assert_eq!(field, "attrs.count");
+    assert!(reason.contains("18446744073709551615"), "{reason}");
+    let (field, reason) = refused(
+        r#"{"kind":"server","key":"h","at":"2026-11-03T10:00:00Z","attrs":{"cores":1234567890123456789012345678901}}"#,
+    );
+    assert_eq!(field, "attrs.cores");
+    assert!(reason.contains("outside the integers"), "{reason}");
+    // A decimal past the exact arithmetic's 30 digits.
+    let (field, reason) = refused(
+        r#"{"kind":"pool","key":"p","at":"2026-11-03T10:00:00Z","attrs":{"server":"h","cores":1234567890123456789012345678901.5}}"#,
+    );
+    assert_eq!(field, "attrs.cores");
+    assert!(reason.contains("30 digits"), "{reason}");
+    // A session that ends before it starts was stored and never counted.
+    let (field, reason) = refused(
+        r#"{"kind":"session","key":"back","at":"2026-11-03T10:00:00Z","attrs":{"license_type":"cad","user":"bob","start":"2026-11-03T10:00:00Z","end":"2026-11-03T09:00:00Z"}}"#,
+    );
+    assert_eq!(field, "attrs.end");
+    assert!(reason.contains("precedes"), "{reason}");
+    // Bytes that are not UTF-8 name their line.
+    let mut body = format!("{good}\n").into_bytes();
+    body.extend_from_slice(b"{\"kind\":\"vm\",\"key\":\"v\xff\"}\n");
+    let r = server
+        .request(reqwest::Method::POST, "/api/v1/facts")
+        .bearer_auth(&server.admin_token)
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let problem: serde_json::Value = r.json().unwrap();
+    assert_eq!(problem["line"], 2, "{problem}");
+    assert!(
+        problem["reason"].as_str().unwrap().contains("UTF-8"),
+        "{problem}"
+    );
+    assert_eq!(
+        server.get("/api/v1/health").1["fact_sequence"],
+        0,
+        "nothing of the refused batches was stored"
+    );
+}
+
+#[test]
+fn a_client_id_cannot_squat_the_content_id_of_another_fact() {
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    let later = r#"{"kind":"vm","key":"v1","at":"2026-11-01T00:00:00Z","attrs":{"vcpus":4}}"#;
+    let id = licmetric::store::fact::parse(later).unwrap().id;
+    assert!(id.starts_with("sha256:"), "{id}");
+    // Other content under the id the service computes for `later` is refused...
+    let squatter = format!(
+        r#"{{"kind":"vm","key":"v9","id":"{id}","at":"2026-11-01T00:00:00Z","attrs":{{"vcpus":2}}}}"#
+    );
+    let (status, _, problem) = server.post("/api/v1/facts", &squatter);
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("id")),
+        "{problem}"
+    );
+    // ...so the collector that sends `later` is not refused for good.
+    assert_eq!(server.post("/api/v1/facts", later).0, 200);
+    // A fact sent again with its own content id (as read back) is the same fact.
+    let again = format!(
+        r#"{{"kind":"vm","key":"v1","id":"{id}","at":"2026-11-01T00:00:00Z","attrs":{{"vcpus":4}}}}"#
+    );
+    let (status, _, report) = server.post("/api/v1/facts", &again);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        server.get("/api/v1/health").1["fact_sequence"],
+        1,
+        "{report}"
+    );
+}

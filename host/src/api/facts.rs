@@ -22,10 +22,10 @@ pub const DOCS: &[RouteDoc] = &[RouteDoc {
 /// `POST /api/v1/facts`: validates the whole batch, stores it durably, answers what was new.
 pub async fn ingest(
     State(state): State<AppState>,
-    body: String,
+    body: axum::body::Bytes,
 ) -> Result<Json<IngestReport>, Problem> {
     let store = state.evaluator.store.clone();
-    blocking(move || match store.ingest(&body) {
+    blocking(move || match store.ingest_bytes(&body) {
         Ok(report) => Ok(Json(report)),
         Err(BatchError::Invalid(e)) => Err(Problem::new(
             StatusCode::BAD_REQUEST,

@@ -198,9 +198,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Token { command } => token(command),
         Command::Ingest { file, data } => {
             let store = Store::open(&data)?;
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            match store.ingest(&text) {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            match store.ingest_bytes(&bytes) {
                 Ok(report) => {
                     println!("{}", serde_json::to_string(&report)?);
                     Ok(0)

@@ -110,6 +110,22 @@ pub fn parse(line: &str) -> Result<Observation, FieldError> {
         validate_standard(&observation)?;
     }
     observation.id = match id {
+        // The computed form is reserved: a client could otherwise store other content under
+        // the id the service will compute for a fact another collector sends later, and that
+        // collector's batches would be refused for good. Its own content id is accepted, so a
+        // fact read back with its id can be sent again.
+        Some(id) if id.starts_with(CONTENT_ID_PREFIX) => {
+            if id != content_id(&observation) {
+                return Err(field_error(
+                    "id",
+                    format!(
+                        "{id:?} has the form of a content id the service computes but is not \
+                         this fact's; leave id out, or give one without the {CONTENT_ID_PREFIX:?} prefix"
+                    ),
+                ));
+            }
+            id
+        }
         Some(id) if !id.is_empty() => id,
         Some(_) => return Err(field_error("id", "must not be empty")),
         None => content_id(&observation),
@@ -148,11 +164,15 @@ pub fn format_time(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// How the ids the service computes begin; a client's id may take this form only when it is
+/// the fact's own content id.
+const CONTENT_ID_PREFIX: &str = "sha256:";
+
 /// The id of a fact without one: SHA-256 of its content, so a replayed batch is idempotent.
 fn content_id(o: &Observation) -> String {
     let canonical = serde_json::json!([o.kind, o.key, o.at, o.source, o.retired, o.attrs]);
     let digest = Sha256::digest(canonical.to_string().as_bytes());
-    format!("sha256:{}", hex::encode(&digest[..16]))
+    format!("{CONTENT_ID_PREFIX}{}", hex::encode(&digest[..16]))
 }
 
 /// Checks the standard kinds' attribute types and required attributes (SPEC §2.2–§2.14).
@@ -186,6 +206,20 @@ fn validate_standard(o: &Observation) -> Result<(), FieldError> {
             ));
         }
     }
+    // An interval that ends before it starts would be stored and then never selected.
+    if let (Some(Value::String(start)), Some(Value::String(end))) =
+        (o.attrs.get("start"), o.attrs.get("end"))
+        && attributes
+            .iter()
+            .any(|(n, t)| *n == "start" && matches!(t, ValueType::Time))
+        && let (Ok(s), Ok(e)) = (parse_time(start), parse_time(end))
+        && e < s
+    {
+        return Err(field_error(
+            "attrs.end",
+            format!("{end:?} precedes attrs.start {start:?}"),
+        ));
+    }
     if o.kind == "server" && !o.attrs.contains_key("cores") {
         return Err(field_error(
             "attrs.cores",
@@ -204,20 +238,36 @@ fn check_type(value: &Value, ty: ValueType, kind: &str, name: &str) -> Result<()
             }
             Ok(())
         }
+        // Plugins read integers as i64: a larger one would arrive as absent.
         ValueType::Integer => match value {
-            Value::Number(n) if n.as_u64().is_some() => {
-                if name == "threads_per_core" && n.as_u64() == Some(0) {
+            Value::Number(n) if n.as_i64().is_some_and(|n| n >= 0) => {
+                if name == "threads_per_core" && n.as_i64() == Some(0) {
                     return Err("must be at least 1".into());
                 }
                 Ok(())
+            }
+            Value::Number(n)
+                if n.as_i64().is_none()
+                    && n.to_string()
+                        .trim_start_matches('-')
+                        .bytes()
+                        .all(|b| b.is_ascii_digit()) =>
+            {
+                Err(format!(
+                    "{n} is outside the integers a fact can hold (0 to {})",
+                    i64::MAX
+                ))
             }
             _ => Err("must be an integer ≥ 0".into()),
         },
         ValueType::Decimal => {
             let text = decimal_text(value).ok_or("must be a decimal (JSON number or string)")?;
-            let d: Exact = text
-                .parse()
-                .map_err(|_| format!("{text:?} is not a decimal"))?;
+            let d: Exact = text.parse().map_err(|_| {
+                format!(
+                    "{text:?} is not a decimal the exact arithmetic holds (at most 30 digits, \
+                     exponent within ±30)"
+                )
+            })?;
             if d < Exact::ZERO {
                 return Err("must be ≥ 0".into());
             }

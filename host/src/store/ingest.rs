@@ -59,6 +59,26 @@ impl From<sled::Error> for BatchError {
 }
 
 impl Store {
+    /// [`Store::ingest`] of a body as received: bytes that are not UTF-8 refuse the batch,
+    /// naming the line and the byte within it.
+    pub fn ingest_bytes(&self, body: &[u8]) -> Result<IngestReport, BatchError> {
+        match std::str::from_utf8(body) {
+            Ok(text) => self.ingest(text),
+            Err(e) => {
+                let valid = &body[..e.valid_up_to()];
+                let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                Err(BatchError::Invalid(LineError {
+                    line: valid.iter().filter(|b| **b == b'\n').count() + 1,
+                    field: "(line)".into(),
+                    reason: format!(
+                        "not UTF-8 (byte {} of the line)",
+                        e.valid_up_to() - line_start + 1
+                    ),
+                }))
+            }
+        }
+    }
+
     /// Validates and stores one NDJSON batch. Durable when it returns `Ok`.
     pub fn ingest(&self, ndjson: &str) -> Result<IngestReport, BatchError> {
         let mut parsed = Vec::new();

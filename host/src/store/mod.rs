@@ -51,16 +51,36 @@ pub struct Store {
     pub(crate) cached_day_reads: std::sync::atomic::AtomicU64,
 }
 
+/// How long [`Store::open`] waits for a store's file lock held by a closing store.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl Store {
     /// Opens (or creates) the store in `dir`, private to its owner (0700, files 0600); refuses
     /// a store that group or others may write ([`private`]).
     pub fn open(dir: &Path) -> anyhow::Result<Store> {
         private::prepare(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(256 << 20)
-            .open()
-            .with_context(|| format!("opening the licmetric store in {}", dir.display()))?;
+        let config = sled::Config::new().path(dir).cache_capacity(256 << 20);
+        // A store just closed in this process (or by a process exiting) may hold its file lock
+        // until sled's I/O threads finish their last writes: wait for it, briefly.
+        let mut waited = std::time::Duration::ZERO;
+        let db = loop {
+            match config.open() {
+                // sled reports it as `Other` with this text.
+                Err(sled::Error::Io(e))
+                    if e.to_string().starts_with("could not acquire lock")
+                        && waited < LOCK_WAIT =>
+                {
+                    std::thread::sleep(LOCK_POLL);
+                    waited += LOCK_POLL;
+                }
+                other => {
+                    break other.with_context(|| {
+                        format!("opening the licmetric store in {}", dir.display())
+                    })?;
+                }
+            }
+        };
         // sled creates its files with the process umask.
         private::tighten(dir)?;
         Self::from_db(db)

@@ -249,6 +249,44 @@ fn license_usage_answers_ilmt_queries() {
         assert_eq!(ids(&answer), want, "{c}: {answer}");
         assert_eq!(answer["total"], want.len(), "{c}");
     }
+    // IBM's Go client sends criteria with raw `"`, `<` and `>` in the request line, as ILMT
+    // takes them; the `http` crate's parser alone would answer 400 before any handler.
+    let raw = |query: &str| {
+        use std::io::{Read, Write};
+        let address = server.url.trim_start_matches("http://");
+        let mut socket = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            socket,
+            "GET /api/sam/v2/license_usage?{query} HTTP/1.1\r\nHost: {address}\r\n\
+             Authorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            server.admin_token
+        )
+        .unwrap();
+        let mut response = String::new();
+        socket.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_string(), body.to_string())
+    };
+    let (status, body) = raw(&format!(
+        r#"columns[]=product_id&{NOV_2_4}&criteria={{"and":[["hwm_quantity","<","1000"],["hwm_quantity",">",0]]}}"#
+    ));
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ids(&answer), ["mq", "was"], "{answer}");
+    // Its criteria in single quotes, as ILMT takes them.
+    let (status, body) = raw(&format!(
+        "columns[]=product_id&{NOV_2_4}&criteria={{'and':[['hwm_quantity','<','1000']]}}"
+    ));
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ids(&answer), ["mq", "was"], "{answer}");
+    // Criteria given twice: both hold (the last used to win alone).
+    let answer = get(&format!(
+        "columns[]=product_id&{NOV_2_4}&criteria={}&criteria={}",
+        enc(r#"{"and":[["hwm_quantity","<","1000"]]}"#),
+        enc(r#"{"and":[["product_id","=","was"]]}"#)
+    ));
+    assert_eq!(ids(&answer), ["was"], "{answer}");
 
     // Order: descending quantity puts the unmeasured −1 last; ties keep their order.
     let answer = get(&format!(

@@ -18,6 +18,7 @@ pub mod problem;
 mod products;
 pub mod read;
 mod reevaluate;
+mod request_target;
 pub mod serve;
 mod status;
 mod tokens;

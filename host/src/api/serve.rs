@@ -22,6 +22,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use super::request_target::EncodeTargets;
+
 /// How long a client has to finish the TLS handshake, and to send a request's headers.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for requests in flight.
@@ -152,30 +154,34 @@ async fn connection(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(CLIENT_TIMEOUT);
-    let served = match tls {
-        None => {
-            watcher
-                .watch(http.serve_connection(TokioIo::new(stream), service))
-                .await
-        }
-        Some(tls) => {
-            match tokio::time::timeout(CLIENT_TIMEOUT, tls.acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!("TLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
+    let served =
+        match tls {
+            None => {
+                watcher
+                    .watch(http.serve_connection(TokioIo::new(EncodeTargets::new(stream)), service))
+                    .await
+            }
+            Some(tls) => {
+                match tokio::time::timeout(CLIENT_TIMEOUT, tls.acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        watcher
+                            .watch(http.serve_connection(
+                                TokioIo::new(EncodeTargets::new(stream)),
+                                service,
+                            ))
+                            .await
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
                 }
             }
-        }
-    };
+        };
     if let Err(e) = served {
         tracing::debug!("connection ended: {e}");
     }

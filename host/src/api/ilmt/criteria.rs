@@ -154,10 +154,21 @@ enum Span {
 impl Criteria {
     /// Parses the text of a `criteria` parameter, checking every column, operator and value.
     pub fn parse(text: &str) -> Result<Criteria, CriteriaError> {
-        let fixed = fill_missing_values(text);
+        let fixed = fill_missing_values(&double_quoted(text));
         let value: Value = serde_json::from_str(&fixed)
             .map_err(|e| CriteriaError::new(format!("is not a criteria object: {e}")))?;
         criteria(&value, 1)
+    }
+
+    /// Every one of `all` (ILMT ANDs a `criteria` parameter given more than once).
+    pub fn all(mut all: Vec<Criteria>) -> Criteria {
+        if all.len() == 1 {
+            return all.remove(0);
+        }
+        Criteria {
+            any: false,
+            items: all.into_iter().map(Criterion::Nested).collect(),
+        }
     }
 
     /// Whether a row (read through `cell`) matches, `now` being the instant for `last`/`next`.
@@ -172,6 +183,45 @@ impl Criteria {
             results.all(|m| m)
         }
     }
+}
+
+/// ILMT also takes strings in single quotes (`{'and':[['bundle_id','<=','0']]}`, as IBM's Go
+/// client writes them): rewrite them as JSON strings, escaping the `"` they contain; `\'`
+/// inside one is a quote. Double-quoted strings pass unchanged.
+fn double_quoted(text: &str) -> String {
+    if !text.contains('\'') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    // The quote of the string we are in, and whether the last character was a backslash.
+    let (mut quote, mut escaped) = (None, false);
+    for ch in text.chars() {
+        match (quote, ch) {
+            (Some(_), _) if escaped => {
+                escaped = false;
+                if ch != '\'' || quote == Some('"') {
+                    out.push('\\');
+                }
+                out.push(ch);
+            }
+            (Some(_), '\\') => escaped = true,
+            (Some('\''), '\'') | (Some('"'), '"') => {
+                quote = None;
+                out.push('"');
+            }
+            (Some('\''), '"') => out.push_str("\\\""),
+            (Some(_), _) => out.push(ch),
+            (None, '\'' | '"') => {
+                quote = Some(ch);
+                out.push('"');
+            }
+            (None, _) => out.push(ch),
+        }
+    }
+    if escaped {
+        out.push('\\');
+    }
+    out
 }
 
 /// ILMT writes a missing value as `["threshold","=",]`: put `null` where a `,` is directly
@@ -501,6 +551,22 @@ pub fn order(a: &Cell, b: &Cell) -> Ordering {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn single_quoted_strings_become_json_strings() {
+        assert_eq!(
+            double_quoted(r#"{'and':[['bundle_id','<=','0']]}"#),
+            r#"{"and":[["bundle_id","<=","0"]]}"#
+        );
+        assert_eq!(
+            double_quoted(r#"{'and':[['product_name','=','say "hi" it\'s']]}"#),
+            r#"{"and":[["product_name","=","say \"hi\" it's"]]}"#
+        );
+        // Double-quoted strings keep their text, a single quote inside included.
+        let json = r#"{"and":[["product_name","=","it's \"x\""]]}"#;
+        assert_eq!(double_quoted(json), json);
+        assert!(Criteria::parse(r#"{'and':[['bundle_id','<=','0']]}"#).is_ok());
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()

@@ -54,8 +54,9 @@ pub const DOCS: &[RouteDoc] = &[
                 "criteria",
                 "query",
                 false,
-                "string",
-                "JSON {\"and\"|\"or\": [[column, operator, value], ...]}",
+                "array",
+                "JSON {\"and\"|\"or\": [[column, operator, value], ...]}, strings in double or \
+                 single quotes; repeatable: every one given holds",
             ),
             param(
                 "order[]",
@@ -124,7 +125,7 @@ pub struct Request {
 pub fn parse(pairs: &[(String, String)], today: NaiveDate) -> Result<Request, Problem> {
     let mut columns: Vec<&'static Column> = Vec::new();
     let mut order = Vec::new();
-    let mut criteria = None;
+    let mut criteria = Vec::new();
     let (mut limit, mut offset) = (None, 0);
     let (mut startdate, mut enddate) = (None, None);
     for (key, value) in pairs {
@@ -142,9 +143,8 @@ pub fn parse(pairs: &[(String, String)], today: NaiveDate) -> Result<Request, Pr
                     order.push(sort_key(key, key_text)?);
                 }
             }
-            "criteria" => {
-                criteria = Some(Criteria::parse(value).map_err(criteria_problem)?);
-            }
+            // Given more than once, every one holds (ILMT's clients add criteria that way).
+            "criteria" => criteria.push(Criteria::parse(value).map_err(criteria_problem)?),
             "limit" => limit = Some(count(key, value)?),
             "offset" => offset = count(key, value)?,
             "startdate" => startdate = Some(value.trim()),
@@ -175,7 +175,7 @@ pub fn parse(pairs: &[(String, String)], today: NaiveDate) -> Result<Request, Pr
     let enddate = end - Duration::days(1);
     Ok(Request {
         columns,
-        criteria,
+        criteria: (!criteria.is_empty()).then(|| Criteria::all(criteria)),
         order,
         limit,
         offset,

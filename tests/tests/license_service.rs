@@ -80,7 +80,7 @@ fn setup() -> TestServer {
         assert_eq!(status, 200, "{body}");
     }
     let cp4i = json!({"id": "cp4i", "name": "IBM Cloud Pak for Integration", "kind": "cloud_pak",
-        "metric_name": "VIRTUAL_PROCESSOR_CORE"});
+        "metric_name": "VIRTUAL_PROCESSOR_CORE", "version": "2023.4.1"});
     assert_eq!(server.put("/api/v1/bundles/cp4i", &cp4i).0, 200);
     server
 }
@@ -209,7 +209,9 @@ fn products_bundled_products_and_services() {
         *rows["mq"],
         json!({"productName": "IBM MQ Advanced", "productId": "mq",
             "cloudpakName": "IBM Cloud Pak for Integration", "cloudpakId": "cp4i",
-            "cloudpakMetric": "VIRTUAL_PROCESSOR_CORE", "metricName": "VIRTUAL_PROCESSOR_CORE",
+            "cloudpakMetric": "VIRTUAL_PROCESSOR_CORE",
+            "cloudpakMetricName": "VIRTUAL_PROCESSOR_CORE", "cloudpakVersion": "2023.4.1",
+            "metricName": "VIRTUAL_PROCESSOR_CORE",
             "metricPeakDate": "2026-11-02", "metricMeasuredQuantity": 16,
             "metricConversion": "2:1", "metricConvertedQuantity": 8})
     );
@@ -249,7 +251,7 @@ fn products_bundled_products_and_services() {
             "productName": "IBM MQ Advanced", "productId": "mq",
             "metricName": "VIRTUAL_PROCESSOR_CORE", "serviceName": "vm-b/mq",
             "serviceId": "installation:vm-b/mq", "serviceMetricValue": 8,
-            "metricPeakDate": "2026-11-02"})
+            "metricPeakDate": "2026-11-02", "metricDate": "2026-11-02"})
     );
     assert_eq!(rows["installation:vm-a/ace"]["serviceMetricValue"], 10);
 

@@ -323,6 +323,10 @@ pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
         "cloudpakName",
         "cloudpakId",
         "cloudpakMetric",
+        // License Service's own spelling beside licmetric's first one; the version is the
+        // bundle record's `version`, when it has one.
+        "cloudpakMetricName",
+        "cloudpakVersion",
         "metricName",
         "metricPeakDate",
         "metricMeasuredQuantity",
@@ -332,6 +336,10 @@ pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
     ]);
     for b in &report.bundles {
         let cloudpak_name = b.record.name.clone().unwrap_or_else(|| b.record.id.clone());
+        let version = match b.record.rest.get("version") {
+            Some(Value::String(v)) => text(v),
+            _ => Cell::Text(None),
+        };
         match &b.usage {
             Ok(u) => {
                 for m in &u.products {
@@ -345,6 +353,8 @@ pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
                         text(&cloudpak_name),
                         text(&b.record.id),
                         opt_text(u.metric_name.as_deref()),
+                        opt_text(u.metric_name.as_deref()),
+                        version.clone(),
                         opt_text(code),
                         text(&m.date),
                         number(&m.measured),
@@ -363,6 +373,8 @@ pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
                     text(&cloudpak_name),
                     text(&b.record.id),
                     opt_text(b.record.metric_name.as_deref()),
+                    opt_text(b.record.metric_name.as_deref()),
+                    version,
                 ]);
                 row.extend(std::iter::repeat_n(Cell::Text(None), 5));
                 row.push(text(e.to_string()));
@@ -426,6 +438,8 @@ pub fn services(report: &Report, days: &DaysById, metric: Option<&str>) -> Table
         "serviceId",
         "serviceMetricValue",
         "metricPeakDate",
+        // License Service's name for the same day.
+        "metricDate",
         "error",
     ]);
     for b in &report.bundles {
@@ -452,6 +466,7 @@ pub fn services(report: &Report, days: &DaysById, metric: Option<&str>) -> Table
                     Cell::Text(None),
                     number(&m.measured),
                     text(&m.date),
+                    text(&m.date),
                     Cell::Text(None),
                 ]);
                 table.rows.push(row);
@@ -463,6 +478,7 @@ pub fn services(report: &Report, days: &DaysById, metric: Option<&str>) -> Table
                     text(&key),
                     text(format!("{kind}:{key}")),
                     number((measured * weight / total).to_string()),
+                    text(&m.date),
                     text(&m.date),
                     Cell::Text(None),
                 ]);

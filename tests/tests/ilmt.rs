@@ -142,7 +142,8 @@ fn license_usage_answers_ilmt_queries() {
     assert_eq!(
         answer["rows"],
         json!([
-            {"product_name": "Db2", "metric_code_name": null, "hwm_quantity": -1},
+            // Its descriptive columns stay filled (IBM's validation client lower-cases them).
+            {"product_name": "Db2", "metric_code_name": code_name, "hwm_quantity": -1},
             // MQ: esx-1 min(4 vCPU, 16) × 70 = 280.
             {"product_name": "IBM MQ", "metric_code_name": code_name, "hwm_quantity": 280},
             {"product_name": "WebSphere Application Server", "metric_code_name": code_name, "hwm_quantity": 700},
@@ -179,7 +180,7 @@ fn license_usage_answers_ilmt_queries() {
         answer["rows"],
         json!([
             // Db2: threshold 500 but no quantity → ILMT's markers.
-            {"threshold_delta": 2147483647, "product_id": "db2", "metric_id": null,
+            {"threshold_delta": 2147483647, "product_id": "db2", "metric_id": pvu,
              "hwm_quantity": -1, "hwm_peak_time": null, "threshold": 500, "entitled": 0,
              "bundle_id": null, "bundle_name": null, "bundle_type": -1, "bundle_guid": null,
              "bundle_metric_contribution": null, "product_bundle_ratio_factor": null,

@@ -289,6 +289,9 @@ fn compute(
                         (usage, metric)
                     }
                 };
+                // A failed product keeps its plugin's metric in the descriptive columns: only
+                // the figures say the failure (ILMT clients read the code name as text).
+                let metric = metric.or_else(|| declared_metric(days));
                 let link = bundle_link(days, usage.as_ref().ok(), &mut bundles);
                 (usage, metric, link)
             }
@@ -340,6 +343,15 @@ fn metric_name(days: &ProductDays, usage: &Usage) -> Option<MetricName> {
             name: m.name.clone(),
             unit: m.unit.clone(),
         })
+}
+
+/// The first metric the product's plugin declares (most declare one).
+fn declared_metric(days: &ProductDays) -> Option<MetricName> {
+    days.plugin.info().metrics.first().map(|m| MetricName {
+        code_name: m.code_name.clone(),
+        name: m.name.clone(),
+        unit: m.unit.clone(),
+    })
 }
 
 /// The product's bundle; a bundle only its facts claim gets a bare record so it is reported.

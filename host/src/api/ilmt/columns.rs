@@ -157,11 +157,12 @@ pub const COLUMNS: &[Column] = &[
     shown(column(
         "metric_code_name",
         Kind::Text,
-        "Code name of the license metric (e.g. PROCESSOR_VALUE_UNIT); null when the evaluation failed.",
+        "Code name of the license metric (e.g. PROCESSOR_VALUE_UNIT); for a product that failed, \
+         its plugin's metric, or its record's metric binding when no loaded plugin matches.",
         |p| match (&p.metric, &p.usage) {
             (Some(m), _) => Cell::Text(m.code_name.clone()),
             (None, Ok(u)) => Cell::Text(u.metric_code_name.clone()),
-            (None, Err(_)) => Cell::Null,
+            (None, Err(_)) => Cell::Text(p.record.metric.clone()),
         },
     )),
     column(
@@ -342,14 +343,17 @@ fn exact(value: Option<&String>) -> Cell {
 }
 
 fn metric_id(p: &ProductFigures) -> Cell {
-    let Ok(u) = &p.usage else {
-        return Cell::Null;
+    let (plugin, code) = match (&p.usage, &p.days, &p.metric) {
+        (Ok(u), _, metric) => (
+            u.plugin.split('@').next().unwrap_or(&u.plugin),
+            metric
+                .as_ref()
+                .map_or(u.metric_code_name.as_str(), |m| m.code_name.as_str()),
+        ),
+        // A failed product whose plugin is known keeps its metric's id.
+        (Err(_), Ok(days), Some(m)) => (days.plugin.name(), m.code_name.as_str()),
+        _ => return Cell::Null,
     };
-    let plugin = u.plugin.split('@').next().unwrap_or(&u.plugin);
-    let code = p
-        .metric
-        .as_ref()
-        .map_or(u.metric_code_name.as_str(), |m| m.code_name.as_str());
     Cell::Text(format!("{plugin}/{code}"))
 }
 

@@ -267,7 +267,7 @@ fn products_bundled_products_and_services() {
         ("/products?metricName=", "metricName"),
         ("/bundled_products?groupName=CC1", "groupName"),
         ("/services?format=yaml", "format"),
-        ("/snapshot?metricName=X", "metricName"),
+        ("/snapshot?groupName=X", "groupName"),
     ] {
         let (status, body) = server.get(query);
         assert_eq!(status, 400, "{query}: {body}");
@@ -398,6 +398,34 @@ fn signed_snapshot_verifies_regenerates_identically_and_respects_scope() {
     assert!(condition.contains("VIRTUAL_PROCESSOR_CORE"), "{condition}");
     let checksums = String::from_utf8(entry(&files, "checksums.txt").to_vec()).unwrap();
     assert_eq!(checksums.lines().count(), 7, "{checksums}");
+    assert!(!condition.contains("only metric"), "{condition}");
+
+    // metricName, as License Service takes it: the products and bundles of that metric only.
+    let was_metric = products.iter().find(|r| r["id"] == "was").unwrap()["metricName"].clone();
+    assert_ne!(was_metric, "VIRTUAL_PROCESSOR_CORE");
+    let (status, _, only) = get_bytes(
+        &server,
+        &admin,
+        &format!("/snapshot?{PERIOD}&metricName={was_metric}"),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&only));
+    let only = unzip(&only);
+    let ids = |stem: &str, column: &str| -> Vec<String> {
+        csv_rows(entry(&only, &csv(stem)))
+            .iter()
+            .map(|r| r[column].clone())
+            .collect()
+    };
+    assert_eq!(ids("products", "id"), ["was"]);
+    assert_eq!(ids("products_daily", "id"), ["was", "was"]);
+    assert!(ids("bundled_products", "productId").is_empty());
+    assert!(ids("bundled_products_daily", "cloudpakId").is_empty());
+    assert_eq!(ids("chargeback", "productId"), ["was", "was"]);
+    let condition = String::from_utf8(entry(&only, "data_condition.txt").to_vec()).unwrap();
+    assert!(
+        condition.contains(&format!("only metric: {was_metric}")),
+        "{condition}"
+    );
 
     // verify: good as served, with the key in the zip or the same key given.
     let dir = tempfile::tempdir().unwrap();

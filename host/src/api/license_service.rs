@@ -87,7 +87,7 @@ pub const DOCS: &[RouteDoc] = &[
         path: "/snapshot",
         role: Some(Role::Reader),
         summary: "License Service: signed audit snapshot (zip of CSV reports) for the period",
-        params: &[START, END],
+        params: &[START, END, METRIC],
         produces: "application/zip",
     },
     RouteDoc {
@@ -95,7 +95,7 @@ pub const DOCS: &[RouteDoc] = &[
         path: "/api/v1/snapshot",
         role: Some(Role::Reader),
         summary: "Signed audit snapshot (zip of CSV reports) for the period",
-        params: &[START, END],
+        params: &[START, END, METRIC],
         produces: "application/zip",
     },
 ];
@@ -229,11 +229,12 @@ pub async fn snapshot(
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    for name in ["metricName", "groupName", "format"] {
+    for name in ["groupName", "format"] {
         if q.contains_key(name) {
             return Err(Problem::bad_parameter(
                 name,
-                "a snapshot covers every product and metric; give startDate and endDate only",
+                "a snapshot covers every product (or one metric's); give startDate, endDate and \
+                 metricName only",
             ));
         }
     }
@@ -253,7 +254,7 @@ pub async fn snapshot(
             })
             .collect();
         let key = state.evaluator.store.snapshot_signing_key()?;
-        let bytes = snapshot::build(&report, &days, &plugins, &key)?;
+        let bytes = snapshot::build(&report, &days, &plugins, r.metric.as_deref(), &key)?;
         let disposition = format!("attachment; filename=\"{}\"", snapshot::file_name(&report));
         Ok((
             [

@@ -50,39 +50,44 @@ fn dates(report: &Report) -> (NaiveDate, NaiveDate) {
 }
 
 /// The files of a snapshot in the order they are written, before checksums and signature.
-fn files(report: &Report, days: &DaysById, plugins: &[PluginLine]) -> Vec<(String, Vec<u8>)> {
+fn files(
+    report: &Report,
+    days: &DaysById,
+    plugins: &[PluginLine],
+    metric: Option<&str>,
+) -> Vec<(String, Vec<u8>)> {
     let (start, last) = dates(report);
     let span = format!("{start}_{last}");
     vec![
         (
             format!("products_{span}.csv"),
-            tables::products(report, None, true).to_csv(),
+            tables::products(report, metric, true).to_csv(),
         ),
         (
             format!("products_daily_{span}.csv"),
-            tables::products_daily(report, None).to_csv(),
+            tables::products_daily(report, metric).to_csv(),
         ),
         (
             format!("bundled_products_{span}.csv"),
-            tables::bundled_products(report, None).to_csv(),
+            tables::bundled_products(report, metric).to_csv(),
         ),
         (
             format!("bundled_products_daily_{span}.csv"),
-            tables::bundled_daily(report).to_csv(),
+            tables::bundled_daily(report, metric).to_csv(),
         ),
         (
             format!("chargeback_{span}.csv"),
-            tables::chargeback(report, days).to_csv(),
+            tables::chargeback(report, days, metric).to_csv(),
         ),
         (
             DATA_CONDITION.to_string(),
-            data_condition(report, plugins).into_bytes(),
+            data_condition(report, plugins, metric).into_bytes(),
         ),
     ]
 }
 
 /// What produced the snapshot: version, period, metrics, plugins and rule data, time, facts.
-fn data_condition(report: &Report, plugins: &[PluginLine]) -> String {
+fn data_condition(report: &Report, plugins: &[PluginLine], metric: Option<&str>) -> String {
     let (start, last) = dates(report);
     let mut out = String::new();
     let mut line = |k: &str, v: &str| out.push_str(&format!("{k}: {v}\n"));
@@ -97,6 +102,10 @@ fn data_condition(report: &Report, plugins: &[PluginLine]) -> String {
         &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     );
     line("fact sequence", &report.fact_sequence.to_string());
+    // Only a filtered snapshot says so: an unfiltered one stays byte-identical to before.
+    if let Some(metric) = metric {
+        line("only metric", metric);
+    }
     line(
         "scope",
         &report
@@ -157,14 +166,16 @@ fn checksums(files: &[(String, Vec<u8>)]) -> String {
         .collect()
 }
 
-/// Builds and signs the snapshot of `report` (whose evaluated days are `days`) as zip bytes.
+/// Builds and signs the snapshot of `report` (whose evaluated days are `days`) as zip bytes;
+/// with `metric`, of the products and bundles counting that metric code name only.
 pub fn build(
     report: &Report,
     days: &DaysById,
     plugins: &[PluginLine],
+    metric: Option<&str>,
     key: &SigningKey,
 ) -> anyhow::Result<Vec<u8>> {
-    let mut files = files(report, days, plugins);
+    let mut files = files(report, days, plugins, metric);
     files.push((
         PUBLIC_KEY.to_string(),
         format!("{}\n", hex::encode(key.verifying_key().to_bytes())).into_bytes(),

@@ -386,7 +386,7 @@ pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
 }
 
 /// The snapshot's per-bundle, per-day converted sums.
-pub fn bundled_daily(report: &Report) -> Table {
+pub fn bundled_daily(report: &Report, metric: Option<&str>) -> Table {
     let mut table = Table::new(&[
         "cloudpakName",
         "cloudpakId",
@@ -397,6 +397,14 @@ pub fn bundled_daily(report: &Report) -> Table {
     ]);
     for b in &report.bundles {
         let name = b.record.name.clone().unwrap_or_else(|| b.record.id.clone());
+        // A bundle's metric is its record's, else the one its usage counted.
+        let bundle_metric = match &b.usage {
+            Ok(u) => u.metric_name.as_deref(),
+            Err(_) => b.record.metric_name.as_deref(),
+        };
+        if metric.is_some_and(|m| bundle_metric != Some(m)) {
+            continue;
+        }
         match &b.usage {
             Ok(u) => {
                 for d in &u.daily {
@@ -518,7 +526,7 @@ fn day_contributors(
 
 /// The snapshot's chargeback: every product's group lines (SPEC §4.8) with its record's
 /// configuration; a product whose chargeback cannot be computed gets one row with the error.
-pub fn chargeback(report: &Report, days: &DaysById) -> Table {
+pub fn chargeback(report: &Report, days: &DaysById, metric: Option<&str>) -> Table {
     let mut table = Table::new(&[
         "productId",
         "productName",
@@ -531,7 +539,7 @@ pub fn chargeback(report: &Report, days: &DaysById) -> Table {
         "currency",
         "error",
     ]);
-    for p in &report.products {
+    for p in report.products.iter().filter(|p| metric_matches(p, metric)) {
         let answer = p
             .usage
             .as_ref()

@@ -291,7 +291,9 @@ fn products_bundled_products_and_services() {
     let (status, products) = server.get(&format!("/products?{PERIOD}"));
     assert_eq!(status, 200, "{products}");
     let db2 = by(&products, "id")["db2"].clone();
-    assert_eq!(db2["metricQuantity"], Value::Null, "{db2}");
+    // Every column keeps its type (clients decode them): -1 and the plugin's metric.
+    assert_eq!(db2["metricQuantity"], -1, "{db2}");
+    assert_eq!(db2["metricName"], "VIRTUAL_PROCESSOR_CORE", "{db2}");
     assert!(
         db2["error"].as_str().unwrap().contains("unknown_reference"),
         "{db2}"
@@ -300,7 +302,7 @@ fn products_bundled_products_and_services() {
     let (_, _, text) = server.get_text(&format!("/products?{PERIOD}&format=csv"));
     let rows = csv_rows(text.as_bytes());
     let db2 = rows.iter().find(|r| r["id"] == "db2").unwrap();
-    assert_eq!(db2["metricQuantity"], "");
+    assert_eq!(db2["metricQuantity"], "-1");
     assert!(db2["error"].contains("unknown_reference"), "{db2:?}");
 
     // Defaults: the 30 days ending today; a reader may call it, no token may not.

@@ -145,6 +145,10 @@ fn metric_matches(p: &ProductFigures, metric: Option<&str>) -> bool {
     metric.is_none_or(|m| metric_code(p) == Some(m))
 }
 
+/// The quantity License Service's `/products` answers for a product that could not be
+/// evaluated: a number, so the column keeps its type, that no real quantity takes.
+const UNMEASURED: &str = "-1";
+
 /// `/products`: each product's period quantity (high-water mark) and peak day. With
 /// `detail`, also the threshold and what produced the figure (the snapshot's columns).
 pub fn products(report: &Report, metric: Option<&str>, detail: bool) -> Table {
@@ -186,10 +190,20 @@ pub fn products(report: &Report, metric: Option<&str>, detail: bool) -> Table {
                 }
                 row.push(Cell::Text(None));
             }
-            Err(e) => {
-                let empty = if detail { 8 } else { 3 };
-                row.extend(std::iter::repeat_n(Cell::Text(None), empty));
+            // The snapshot leaves a failed product's figures empty beside the reason; the
+            // query API keeps its columns' types for clients that decode them (a quantity of
+            // -1, as ILMT's hwm_quantity, and the metric its plugin declares).
+            Err(e) if detail => {
+                row.extend(std::iter::repeat_n(Cell::Text(None), 8));
                 row.push(text(e.to_string()));
+            }
+            Err(e) => {
+                row.extend([
+                    Cell::Text(None),
+                    number(UNMEASURED),
+                    opt_text(p.metric.as_ref().map(|m| m.code_name.as_str())),
+                    text(e.to_string()),
+                ]);
             }
         }
         table.rows.push(row);
@@ -239,8 +253,8 @@ pub fn products_in_group(
             Err(e) => {
                 row.extend([
                     Cell::Text(None),
-                    Cell::Number(None),
-                    opt_text(metric_code(p)),
+                    number(UNMEASURED),
+                    opt_text(p.metric.as_ref().map(|m| m.code_name.as_str())),
                     text(group),
                     text(e.to_string()),
                 ]);

@@ -258,6 +258,13 @@ fn values_a_fact_cannot_hold_are_refused_naming_line_and_attribute() {
     );
     assert_eq!(field, "attrs.end");
     assert!(reason.contains("precedes"), "{reason}");
+    // A line over the per-line cap (1 MiB by default) is refused before it is parsed.
+    let (field, reason) = refused(&format!(
+        r#"{{"kind":"session","key":"long","at":"2026-11-03T10:00:00Z","attrs":{{"license_type":"cad","user":"bob","start":"2026-11-03T10:00:00Z","host":"{}"}}}}"#,
+        "h".repeat(1 << 20)
+    ));
+    assert_eq!(field, "(line)");
+    assert!(reason.contains("limit"), "{reason}");
     // Bytes that are not UTF-8 name their line.
     let mut body = format!("{good}\n").into_bytes();
     body.extend_from_slice(b"{\"kind\":\"vm\",\"key\":\"v\xff\"}\n");

@@ -25,7 +25,8 @@ pub async fn ingest(
     body: axum::body::Bytes,
 ) -> Result<Json<IngestReport>, Problem> {
     let store = state.evaluator.store.clone();
-    blocking(move || match store.ingest_bytes(&body) {
+    let max_line = state.settings.max_line_bytes;
+    blocking(move || match store.ingest_bytes(&body, max_line) {
         Ok(report) => Ok(Json(report)),
         Err(BatchError::Invalid(e)) => Err(Problem::new(
             StatusCode::BAD_REQUEST,

@@ -68,6 +68,8 @@ pub struct Settings {
     /// Whether repeated reads are answered from kept answers ([`answers`]); off only to measure
     /// what rendering every answer costs.
     pub keep_answers: bool,
+    /// The longest line (one fact) a batch may hold, in bytes.
+    pub max_line_bytes: usize,
 }
 
 impl Default for Settings {
@@ -75,6 +77,7 @@ impl Default for Settings {
         Settings {
             token_in_url: true,
             keep_answers: true,
+            max_line_bytes: crate::store::MAX_LINE_BYTES,
         }
     }
 }

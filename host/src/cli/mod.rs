@@ -56,6 +56,10 @@ enum Command {
         /// warnings and distinct identities); a day over it fails instead of being stored.
         #[arg(long, default_value_t = 4)]
         stored_day_mib: usize,
+        /// The longest line (one fact) a batch may hold, in KiB; a longer one refuses the
+        /// batch naming the line.
+        #[arg(long, default_value_t = 1024)]
+        max_line_kib: usize,
         /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -174,6 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             plugins_dir,
             plugin_memory_total_mib,
             stored_day_mib,
+            max_line_kib,
             tls_cert,
             tls_key,
         } => serve(
@@ -191,6 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             },
             api::Settings {
                 token_in_url: !no_token_in_url,
+                max_line_bytes: max_line_kib << 10,
                 ..Default::default()
             },
         )
@@ -200,7 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let store = Store::open(&data)?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            match store.ingest_bytes(&bytes) {
+            match store.ingest_bytes(&bytes, crate::store::MAX_LINE_BYTES) {
                 Ok(report) => {
                     println!("{}", serde_json::to_string(&report)?);
                     Ok(0)

@@ -58,10 +58,27 @@ impl From<sled::Error> for BatchError {
     }
 }
 
+/// The longest line a batch may hold by default (one fact), in bytes.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 impl Store {
-    /// [`Store::ingest`] of a body as received: bytes that are not UTF-8 refuse the batch,
-    /// naming the line and the byte within it.
-    pub fn ingest_bytes(&self, body: &[u8]) -> Result<IngestReport, BatchError> {
+    /// [`Store::ingest`] of a body as received: a line longer than `max_line` bytes, or bytes
+    /// that are not UTF-8, refuse the batch naming the line (and the byte within it).
+    pub fn ingest_bytes(&self, body: &[u8], max_line: usize) -> Result<IngestReport, BatchError> {
+        if let Some((i, line)) = body
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .find(|(_, line)| line.len() > max_line)
+        {
+            return Err(BatchError::Invalid(LineError {
+                line: i + 1,
+                field: "(line)".into(),
+                reason: format!(
+                    "is {} bytes, over the {max_line}-byte limit of one fact",
+                    line.len()
+                ),
+            }));
+        }
         match std::str::from_utf8(body) {
             Ok(text) => self.ingest(text),
             Err(e) => {

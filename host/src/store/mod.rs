@@ -20,7 +20,7 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-pub use ingest::{BatchError, IngestReport, LineError};
+pub use ingest::{BatchError, IngestReport, LineError, MAX_LINE_BYTES};
 
 /// Milliseconds in a UTC day.
 pub const DAY_MS: i64 = 86_400_000;

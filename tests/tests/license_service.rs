@@ -526,3 +526,63 @@ fn signed_snapshot_verifies_regenerates_identically_and_respects_scope() {
         );
     }
 }
+
+#[test]
+fn health_lists_the_pods_whose_licensing_data_is_incomplete() {
+    let server = TestServer::start(
+        Arc::new(Store::temporary().unwrap()),
+        runtime(test_limits()),
+    );
+    assert_eq!(
+        server
+            .put("/api/v1/products/mq", &product("mq", "vpc@^1", json!({})))
+            .0,
+        200
+    );
+    let at = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let pod = |key: &str, attrs: Value| {
+        let mut attrs = attrs;
+        attrs["cluster"] = json!("k1");
+        attrs["namespace"] = json!("apps");
+        json!({"kind": "pod", "key": key, "at": at, "attrs": attrs}).to_string()
+    };
+    let facts = [
+        pod("complete", json!({"product": "mq"})),
+        pod(
+            "bundled",
+            json!({"product": "mq", "bundle": "cp4i", "ratio": "2:1"}),
+        ),
+        pod("unknown-product", json!({"product": "nosuch"})),
+        pod("half-bundle", json!({"product": "mq", "bundle": "cp4i"})),
+    ]
+    .join("\n");
+    let (status, _, body) = server.post("/api/v1/facts", &facts);
+    assert_eq!(status, 200, "{body}");
+    // A pod retired since is not reported.
+    let gone = json!({"kind": "pod", "key": "unknown-gone", "at": at,
+        "attrs": {"cluster": "k1", "namespace": "apps", "product": "nosuch"}})
+    .to_string();
+    let retired = json!({"kind": "pod", "key": "unknown-gone",
+        "at": (chrono::Utc::now() - chrono::Duration::minutes(30)).to_rfc3339(), "retired": true})
+    .to_string();
+    assert_eq!(
+        server
+            .post("/api/v1/facts", &format!("{gone}\n{retired}"))
+            .0,
+        200
+    );
+
+    let (status, health) = server.get("/health");
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(
+        health,
+        json!({"incompleteAnnotations": {"pods": [
+            {"name": "half-bundle", "namespace": "apps"},
+            {"name": "unknown-product", "namespace": "apps"},
+        ], "count": 2}})
+    );
+    let (status, _) = server.get_as("nope", "/health");
+    assert_eq!(status, 401);
+    let (status, up) = server.get_as("nope", "/");
+    assert_eq!((status, up), (200, json!({"status": "UP"})));
+}

@@ -373,7 +373,8 @@ fn license_usage_bad_parameters_are_named() {
             "{path}"
         );
     }
-    assert_eq!(doc["paths"]["/health"]["get"]["security"], json!([]));
+    assert_eq!(doc["paths"]["/"]["get"]["security"], json!([]));
+    assert_eq!(doc["paths"]["/health"]["get"]["x-required-role"], "reader");
     let (status, body) = server.get("/api/shared_spaces/x1/license_usage");
     assert_eq!(status, 400);
     assert_eq!(body["parameter"], "space");
@@ -394,7 +395,7 @@ fn status_page_metrics_health_and_version() {
     assert_eq!(status, 200, "{body}");
 
     // Public pages answer without a token; the status page does not.
-    for path in ["/health", "/version"] {
+    for path in ["/", "/version"] {
         let r = server.request(reqwest::Method::GET, path).send().unwrap();
         assert_eq!(r.status().as_u16(), 200, "{path}");
     }
@@ -404,7 +405,9 @@ fn status_page_metrics_health_and_version() {
         .unwrap();
     let version: Value = r.json().unwrap();
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
-    for path in ["/status", "/metrics"] {
+    // License Service's /health is its data-quality answer: a client's connection check
+    // relies on it needing a token.
+    for path in ["/status", "/metrics", "/health"] {
         let r = server.request(reqwest::Method::GET, path).send().unwrap();
         assert_eq!(r.status().as_u16(), 401, "{path}");
     }

@@ -135,6 +135,7 @@ pub fn router(state: AppState) -> Router {
             "/api/shared_spaces/{space}/license_usage",
             get(octane::license_usage),
         )
+        .route("/", get(status::liveness))
         .route("/health", get(status::health))
         .route("/version", get(status::version))
         .route("/status", get(status::status))

@@ -1,8 +1,9 @@
-//! IBM License Service style service pages: `GET /health` and `GET /version` (public, for
-//! probes and load balancers) and `GET /status`, an HTML page a person can read: every
+//! IBM License Service style service pages: `GET /` and `GET /version` (public, for probes
+//! and load balancers), `GET /health` (License Service's data-quality answer: workloads whose
+//! licensing data is incomplete) and `GET /status`, an HTML page a person can read: every
 //! product's period figures, data freshness, the loaded plugins, warnings and errors.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use axum::Json;
@@ -17,15 +18,25 @@ use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::read::{self, PeriodDefaults, Report};
 use super::{AppState, Problem, blocking};
+use crate::store::Store;
+use crate::store::timeline::{Interner, Window};
 use crate::store::tokens::Role;
 
 /// The routes of this module with their required roles: the API document and the auth table.
 pub const DOCS: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
-        path: "/health",
+        path: "/",
         role: None,
-        summary: "Liveness probe (no token; details are at /api/v1/health)",
+        summary: "Liveness probe (no token), as License Service's",
+        params: &[],
+        produces: "application/json",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/health",
+        role: Some(Role::Reader),
+        summary: "License Service: pods whose licensing data is incomplete (incompleteAnnotations)",
         params: &[],
         produces: "application/json",
     },
@@ -63,8 +74,73 @@ pub const DOCS: &[RouteDoc] = &[
 ];
 
 /// The service answers; nothing else is said without a token.
-pub async fn health() -> Json<Value> {
+pub async fn liveness() -> Json<Value> {
     Json(json!({"status": "UP"}))
+}
+
+/// `GET /health`: License Service's `{"incompleteAnnotations": {"pods": [{name, namespace}],
+/// "count"}}`, the pods present now whose licensing data licmetric cannot count as sent: a
+/// `product` that names no product record, or half a bundle (`bundle` without `ratio` or the
+/// reverse). Costs one read of the pods' current states.
+pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    blocking(move || {
+        let pods = incomplete_pods(&state.evaluator.store)?;
+        let count = pods.len();
+        let pods: Vec<Value> = pods
+            .into_iter()
+            .map(|(name, namespace)| json!({"name": name, "namespace": namespace}))
+            .collect();
+        Ok(Json(
+            json!({"incompleteAnnotations": {"pods": pods, "count": count}}),
+        ))
+    })
+    .await
+}
+
+/// (key, namespace) of each pod present now with incomplete licensing data, by key.
+fn incomplete_pods(store: &Store) -> anyhow::Result<Vec<(String, String)>> {
+    use licmetric_sdk::facts::{ABSENT, Strings, request};
+    use licmetric_sdk::types::{Selection, ValueType};
+    let now = chrono::Utc::now().timestamp_millis();
+    let attributes = [
+        ("namespace", ValueType::Text),
+        ("product", ValueType::Text),
+        ("bundle", ValueType::Text),
+        ("ratio", ValueType::Text),
+    ];
+    let mut interner = Interner::default();
+    let pods = store
+        .timelines(
+            &[request("pod", &attributes, Selection::States)],
+            Window {
+                start: now,
+                end: now + 1,
+            },
+            &mut interner,
+        )?
+        .remove(0);
+    let table = interner.table();
+    let strings = Strings::new(&table);
+    let text = |column: usize, i: usize| {
+        let v = pods.columns[column][i];
+        (v != ABSENT).then(|| strings.get(v as u32))
+    };
+    let products: HashSet<String> = store.products()?.into_iter().map(|p| p.id).collect();
+    let mut out = Vec::new();
+    for i in 0..pods.entity.len() {
+        if !(pods.from[i] <= now && now < pods.to[i]) {
+            continue;
+        }
+        let known = text(1, i).is_some_and(|p| products.contains(p));
+        if !known || text(2, i).is_some() != text(3, i).is_some() {
+            out.push((
+                strings.get(pods.entity[i]).to_string(),
+                text(0, i).unwrap_or("").to_string(),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// What is running (the fields of `/api/v1/version` without the plugin list).

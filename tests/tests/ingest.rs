@@ -321,3 +321,38 @@ fn a_client_id_cannot_squat_the_content_id_of_another_fact() {
         "{report}"
     );
 }
+
+#[test]
+fn the_cli_streams_a_file_in_batches_and_stops_at_the_first_refused_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let vm = |k: usize| {
+        format!(
+            r#"{{"kind":"vm","key":"v{k}","at":"2026-11-01T00:00:00Z","attrs":{{"vcpus":{k}}}}}"#
+        )
+    };
+    let run = |lines: &[String], data: &std::path::Path| {
+        let file = dir.path().join("facts.ndjson");
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        licmetric::cli::run_args([
+            "licmetric",
+            "ingest",
+            file.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--batch-lines",
+            "2",
+        ])
+    };
+    // Five facts in three batches, the last one short and without a final newline.
+    let good: Vec<String> = (1..=5).map(vm).collect();
+    let data = dir.path().join("good");
+    assert_eq!(run(&good, &data), 0);
+    assert_eq!(Store::open(&data).unwrap().observation_count(), 5);
+
+    // Line 4 is bad: the batch of lines 1–2 stays stored, lines 3–4 and after are not.
+    let mut bad: Vec<String> = (1..=6).map(vm).collect();
+    bad[3] = r#"{"kind":"vm","key":"v4","at":"soon"}"#.into();
+    let data = dir.path().join("bad");
+    assert_eq!(run(&bad, &data), 2);
+    assert_eq!(Store::open(&data).unwrap().observation_count(), 2);
+}

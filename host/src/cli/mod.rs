@@ -4,6 +4,7 @@
 mod bench;
 mod bench_estate;
 mod bench_read;
+mod ingest;
 pub mod plugin;
 pub mod scaffold;
 mod snapshot;
@@ -20,8 +21,8 @@ use crate::eval::Evaluator;
 use crate::eval::scope::Scope;
 use crate::runtime::plugins_dir::PluginsDir;
 use crate::runtime::{Limits, Runtime};
+use crate::store::Store;
 use crate::store::tokens::Role;
-use crate::store::{BatchError, Store};
 
 /// Licence metric evaluation engine.
 #[derive(Parser)]
@@ -73,11 +74,15 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Ingest an NDJSON fact file into a store (the service must not be running on it).
+    /// Ingest an NDJSON fact file into a store in batches (the service must not be running
+    /// on it).
     Ingest {
         file: PathBuf,
         #[arg(long, default_value = "licmetric-data")]
         data: PathBuf,
+        /// Lines per batch: each is validated and stored as one, as a POST would be.
+        #[arg(long, default_value_t = 20_000)]
+        batch_lines: usize,
     },
     /// Replay fixture folders (facts + expected results); exits 1 on any mismatch.
     Replay {
@@ -202,25 +207,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         )
         .map(|_| 0),
         Command::Token { command } => token(command),
-        Command::Ingest { file, data } => {
-            let store = Store::open(&data)?;
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            match store.ingest_bytes(&bytes, crate::store::MAX_LINE_BYTES) {
-                Ok(report) => {
-                    println!("{}", serde_json::to_string(&report)?);
-                    Ok(0)
-                }
-                Err(BatchError::Invalid(e)) => {
-                    eprintln!(
-                        "licmetric: {}: {e}; nothing from this file was stored",
-                        file.display()
-                    );
-                    Ok(2)
-                }
-                Err(BatchError::Storage(e)) => Err(e),
-            }
-        }
+        Command::Ingest {
+            file,
+            data,
+            batch_lines,
+        } => ingest::run(&file, &data, batch_lines),
         Command::Replay { dirs, plugin } => {
             let runtime = Runtime::with_standard_plugins(default_cache_dir(), Limits::default())?;
             for p in &plugin {

@@ -285,13 +285,10 @@ fn compute(
                     Some(figures) if days.same_as_earlier => figures,
                     _ => {
                         let usage = period::usage(days, start, end, None, Weekday::Mon);
-                        let metric = usage.as_ref().ok().and_then(|u| metric_name(days, u));
+                        let metric = metric_name(days, usage.as_ref().ok());
                         (usage, metric)
                     }
                 };
-                // A failed product keeps its plugin's metric in the descriptive columns: only
-                // the figures say the failure (ILMT clients read the code name as text).
-                let metric = metric.or_else(|| declared_metric(days));
                 let link = bundle_link(days, usage.as_ref().ok(), &mut bundles);
                 (usage, metric, link)
             }
@@ -332,26 +329,19 @@ fn compute(
     })
 }
 
-fn metric_name(days: &ProductDays, usage: &Usage) -> Option<MetricName> {
-    days.plugin
-        .info()
-        .metrics
-        .iter()
-        .find(|m| m.code_name == usage.metric_code_name)
+/// How the product's plugin calls the metric `usage` counts. A failed product (no `usage`)
+/// keeps its plugin's first declared metric (most declare one) in the descriptive columns:
+/// only the figures say the failure (ILMT clients read the code name as text).
+fn metric_name(days: &ProductDays, usage: Option<&Usage>) -> Option<MetricName> {
+    let metrics = &days.plugin.info().metrics;
+    usage
+        .and_then(|u| metrics.iter().find(|m| m.code_name == u.metric_code_name))
+        .or(metrics.first())
         .map(|m| MetricName {
             code_name: m.code_name.clone(),
             name: m.name.clone(),
             unit: m.unit.clone(),
         })
-}
-
-/// The first metric the product's plugin declares (most declare one).
-fn declared_metric(days: &ProductDays) -> Option<MetricName> {
-    days.plugin.info().metrics.first().map(|m| MetricName {
-        code_name: m.code_name.clone(),
-        name: m.name.clone(),
-        unit: m.unit.clone(),
-    })
 }
 
 /// The product's bundle; a bundle only its facts claim gets a bare record so it is reported.

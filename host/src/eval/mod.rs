@@ -371,7 +371,7 @@ impl Evaluator {
         (first_date, period_days): (&str, usize),
         earlier: &mut Earlier,
         stamps: &mut Stamps<'_>,
-    ) -> Result<Option<EarlierDays>, EvalError> {
+    ) -> Result<Option<(ProductDayList, EarlierDays)>, EvalError> {
         let Some(before) = earlier.products.remove(&product.id) else {
             return Ok(None);
         };
@@ -387,12 +387,12 @@ impl Evaluator {
         {
             return Ok(None);
         }
+        let mut days = before.days;
         let mut out = EarlierDays {
-            days: before.days,
             touched: Vec::new(),
             complete: true,
         };
-        for (i, (day, result)) in out.days.iter_mut().enumerate() {
+        for (i, (day, result)) in days.iter_mut().enumerate() {
             if result.is_ok()
                 && day.end <= earlier.run_at
                 && stamps.newest(day)? <= earlier.sequence
@@ -404,7 +404,7 @@ impl Evaluator {
                 Err(_) => out.complete = false,
             }
         }
-        Ok(Some(out))
+        Ok(Some((days, out)))
     }
 
     fn plugin_days(
@@ -448,7 +448,7 @@ impl Evaluator {
                 &mut stamps,
             )?;
             let (mut days, before) = match before {
-                Some(mut b) => (std::mem::take(&mut b.days), Some(b)),
+                Some((days, b)) => (days, Some(b)),
                 None => {
                     let calendar = calendars
                         .entry(product.timezone.as_deref())
@@ -920,11 +920,13 @@ impl Evaluator {
     }
 }
 
-/// One product's days in an [`Earlier`] evaluation, in calendar order, with the days an
-/// ingest touched since set to be filled again.
+/// A product's days in calendar order, each with its records or why it has none.
+type ProductDayList = Vec<(Day, Result<Vec<DayRecord>, EvalError>)>;
+
+/// What an [`Earlier`] evaluation had on the days of a product filled again (an ingest touched
+/// them since, or they had failed).
 struct EarlierDays {
-    days: Vec<(Day, Result<Vec<DayRecord>, EvalError>)>,
-    /// (position in `days`, the earlier records) of each touched day.
+    /// (position in the product's days, the earlier records) of each touched day.
     touched: Vec<(usize, Vec<DayRecord>)>,
     /// No earlier day had failed (a failed day is filled again with nothing to compare).
     complete: bool,

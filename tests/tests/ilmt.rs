@@ -1,6 +1,7 @@
 //! ILMT's v2 query API over HTTP (`/api/sam/v2/license_usage` and its schema): three pvu
 //! products — one in a Cloud Pak at 2:1, one with an entitlement, one that cannot be evaluated —
-//! queried with columns, criteria, order, pages, dates, computer groups and scoped tokens.
+//! and the Cloud Pak's parent row, queried with columns, criteria, order, pages, dates, computer
+//! groups and scoped tokens.
 
 use std::sync::Arc;
 
@@ -34,10 +35,24 @@ fn column<'a>(answer: &'a Value, name: &str) -> Vec<&'a Value> {
     rows(answer).iter().map(|r| &r[name]).collect()
 }
 
-fn ids(answer: &Value) -> Vec<&str> {
+/// The integer ids the setup's records get, in the order they are stored (products and
+/// bundles draw from one sequence).
+const NUMBERS: [(&str, i64); 4] = [("cp4i", 1), ("was", 2), ("mq", 3), ("db2", 4)];
+
+/// The record id of every row, from its integer `product_id`.
+fn ids(answer: &Value) -> Vec<&'static str> {
     column(answer, "product_id")
         .into_iter()
-        .map(|v| v.as_str().unwrap())
+        .map(|v| {
+            let n = v
+                .as_i64()
+                .unwrap_or_else(|| panic!("{v} is not an integer"));
+            NUMBERS
+                .iter()
+                .find(|(_, m)| *m == n)
+                .expect("a known number")
+                .0
+        })
         .collect()
 }
 
@@ -101,7 +116,9 @@ fn setup() -> TestServer {
     assert_eq!(status, 200, "{body}");
     let bundle =
         json!({"id": "cp4i", "name": "IBM Cloud Pak for Integration", "kind": "cloud_pak"});
-    assert_eq!(server.put("/api/v1/bundles/cp4i", &bundle).0, 200);
+    let (status, _, body) = server.put("/api/v1/bundles/cp4i", &bundle);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["numeric_id"], 1, "{body}");
     let mut was = product("was", "pvu@^1", json!({}));
     was["name"] = json!("WebSphere Application Server");
     was["entitlement"] = json!({"quantity": 1000});
@@ -114,6 +131,14 @@ fn setup() -> TestServer {
     for (id, record) in [("was", was), ("mq", mq), ("db2", db2)] {
         let (status, _, body) = server.put(&format!("/api/v1/products/{id}"), &record);
         assert_eq!(status, 200, "{body}");
+    }
+    // Each record got its number, shown with it.
+    let (status, records) = server.get("/api/v1/products");
+    assert_eq!(status, 200, "{records}");
+    for record in records.as_array().unwrap() {
+        let id = record["id"].as_str().unwrap();
+        let number = NUMBERS.iter().find(|(i, _)| *i == id).unwrap().1;
+        assert_eq!(record["numeric_id"], number, "{record}");
     }
     server
 }
@@ -136,9 +161,10 @@ fn license_usage_answers_ilmt_queries() {
         usage["metric_code_name"].as_str().unwrap().to_string()
     };
 
-    // Default columns, report order (by product id): db2 cannot be evaluated → −1.
+    // Default columns, report order (by product id, then each bundle's parent row): db2
+    // cannot be evaluated → −1.
     let answer = get(NOV_2_4);
-    assert_eq!(answer["total"], 3);
+    assert_eq!(answer["total"], 4);
     assert_eq!(
         answer["rows"],
         json!([
@@ -147,6 +173,8 @@ fn license_usage_answers_ilmt_queries() {
             // MQ: esx-1 min(4 vCPU, 16) × 70 = 280.
             {"product_name": "IBM MQ", "metric_code_name": code_name, "hwm_quantity": 280},
             {"product_name": "WebSphere Application Server", "metric_code_name": code_name, "hwm_quantity": 700},
+            // The Cloud Pak's parent row: MQ's 280 at 2:1 → 140, in its member's metric.
+            {"product_name": "IBM Cloud Pak for Integration", "metric_code_name": code_name, "hwm_quantity": 140},
         ])
     );
 
@@ -160,6 +188,7 @@ fn license_usage_answers_ilmt_queries() {
         "threshold",
         "entitled",
         "bundle_id",
+        "flex_id",
         "bundle_name",
         "bundle_type",
         "bundle_guid",
@@ -180,23 +209,31 @@ fn license_usage_answers_ilmt_queries() {
         answer["rows"],
         json!([
             // Db2: threshold 500 but no quantity → ILMT's markers.
-            {"threshold_delta": 2147483647, "product_id": "db2", "metric_id": pvu,
+            {"threshold_delta": 2147483647, "product_id": 4, "metric_id": pvu,
              "hwm_quantity": -1, "hwm_peak_time": null, "threshold": 500, "entitled": 0,
-             "bundle_id": null, "bundle_name": null, "bundle_type": -1, "bundle_guid": null,
+             "bundle_id": 0, "flex_id": 0, "bundle_name": null, "bundle_type": -1, "bundle_guid": null,
              "bundle_metric_contribution": null, "product_bundle_ratio_factor": null,
              "product_bundle_ratio_divider": null, "is_reaggregation_needed": 0, "ibm_provided": 0},
             // MQ in cp4i at 2:1: contribution ceil(280 × 1 / 2) = 140; divider 2, factor 1.
-            {"threshold_delta": null, "product_id": "mq", "metric_id": pvu,
+            // A member is a product row (-1) that names its bundle's number.
+            {"threshold_delta": null, "product_id": 3, "metric_id": pvu,
              "hwm_quantity": 280, "hwm_peak_time": "2026-11-02T00:00:00Z", "threshold": null,
-             "entitled": 0, "bundle_id": "cp4i", "bundle_name": "IBM Cloud Pak for Integration",
-             "bundle_type": 1, "bundle_guid": null, "bundle_metric_contribution": 140,
+             "entitled": 0, "bundle_id": 1, "flex_id": 1, "bundle_name": "IBM Cloud Pak for Integration",
+             "bundle_type": -1, "bundle_guid": null, "bundle_metric_contribution": 140,
              "product_bundle_ratio_factor": 1, "product_bundle_ratio_divider": 2,
              "is_reaggregation_needed": 0, "ibm_provided": 0},
             // WAS: entitlement 1000 − 700 = 300.
-            {"threshold_delta": 300, "product_id": "was", "metric_id": pvu,
+            {"threshold_delta": 300, "product_id": 2, "metric_id": pvu,
              "hwm_quantity": 700, "hwm_peak_time": "2026-11-02T00:00:00Z", "threshold": 1000,
-             "entitled": 1, "bundle_id": null, "bundle_name": null, "bundle_type": -1,
+             "entitled": 1, "bundle_id": 0, "flex_id": 0, "bundle_name": null, "bundle_type": -1,
              "bundle_guid": null, "bundle_metric_contribution": null,
+             "product_bundle_ratio_factor": null, "product_bundle_ratio_divider": null,
+             "is_reaggregation_needed": 0, "ibm_provided": 0},
+            // The Cloud Pak's parent row: its own number as product_id and flex_id.
+            {"threshold_delta": null, "product_id": 1, "metric_id": null,
+             "hwm_quantity": 140, "hwm_peak_time": null, "threshold": null,
+             "entitled": 0, "bundle_id": 0, "flex_id": 1, "bundle_name": "IBM Cloud Pak for Integration",
+             "bundle_type": 1, "bundle_guid": null, "bundle_metric_contribution": null,
              "product_bundle_ratio_factor": null, "product_bundle_ratio_divider": null,
              "is_reaggregation_needed": 0, "ibm_provided": 0},
         ])
@@ -219,26 +256,37 @@ fn license_usage_answers_ilmt_queries() {
         ))
     };
     for (c, want) in [
-        // MQ 280 < 500; WAS 700 is not; Db2's −1 never matches.
+        // MQ 280 and the Cloud Pak's 140 < 500 (text operators ignore case); WAS 700 is not;
+        // Db2's −1 never matches.
         (
             r#"{"and":[["product_name","contains","m"],["hwm_quantity","<",500]]}"#,
-            vec!["mq"],
+            vec!["mq", "cp4i"],
         ),
         (
             r#"{"and":[["hwm_quantity","<","1000"]]}"#,
-            vec!["mq", "was"],
+            vec!["mq", "was", "cp4i"],
         ),
         (
-            r#"{"or":[["product_id","=","was"],["bundle_type","in","[0,1]"]]}"#,
-            vec!["mq", "was"],
+            r#"{"or":[["product_id","=","2"],["bundle_type","in","[0,1]"]]}"#,
+            vec!["was", "cp4i"],
         ),
-        (r#"{"and":[["bundle_type","in","[0,1]"]]}"#, vec!["mq"]),
-        (r#"{"and":[["threshold","=",]]}"#, vec!["mq"]),
+        // Parent rows only, as IBM's client asks for them.
+        (r#"{"and":[["bundle_type","in","[0,1]"]]}"#, vec!["cp4i"]),
+        (r#"{"and":[["bundle_type",">","-1"]]}"#, vec!["cp4i"]),
+        // Members only.
+        (r#"{"and":[["bundle_id",">","0"]]}"#, vec!["mq"]),
+        // Standalone products: ILMT's convention, bundle_id <= 0 and bundle_type = -1.
+        (
+            r#"{"and":[["bundle_id","<=","0"],["bundle_type","=","-1"]]}"#,
+            vec!["db2", "was"],
+        ),
+        (r#"{"and":[["flex_id","=",1]]}"#, vec!["mq", "cp4i"]),
+        (r#"{"and":[["threshold","=",]]}"#, vec!["mq", "cp4i"]),
         (r#"{"and":[["threshold","!=",]]}"#, vec!["db2", "was"]),
         // Db2's 2147483647 is not a delta > 0.
         (r#"{"and":[["threshold_delta",">",0]]}"#, vec!["was"]),
         (
-            r#"{"and":[["entitled","=",0],{"or":[["product_id","begins_with","D"],["hwm_quantity",">=",280]]}]}"#,
+            r#"{"and":[["entitled","=",0],{"or":[["product_name","begins_with","D"],["hwm_quantity",">=",280]]}]}"#,
             vec!["db2", "mq"],
         ),
         (
@@ -273,19 +321,19 @@ fn license_usage_answers_ilmt_queries() {
     ));
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(ids(&answer), ["mq", "was"], "{answer}");
+    assert_eq!(ids(&answer), ["mq", "was", "cp4i"], "{answer}");
     // Its criteria in single quotes, as ILMT takes them.
     let (status, body) = raw(&format!(
         "columns[]=product_id&{NOV_2_4}&criteria={{'and':[['hwm_quantity','<','1000']]}}"
     ));
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(ids(&answer), ["mq", "was"], "{answer}");
+    assert_eq!(ids(&answer), ["mq", "was", "cp4i"], "{answer}");
     // Criteria given twice: both hold (the last used to win alone).
     let answer = get(&format!(
         "columns[]=product_id&{NOV_2_4}&criteria={}&criteria={}",
         enc(r#"{"and":[["hwm_quantity","<","1000"]]}"#),
-        enc(r#"{"and":[["product_id","=","was"]]}"#)
+        enc(r#"{"and":[["product_id","=",2]]}"#)
     ));
     assert_eq!(ids(&answer), ["was"], "{answer}");
 
@@ -294,45 +342,45 @@ fn license_usage_answers_ilmt_queries() {
         "columns[]=product_id&order[]={}&{NOV_2_4}",
         enc("hwm_quantity desc")
     ));
-    assert_eq!(ids(&answer), ["was", "mq", "db2"]);
+    assert_eq!(ids(&answer), ["was", "mq", "cp4i", "db2"]);
     let answer = get(&format!(
         "columns[]=product_id&order[]=hwm_quantity&{NOV_2_4}"
     ));
-    assert_eq!(ids(&answer), ["mq", "was", "db2"]);
+    assert_eq!(ids(&answer), ["cp4i", "mq", "was", "db2"]);
     let answer = get(&format!(
         "columns[]=product_id&order[]={}&order[]={}&{NOV_2_4}",
         enc("bundle_type desc"),
         enc("product_name desc")
     ));
-    assert_eq!(ids(&answer), ["mq", "was", "db2"]);
+    assert_eq!(ids(&answer), ["cp4i", "was", "mq", "db2"]);
 
     // Pages: total counts every matching row.
     let answer = get(&format!(
         "columns[]=product_id&order[]=product_id&limit=1&offset=1&countSwitch=true&{NOV_2_4}"
     ));
-    assert_eq!(answer["total"], 3);
-    assert_eq!(ids(&answer), ["mq"]);
+    assert_eq!(answer["total"], 4);
+    assert_eq!(ids(&answer), ["was"]);
     let answer = get(&format!("columns[]=product_id&offset=5&{NOV_2_4}"));
-    assert_eq!(answer["total"], 3);
+    assert_eq!(answer["total"], 4);
     assert!(rows(&answer).is_empty());
 
     // Dates: through 12 November vm-a has grown on the 10th: min(10, 16) × 70 = 700 on esx-1,
     // + 280 on esx-2 = 980, peaking on the 10th.
     let answer = get(
         "columns[]=product_id&columns[]=hwm_quantity&columns[]=hwm_peak_time&columns[]=threshold_delta\
-         &criteria=%7B%22and%22%3A%5B%5B%22product_id%22%2C%22%3D%22%2C%22was%22%5D%5D%7D\
+         &criteria=%7B%22and%22%3A%5B%5B%22product_id%22%2C%22%3D%22%2C2%5D%5D%7D\
          &startdate=2026-11-02&enddate=2026-11-12",
     );
     assert_eq!(
         answer["rows"],
-        json!([{"product_id": "was", "hwm_quantity": 980,
+        json!([{"product_id": 2, "hwm_quantity": 980,
                 "hwm_peak_time": "2026-11-10T00:00:00Z", "threshold_delta": 20}])
     );
     // enddate is inclusive: ending on the 10th sees the growth, ending on the 9th does not.
     let was_on = |end: &str| {
         let a = get(&format!(
             "columns[]=hwm_quantity&criteria={}&startdate=2026-11-02&enddate={end}",
-            enc(r#"{"and":[["product_id","=","was"]]}"#)
+            enc(r#"{"and":[["product_id","=",2]]}"#)
         ));
         a["rows"][0]["hwm_quantity"].clone()
     };
@@ -425,6 +473,7 @@ fn schema_lists_every_column() {
         "threshold",
         "threshold_delta",
         "bundle_id",
+        "flex_id",
         "bundle_guid",
         "bundle_name",
         "bundle_type",
@@ -470,11 +519,13 @@ fn scoped_reader_sees_its_own_share() {
     assert_eq!(
         answer["rows"],
         json!([
-            {"product_id": "db2", "hwm_quantity": -1, "threshold_delta": 2147483647,
+            {"product_id": 4, "hwm_quantity": -1, "threshold_delta": 2147483647,
              "bundle_metric_contribution": null},
-            {"product_id": "mq", "hwm_quantity": 280, "threshold_delta": null,
+            {"product_id": 3, "hwm_quantity": 280, "threshold_delta": null,
              "bundle_metric_contribution": 140},
-            {"product_id": "was", "hwm_quantity": 420, "threshold_delta": 580,
+            {"product_id": 2, "hwm_quantity": 420, "threshold_delta": 580,
+             "bundle_metric_contribution": null},
+            {"product_id": 1, "hwm_quantity": 140, "threshold_delta": null,
              "bundle_metric_contribution": null},
         ])
     );
@@ -490,7 +541,7 @@ fn scoped_reader_sees_its_own_share() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer["rows"],
-        json!([{"product_id": "was", "hwm_quantity": 280, "threshold_delta": 720,
+        json!([{"product_id": 2, "hwm_quantity": 280, "threshold_delta": 720,
                 "bundle_metric_contribution": null}])
     );
     assert_eq!(answer["total"], 1);

@@ -11,6 +11,7 @@ use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
 use crate::eval::EvalError;
 use crate::store::audit::AuditEntry;
+use crate::store::numbers::ClaimError;
 use crate::store::records::{Bundle, Product};
 use crate::store::tokens::Role;
 
@@ -107,7 +108,9 @@ pub async fn put(
                 .with("error", &e));
         }
         let store = &state.evaluator.store;
-        store.put_product(&product)?;
+        let product = store
+            .put_product(&product)
+            .map_err(|e| claim_problem("invalid-product", e))?;
         store.audit(AuditEntry::now(
             &caller.who(),
             "product.put",
@@ -186,7 +189,9 @@ pub async fn put_bundle(
     }
     blocking(move || {
         let store = &state.evaluator.store;
-        store.put_bundle(&bundle)?;
+        let bundle = store
+            .put_bundle(&bundle)
+            .map_err(|e| claim_problem("invalid-bundle", e))?;
         store.audit(AuditEntry::now(
             &caller.who(),
             "bundle.put",
@@ -222,4 +227,14 @@ pub async fn list_bundles(State(state): State<AppState>) -> Result<Json<Value>, 
         ))
     })
     .await
+}
+
+/// A record whose `numeric_id` is not its own is the client's error; the rest is the store's.
+fn claim_problem(kind: &str, e: ClaimError) -> Problem {
+    match e {
+        ClaimError::Conflict(c) => {
+            Problem::new(StatusCode::BAD_REQUEST, kind, c.to_string()).with("field", "numeric_id")
+        }
+        ClaimError::Store(e) => e.into(),
+    }
 }

@@ -19,6 +19,8 @@ use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
 use crate::eval::scope::{self, Scope};
 use crate::eval::{Detail, Earlier, EvalError, ProductDays};
+use crate::store::Store;
+use crate::store::numbers::Numbered;
 use crate::store::records::{Bundle, Product};
 
 /// One product's figures over the report's period, as the caller may see them.
@@ -48,6 +50,8 @@ pub struct MetricName {
 #[derive(Debug, Clone)]
 pub struct BundleLink {
     pub id: String,
+    /// The bundle's stable integer id (always assigned; see `store::numbers`).
+    pub numeric_id: u64,
     pub name: Option<String>,
     /// `cloud_pak` or `flexpoint` when the bundle record says.
     pub kind: Option<String>,
@@ -268,9 +272,8 @@ fn compute(
         evaluate_all(state, scope, (start, end, evaluated_at), detail, earlier)?;
     let evaluated: Vec<(&Product, &Result<ProductDays, EvalError>)> =
         records.iter().zip(&results).collect();
-    let mut bundles: BTreeMap<String, Bundle> = state
-        .evaluator
-        .store
+    let store = &state.evaluator.store;
+    let mut bundles: BTreeMap<String, Bundle> = store
         .bundles()?
         .into_iter()
         .map(|b| (b.id.clone(), b))
@@ -289,7 +292,7 @@ fn compute(
                         (usage, metric)
                     }
                 };
-                let link = bundle_link(days, usage.as_ref().ok(), &mut bundles);
+                let link = bundle_link(days, usage.as_ref().ok(), &mut bundles, store)?;
                 (usage, metric, link)
             }
         });
@@ -344,27 +347,38 @@ fn metric_name(days: &ProductDays, usage: Option<&Usage>) -> Option<MetricName> 
         })
 }
 
-/// The product's bundle; a bundle only its facts claim gets a bare record so it is reported.
+/// The product's bundle; a bundle only its facts claim gets a bare record so it is reported,
+/// and its number the first time it is.
 fn bundle_link(
     days: &ProductDays,
     usage: Option<&Usage>,
     bundles: &mut BTreeMap<String, Bundle>,
-) -> Option<BundleLink> {
-    let (membership, _) = bundle::membership(days).ok()?;
-    let membership = membership?;
-    let ratio = bundle::conversion(membership.ratio.as_deref()).ok()?;
-    let record = bundles
-        .entry(membership.bundle.clone())
-        .or_insert_with(|| Bundle {
-            id: membership.bundle.clone(),
-            name: None,
-            kind: None,
-            metric_name: None,
-            entitlement: None,
-            threshold: None,
-            chargeback: None,
-            rest: Default::default(),
-        });
+    store: &Store,
+) -> anyhow::Result<Option<BundleLink>> {
+    let Ok((Some(membership), _)) = bundle::membership(days) else {
+        return Ok(None);
+    };
+    let Ok(ratio) = bundle::conversion(membership.ratio.as_deref()) else {
+        return Ok(None);
+    };
+    if !bundles.contains_key(&membership.bundle) {
+        let numeric_id = Some(store.number(Numbered::Bundle, &membership.bundle)?);
+        bundles.insert(
+            membership.bundle.clone(),
+            Bundle {
+                id: membership.bundle.clone(),
+                numeric_id,
+                name: None,
+                kind: None,
+                metric_name: None,
+                entitlement: None,
+                threshold: None,
+                chargeback: None,
+                rest: Default::default(),
+            },
+        );
+    }
+    let record = &bundles[&membership.bundle];
     let contribution = usage.and_then(|u| {
         let q: Exact = u.quantity.parse().ok()?;
         Some(
@@ -372,13 +386,14 @@ fn bundle_link(
                 .to_string(),
         )
     });
-    Some(BundleLink {
+    Ok(Some(BundleLink {
         id: record.id.clone(),
+        numeric_id: record.numeric_id.unwrap_or_default(),
         name: record.name.clone(),
         kind: record.kind.clone(),
         ratio,
         contribution,
-    })
+    }))
 }
 
 /// A stored product's days over `[start, end)` with the details `detail` asks for (all of

@@ -6,6 +6,7 @@ pub mod fact;
 mod ingest;
 pub mod intervals;
 mod keys;
+pub mod numbers;
 pub mod plugins;
 mod private;
 pub mod records;
@@ -33,6 +34,8 @@ pub struct Store {
     pub(crate) day_details: sled::Tree,
     pub(crate) products: sled::Tree,
     pub(crate) bundles: sled::Tree,
+    /// Stable integer ids of products and bundles (numbers.rs).
+    pub(crate) numbers: sled::Tree,
     pub(crate) rule_data: sled::Tree,
     /// Every rule-data document loaded, by plugin and version (records.rs).
     pub(crate) rule_data_history: sled::Tree,
@@ -47,6 +50,8 @@ pub struct Store {
     records_generation: std::sync::atomic::AtomicU64,
     /// Ingests are serialised so the committed sequence number only grows.
     ingest_lock: Mutex<()>,
+    /// Numbers are assigned one at a time, so none is given twice.
+    numbers_lock: Mutex<()>,
     /// Cached days read and decoded since the store was opened (results.rs).
     pub(crate) cached_day_reads: std::sync::atomic::AtomicU64,
 }
@@ -94,12 +99,13 @@ impl Store {
     fn from_db(db: sled::Db) -> anyhow::Result<Store> {
         // Daily results before the split into numbers and details (JSON); recomputed on demand.
         db.drop_tree("results")?;
-        Ok(Store {
+        let store = Store {
             facts: db.open_tree("facts")?,
             day_results: db.open_tree("day_results")?,
             day_details: db.open_tree("day_details")?,
             products: db.open_tree("products")?,
             bundles: db.open_tree("bundles")?,
+            numbers: db.open_tree("numbers")?,
             rule_data: db.open_tree("rule_data")?,
             rule_data_history: db.open_tree("rule_data_history")?,
             meta: db.open_tree("meta")?,
@@ -111,8 +117,11 @@ impl Store {
             records_generation: Default::default(),
             db,
             ingest_lock: Mutex::new(()),
+            numbers_lock: Mutex::new(()),
             cached_day_reads: Default::default(),
-        })
+        };
+        store.number_unnumbered_records()?;
+        Ok(store)
     }
 
     /// Changes whenever a product, bundle or rule-data record is stored (in this process).

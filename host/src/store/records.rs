@@ -7,12 +7,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Store;
+use super::numbers::{ClaimError, Numbered};
 
 /// A product: what is counted, by which plugin, and how its figures are reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Product {
     pub id: String,
+    /// The product's stable integer id (ILMT's `product_id`), assigned when it is first
+    /// stored ([`super::numbers`]); a record may only send the one it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numeric_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Plugin binding `name@requirement`, e.g. `concurrent@^1`.
@@ -228,6 +233,9 @@ pub fn validate_terms(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {
     pub id: String,
+    /// The bundle's stable integer id (ILMT's `bundle_id`), as a product's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numeric_id: Option<u64>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -288,11 +296,18 @@ impl Product {
 }
 
 impl Store {
-    /// Stores (or replaces) a product record.
-    pub fn put_product(&self, product: &Product) -> anyhow::Result<()> {
-        put_record(&self.products, &product.id, product)?;
+    /// Stores (or replaces) a product record with its number ([`Store::claim_number`]: a
+    /// [`super::numbers::NumberConflict`] when it sends one that is not its own) and returns what was stored.
+    pub fn put_product(&self, product: &Product) -> Result<Product, ClaimError> {
+        let numeric_id =
+            Some(self.claim_number(Numbered::Product, &product.id, product.numeric_id)?);
+        let product = Product {
+            numeric_id,
+            ..product.clone()
+        };
+        put_record(&self.products, &product.id, &product)?;
         self.bump_records_generation();
-        Ok(())
+        Ok(product)
     }
 
     /// One product.
@@ -305,10 +320,33 @@ impl Store {
         records(&self.products)
     }
 
-    /// Stores (or replaces) a bundle record.
-    pub fn put_bundle(&self, bundle: &Bundle) -> anyhow::Result<()> {
-        put_record(&self.bundles, &bundle.id, bundle)?;
+    /// Stores (or replaces) a bundle record with its number, as [`Store::put_product`].
+    pub fn put_bundle(&self, bundle: &Bundle) -> Result<Bundle, ClaimError> {
+        let numeric_id =
+            Some(self.claim_number(Numbered::Bundle, &bundle.id, bundle.numeric_id)?);
+        let bundle = Bundle {
+            numeric_id,
+            ..bundle.clone()
+        };
+        put_record(&self.bundles, &bundle.id, &bundle)?;
         self.bump_records_generation();
+        Ok(bundle)
+    }
+
+    /// Gives the records stored before numbers existed theirs (in id order), once, at open.
+    pub(crate) fn number_unnumbered_records(&self) -> anyhow::Result<()> {
+        for mut p in self.products()? {
+            if p.numeric_id.is_none() {
+                p.numeric_id = Some(self.number(Numbered::Product, &p.id)?);
+                put_record(&self.products, &p.id, &p)?;
+            }
+        }
+        for mut b in self.bundles()? {
+            if b.numeric_id.is_none() {
+                b.numeric_id = Some(self.number(Numbered::Bundle, &b.id)?);
+                put_record(&self.bundles, &b.id, &b)?;
+            }
+        }
         Ok(())
     }
 

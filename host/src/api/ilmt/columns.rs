@@ -2,8 +2,19 @@
 //! each column, its name, type, description, whether it is shown by default, whether it may be
 //! filtered and sorted, and how it is read from a product's figures.
 //!
+//! Rows are as ILMT has them: one per product, and one parent row per bundle (Cloud Pak or
+//! FlexPoint bundle) beside its members, which is how IBM's clients pair members with their
+//! bundle (`bundle_id` of a member = `flex_id` of its parent row).
+//!
 //! Mapping decisions where ILMT and licmetric differ:
-//! - `product_id` and `bundle_id` are licmetric's record ids, which are strings (ILMT: integers).
+//! - `product_id`, `bundle_id` and `flex_id` are the records' stable integer ids
+//!   (`store::numbers`, from 1). 0 means none: a product in no bundle has `bundle_id` and
+//!   `flex_id` 0 (ILMT's clients select standalone products with `bundle_id <= 0`); a parent row
+//!   has `bundle_id` 0 and its own number as `product_id` and `flex_id`.
+//! - `bundle_type` says what the row is: −1 a product (standalone or member), 0 a FlexPoint
+//!   bundle's parent row, 1 a Cloud Pak's (also a bundle whose record names no kind, or which
+//!   only its facts claim: that is how containers claim bundles). IBM's client selects parents
+//!   with `bundle_type > -1`.
 //! - `metric_id` is `"<plugin name>/<metric code name>"` (ILMT: an integer of its catalogue).
 //! - `hwm_quantity`, `threshold`, `threshold_delta` are exact numbers: integers for IBM metrics,
 //!   a decimal when the figure has a fraction (a scoped share, a decimal entitlement).
@@ -13,9 +24,8 @@
 //! - Boolean columns are 0/1 as in ILMT's examples. `ibm_provided` is 0: the metric a product is
 //!   counted by comes from its plugin's declaration (licmetric's catalogue), not from a user.
 //!   `is_reaggregation_needed` is 0: figures are computed when asked, never stale.
-//! - `bundle_type`: −1 not in a bundle, 0 `flexpoint`, 1 `cloud_pak`; a bundle whose record
-//!   names no kind (or which only its facts claim) is 1, a Cloud Pak, which is how containers
-//!   claim bundles.
+//! - A parent row's `metric_code_name` is its record's `metric_name`, else its members' metric;
+//!   its `metric_id`, `metric_name`, `metric_unit`, `hwm_peak_time` and ratio columns are null.
 //! - `product_bundle_ratio_divider`/`_factor`: licmetric's ratio `a:b` (product units : bundle
 //!   units) → divider `a`, factor `b` (ILMT's "5:1 → divider 5, factor 1").
 //! - `product_family_guid`, `imported_part_numbers`, `bundle_guid` are always null: licmetric
@@ -26,7 +36,7 @@ use licmetric_sdk::Exact;
 use serde_json::{Value, json};
 
 use crate::api::numbers::json_number;
-use crate::api::read::ProductFigures;
+use crate::api::read::{BundleFigures, ProductFigures};
 
 /// A column's value type; decides how criteria values are read and how cells compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +104,41 @@ impl Cell {
     }
 }
 
+/// One row of `license_usage` before its columns are read: a product, or a bundle's parent row.
+pub enum Line<'a> {
+    Product(&'a ProductFigures),
+    Bundle {
+        figures: &'a BundleFigures,
+        /// The record's `metric_name`, else the first member's metric code name.
+        metric_code_name: String,
+    },
+}
+
+impl<'a> Line<'a> {
+    /// Every row of a report: its products in order, then each bundle's parent row.
+    pub fn all(products: &'a [ProductFigures], bundles: &'a [BundleFigures]) -> Vec<Line<'a>> {
+        let mut lines: Vec<Line> = products.iter().map(Line::Product).collect();
+        lines.extend(bundles.iter().map(|b| {
+            let member_metric = || {
+                products
+                    .iter()
+                    .find(|p| p.bundle.as_ref().is_some_and(|l| l.id == b.record.id))
+                    .and_then(|p| p.metric.as_ref().map(|m| m.code_name.clone()))
+            };
+            Line::Bundle {
+                figures: b,
+                metric_code_name: b
+                    .record
+                    .metric_name
+                    .clone()
+                    .or_else(member_metric)
+                    .unwrap_or_default(),
+            }
+        }));
+        lines
+    }
+}
+
 /// One column of `license_usage`.
 #[derive(Debug)]
 pub struct Column {
@@ -104,14 +149,14 @@ pub struct Column {
     pub default: bool,
     /// May be used in `criteria` and `order[]` (ILMT forbids `is_reaggregation_needed`).
     pub filterable: bool,
-    pub read: fn(&ProductFigures) -> Cell,
+    pub read: fn(&Line) -> Cell,
 }
 
 const fn column(
     name: &'static str,
     kind: Kind,
     description: &'static str,
-    read: fn(&ProductFigures) -> Cell,
+    read: fn(&Line) -> Cell,
 ) -> Column {
     Column {
         name,
@@ -132,15 +177,25 @@ const fn shown(mut c: Column) -> Column {
 pub const COLUMNS: &[Column] = &[
     column(
         "product_id",
-        Kind::Text,
-        "Identifier of the software product (licmetric's product record id, a string).",
-        |p| Cell::Text(p.record.id.clone()),
+        Kind::Integer,
+        "Identifier of the software product (its record's stable integer id); of the bundle on \
+         a bundle's parent row.",
+        |l| match l {
+            Line::Product(p) => integer(p.record.numeric_id.unwrap_or_default()),
+            Line::Bundle { figures, .. } => integer(figures.record.numeric_id.unwrap_or_default()),
+        },
     ),
     shown(column(
         "product_name",
         Kind::Text,
-        "Name of the software product (its id when the record names none).",
-        |p| Cell::Text(p.record.name.clone().unwrap_or_else(|| p.record.id.clone())),
+        "Name of the software product, or of the bundle on its parent row (the record's id \
+         when it names none).",
+        |l| match l {
+            Line::Product(p) => Cell::Text(name_of(&p.record.name, &p.record.id)),
+            Line::Bundle { figures, .. } => {
+                Cell::Text(name_of(&figures.record.name, &figures.record.id))
+            }
+        },
     )),
     column(
         "product_family_guid",
@@ -151,59 +206,71 @@ pub const COLUMNS: &[Column] = &[
     column(
         "metric_id",
         Kind::Text,
-        "Identifier of the license metric: \"<plugin name>/<metric code name>\".",
-        metric_id,
+        "Identifier of the license metric: \"<plugin name>/<metric code name>\" (null on a \
+         bundle's parent row).",
+        |l| product(l, metric_id),
     ),
     shown(column(
         "metric_code_name",
         Kind::Text,
         "Code name of the license metric (e.g. PROCESSOR_VALUE_UNIT); for a product that failed, \
-         its plugin's metric, or its record's metric binding when no loaded plugin matches.",
-        |p| match (&p.metric, &p.usage) {
-            (Some(m), _) => Cell::Text(m.code_name.clone()),
-            (None, Ok(u)) => Cell::Text(u.metric_code_name.clone()),
-            (None, Err(_)) => Cell::Text(p.record.metric.clone()),
+         its plugin's metric, or its record's metric binding when no loaded plugin matches; for \
+         a bundle, its record's metric_name, else its members' metric.",
+        |l| match l {
+            Line::Product(p) => match (&p.metric, &p.usage) {
+                (Some(m), _) => Cell::Text(m.code_name.clone()),
+                (None, Ok(u)) => Cell::Text(u.metric_code_name.clone()),
+                (None, Err(_)) => Cell::Text(p.record.metric.clone()),
+            },
+            Line::Bundle {
+                metric_code_name, ..
+            } => Cell::Text(metric_code_name.clone()),
         },
     )),
     column(
         "metric_name",
         Kind::Text,
         "Name of the license metric as its plugin declares it.",
-        |p| text(p.metric.as_ref().map(|m| m.name.clone())),
+        |l| product(l, |p| text(p.metric.as_ref().map(|m| m.name.clone()))),
     ),
     column(
         "metric_unit",
         Kind::Text,
         "Unit the metric counts, as its plugin declares it.",
-        |p| text(p.metric.as_ref().map(|m| m.unit.clone())),
+        |l| product(l, |p| text(p.metric.as_ref().map(|m| m.unit.clone()))),
     ),
     shown(column(
         "hwm_quantity",
         Kind::Number,
-        "The highest number of metric units the product used within the period (the period value). \
-         -1 when it could not be computed; -1 cannot be used for sorting nor filtering.",
-        |p| match &p.usage {
-            Ok(u) => exact(Some(&u.quantity)),
-            Err(_) => Cell::Unmeasured(-1),
+        "The highest number of metric units the product (or bundle) used within the period (the \
+         period value). -1 when it could not be computed; -1 cannot be used for sorting nor \
+         filtering.",
+        |l| match quantity(l) {
+            Ok(q) => exact(Some(q)),
+            Err(()) => Cell::Unmeasured(-1),
         },
     )),
     column(
         "hwm_peak_time",
         Kind::DateTime,
-        "The date and time (RFC 3339) when the highest number of metric units was used in the period.",
-        |p| match &p.usage {
-            Ok(u) => u
-                .peak_at
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map_or(Cell::Null, Cell::Time),
-            Err(_) => Cell::Null,
+        "The date and time (RFC 3339) when the highest number of metric units was used in the \
+         period (null on a bundle's parent row).",
+        |l| {
+            product(l, |p| match &p.usage {
+                Ok(u) => u
+                    .peak_at
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map_or(Cell::Null, Cell::Time),
+                Err(_) => Cell::Null,
+            })
         },
     ),
     column(
         "threshold",
         Kind::Number,
-        "The licensed number of metric units (the product's threshold, else its entitlement's quantity).",
+        "The licensed number of metric units (the record's threshold, else its entitlement's \
+         quantity).",
         threshold,
     ),
     column(
@@ -211,12 +278,20 @@ pub const COLUMNS: &[Column] = &[
         Kind::Number,
         "threshold minus hwm_quantity (negative when over-used). 2147483647 when a threshold is set \
          but the quantity could not be computed; 2147483647 cannot be used for sorting nor filtering.",
-        |p| match &p.usage {
-            Ok(u) => exact(u.threshold_delta.as_ref()),
-            Err(_) => match threshold(p) {
-                Cell::Null => Cell::Null,
-                _ => Cell::Unmeasured(2_147_483_647),
-            },
+        |l| {
+            let delta = match l {
+                Line::Product(p) => p.usage.as_ref().map(|u| u.threshold_delta.as_ref()),
+                Line::Bundle { figures, .. } => {
+                    figures.usage.as_ref().map(|u| u.threshold_delta.as_ref())
+                }
+            };
+            match delta {
+                Ok(d) => exact(d),
+                Err(_) => match threshold(l) {
+                    Cell::Null => Cell::Null,
+                    _ => Cell::Unmeasured(2_147_483_647),
+                },
+            }
         },
     ),
     column(
@@ -245,14 +320,33 @@ pub const COLUMNS: &[Column] = &[
     column(
         "entitled",
         Kind::Boolean,
-        "1 when the product record has an entitlement, else 0.",
-        |p| Cell::Bool(p.record.entitlement.is_some()),
+        "1 when the product's (or bundle's) record has an entitlement, else 0.",
+        |l| {
+            Cell::Bool(match l {
+                Line::Product(p) => p.record.entitlement.is_some(),
+                Line::Bundle { figures, .. } => figures.record.entitlement.is_some(),
+            })
+        },
     ),
     column(
         "bundle_id",
-        Kind::Text,
-        "Identifier of the FlexPoint bundle or Cloud Pak the product is assigned to (a string).",
-        |p| text(p.bundle.as_ref().map(|b| b.id.clone())),
+        Kind::Integer,
+        "Identifier of the FlexPoint bundle or Cloud Pak the product is assigned to; 0 for a \
+         product in no bundle and on a bundle's parent row.",
+        |l| match l {
+            Line::Product(p) => integer(p.bundle.as_ref().map_or(0, |b| b.numeric_id)),
+            Line::Bundle { .. } => integer(0),
+        },
+    ),
+    column(
+        "flex_id",
+        Kind::Integer,
+        "Identifier of the FlexPoint bundle or Cloud Pak the row's quantity is counted in: the \
+         product's bundle, the bundle itself on its parent row, 0 for a product in no bundle.",
+        |l| match l {
+            Line::Product(p) => integer(p.bundle.as_ref().map_or(0, |b| b.numeric_id)),
+            Line::Bundle { figures, .. } => integer(figures.record.numeric_id.unwrap_or_default()),
+        },
     ),
     column(
         "bundle_guid",
@@ -263,47 +357,55 @@ pub const COLUMNS: &[Column] = &[
     column(
         "bundle_name",
         Kind::Text,
-        "Name of the FlexPoint bundle or Cloud Pak (its id when the record names none).",
-        |p| {
-            text(
-                p.bundle
-                    .as_ref()
-                    .map(|b| b.name.clone().unwrap_or_else(|| b.id.clone())),
-            )
+        "Name of the FlexPoint bundle or Cloud Pak (its id when the record names none); null for \
+         a product in no bundle.",
+        |l| match l {
+            Line::Product(p) => text(p.bundle.as_ref().map(|b| name_of(&b.name, &b.id))),
+            Line::Bundle { figures, .. } => {
+                Cell::Text(name_of(&figures.record.name, &figures.record.id))
+            }
         },
     ),
     column(
         "bundle_type",
         Kind::Integer,
-        "Type of the bundle: -1 not a bundle, 0 FlexPoint bundle, 1 Cloud Pak (also when the \
-         bundle names no kind).",
-        |p| {
-            let t = match &p.bundle {
-                None => -1,
-                Some(b) if b.kind.as_deref() == Some("flexpoint") => 0,
-                Some(_) => 1,
-            };
-            Cell::Number(Exact::int(t))
+        "What the row is: -1 a product (standalone or a bundle's member), 0 a FlexPoint bundle's \
+         parent row, 1 a Cloud Pak's (also a bundle that names no kind).",
+        |l| {
+            integer(match l {
+                Line::Product(_) => -1,
+                Line::Bundle { figures, .. } => {
+                    if figures.record.kind.as_deref() == Some("flexpoint") {
+                        0
+                    } else {
+                        1
+                    }
+                }
+            })
         },
     ),
     column(
         "bundle_metric_contribution",
         Kind::Integer,
         "Bundle units the product contributes: ceil(hwm_quantity × factor / divider); null when \
-         the product is in no bundle or its quantity could not be computed.",
-        |p| exact(p.bundle.as_ref().and_then(|b| b.contribution.as_ref())),
+         the product is in no bundle, its quantity could not be computed, and on a parent row.",
+        |l| {
+            product(l, |p| {
+                exact(p.bundle.as_ref().and_then(|b| b.contribution.as_ref()))
+            })
+        },
     ),
     column(
         "product_bundle_ratio_factor",
         Kind::Integer,
         "Factor of the product-to-bundle ratio (b of licmetric's a:b; 5:1 → 1).",
-        |p| ratio_part(p, |(_, b)| b),
+        |l| product(l, |p| ratio_part(p, |(_, b)| b)),
     ),
     column(
         "product_bundle_ratio_divider",
         Kind::Integer,
         "Divider of the product-to-bundle ratio (a of licmetric's a:b; 5:1 → 5).",
-        |p| ratio_part(p, |(a, _)| a),
+        |l| product(l, |p| ratio_part(p, |(a, _)| a)),
     ),
 ];
 
@@ -336,6 +438,30 @@ fn text(value: Option<String>) -> Cell {
     value.map_or(Cell::Null, Cell::Text)
 }
 
+fn integer(n: impl Into<i128>) -> Cell {
+    Cell::Number(Exact::int(n.into()))
+}
+
+fn name_of(name: &Option<String>, id: &str) -> String {
+    name.clone().unwrap_or_else(|| id.to_string())
+}
+
+/// A column only product rows fill: null on a bundle's parent row.
+fn product(line: &Line, read: fn(&ProductFigures) -> Cell) -> Cell {
+    match line {
+        Line::Product(p) => read(p),
+        Line::Bundle { .. } => Cell::Null,
+    }
+}
+
+/// The row's period quantity, or `Err` when it could not be computed.
+fn quantity<'a>(line: &'a Line) -> Result<&'a String, ()> {
+    match line {
+        Line::Product(p) => p.usage.as_ref().map(|u| &u.quantity).map_err(|_| ()),
+        Line::Bundle { figures, .. } => figures.usage.as_ref().map(|u| &u.quantity).map_err(|_| ()),
+    }
+}
+
 fn exact(value: Option<&String>) -> Cell {
     value
         .and_then(|v| v.parse::<Exact>().ok())
@@ -357,10 +483,16 @@ fn metric_id(p: &ProductFigures) -> Cell {
     Cell::Text(format!("{plugin}/{code}"))
 }
 
-fn threshold(p: &ProductFigures) -> Cell {
-    match &p.usage {
-        Ok(u) => exact(u.threshold.as_ref()),
-        Err(_) => p.record.threshold().map_or(Cell::Null, Cell::Number),
+fn threshold(line: &Line) -> Cell {
+    match line {
+        Line::Product(p) => match &p.usage {
+            Ok(u) => exact(u.threshold.as_ref()),
+            Err(_) => p.record.threshold().map_or(Cell::Null, Cell::Number),
+        },
+        Line::Bundle { figures, .. } => match &figures.usage {
+            Ok(u) => exact(u.threshold.as_ref()),
+            Err(_) => figures.record.threshold().map_or(Cell::Null, Cell::Number),
+        },
     }
 }
 

@@ -27,11 +27,11 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
-use self::columns::{Cell, Column};
+use self::columns::{Cell, Column, Line};
 use self::criteria::{Criteria, CriteriaError};
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::read::{PeriodDefaults, ProductFigures, inclusive_period, report};
+use super::read::{BundleFigures, PeriodDefaults, ProductFigures, inclusive_period, report};
 use super::{AppState, Problem, blocking};
 use crate::store::tokens::Role;
 
@@ -273,9 +273,15 @@ pub struct Answer {
     pub rows: Vec<Row>,
 }
 
-/// Filters, sorts and pages the report's products into rows.
-pub fn answer(products: &[ProductFigures], request: &Request, now: DateTime<Utc>) -> Answer {
-    let mut matched: Vec<&ProductFigures> = products
+/// Filters, sorts and pages the report's rows (its products, then each bundle's parent row).
+pub fn answer(
+    products: &[ProductFigures],
+    bundles: &[BundleFigures],
+    request: &Request,
+    now: DateTime<Utc>,
+) -> Answer {
+    let lines = Line::all(products, bundles);
+    let mut matched: Vec<&Line> = lines
         .iter()
         .filter(|p| {
             request
@@ -286,7 +292,7 @@ pub fn answer(products: &[ProductFigures], request: &Request, now: DateTime<Utc>
         .collect();
     if !request.order.is_empty() {
         // Read each sort cell once; sort_by is stable, so ties keep the report's order.
-        let mut keyed: Vec<(Vec<Cell>, &ProductFigures)> = matched
+        let mut keyed: Vec<(Vec<Cell>, &Line)> = matched
             .into_iter()
             .map(|p| (request.order.iter().map(|(c, _)| (c.read)(p)).collect(), p))
             .collect();
@@ -339,7 +345,7 @@ pub async fn license_usage(
     let (start, end) = (request.startdate, request.enddate);
     let answer = blocking(move || {
         let report = report(&state, &caller, start, end + Duration::days(1))?;
-        Ok(answer(&report.products, &request, now))
+        Ok(answer(&report.products, &report.bundles, &request, now))
     })
     .await?;
     let mut response = Json(answer).into_response();

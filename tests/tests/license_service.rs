@@ -255,6 +255,35 @@ fn products_bundled_products_and_services() {
     );
     assert_eq!(rows["installation:vm-a/ace"]["serviceMetricValue"], 10);
 
+    // groupName on /bundled_products and /services too (the License Service client offers it
+    // on all three): each member's part in the group on the bundle's peak day, by its
+    // consumers' cost_center. CC2 holds vm-b: half of mq (16 → 8, converted 8 → 4), no ace.
+    let (status, cc2) = server.get(&format!("/bundled_products?{PERIOD}&groupName=CC2"));
+    assert_eq!(status, 200, "{cc2}");
+    let rows = by(&cc2, "productId");
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["mq"], "{cc2}");
+    assert_eq!(rows["mq"]["metricMeasuredQuantity"], 8, "{cc2}");
+    assert_eq!(rows["mq"]["metricConvertedQuantity"], 4, "{cc2}");
+    assert_eq!(rows["mq"]["groupName"], "CC2", "{cc2}");
+    // CC1 holds vm-a: the other half of mq, and all of ace (10 → 30).
+    let (_, cc1) = server.get(&format!("/bundled_products?{PERIOD}&groupName=CC1"));
+    let rows = by(&cc1, "productId");
+    assert_eq!(rows["mq"]["metricConvertedQuantity"], 4, "{cc1}");
+    assert_eq!(rows["ace"]["metricMeasuredQuantity"], 10, "{cc1}");
+    assert_eq!(rows["ace"]["metricConvertedQuantity"], 30, "{cc1}");
+    let (status, cc2) = server.get(&format!("/services?{PERIOD}&groupName=CC2"));
+    assert_eq!(status, 200, "{cc2}");
+    let rows = by(&cc2, "serviceId");
+    assert_eq!(
+        rows.keys().collect::<Vec<_>>(),
+        ["installation:vm-b/mq"],
+        "{cc2}"
+    );
+    assert_eq!(rows["installation:vm-b/mq"]["serviceMetricValue"], 8);
+    assert_eq!(rows["installation:vm-b/mq"]["groupName"], "CC2");
+    let (_, nobody) = server.get(&format!("/services?{PERIOD}&groupName=CC9"));
+    assert_eq!(nobody, json!([]));
+
     // Bad parameters are named.
     for (query, parameter) in [
         ("/products?startDate=2026-13-01", "startDate"),
@@ -265,7 +294,7 @@ fn products_bundled_products_and_services() {
         ),
         ("/products?format=xml", "format"),
         ("/products?metricName=", "metricName"),
-        ("/bundled_products?groupName=CC1", "groupName"),
+        ("/bundled_products?groupName=", "groupName"),
         ("/services?format=yaml", "format"),
         ("/snapshot?groupName=X", "groupName"),
     ] {

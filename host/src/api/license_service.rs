@@ -3,7 +3,8 @@
 //!
 //! Parameters as License Service's: `startDate` and `endDate` (YYYY-MM-DD, both inclusive;
 //! default the 30 days ending today, UTC), `metricName` (a metric code name), `groupName`
-//! (`/products` only: each product's part in that chargeback group) and `format` (`json`,
+//! (each product's, bundled product's or service's part in that chargeback group, by each
+//! product's chargeback configuration) and `format` (`json`,
 //! default, or `csv`: the same fields as columns under a header row). The rows themselves are
 //! built by [`crate::snapshot::tables`] from the caller's report, so a scoped reader sees only
 //! its scope's consumers here as everywhere.
@@ -51,7 +52,8 @@ const GROUP: Param = param(
     "query",
     false,
     "string",
-    "each product's part in this chargeback group (the product's chargeback configuration)",
+    "only this chargeback group's part (each product's chargeback configuration says which \
+     consumer attribute groups: cost_center by default)",
 );
 
 /// The routes of this module with their required roles: the API document and the auth table.
@@ -70,7 +72,7 @@ pub const DOCS: &[RouteDoc] = &[
         role: Some(Role::Reader),
         summary: "License Service: bundle (Cloud Pak) members' measured and converted quantity \
                   on the bundle's peak day",
-        params: &[START, END, METRIC, FORMAT],
+        params: &[START, END, METRIC, GROUP, FORMAT],
         produces: "application/json",
     },
     RouteDoc {
@@ -79,7 +81,7 @@ pub const DOCS: &[RouteDoc] = &[
         role: Some(Role::Reader),
         summary: "License Service: what each consumer of a bundled product contributed on the \
                   bundle's peak day",
-        params: &[START, END, METRIC, FORMAT],
+        params: &[START, END, METRIC, GROUP, FORMAT],
         produces: "application/json",
     },
     RouteDoc {
@@ -110,7 +112,7 @@ struct Request {
     csv: bool,
 }
 
-fn parse(q: &HashMap<String, String>, group_allowed: bool) -> Result<Request, Problem> {
+fn parse(q: &HashMap<String, String>) -> Result<Request, Problem> {
     let (start, end) = inclusive_period(
         ("startDate", q.get("startDate").map(String::as_str)),
         ("endDate", q.get("endDate").map(String::as_str)),
@@ -126,12 +128,6 @@ fn parse(q: &HashMap<String, String>, group_allowed: bool) -> Result<Request, Pr
         }
     };
     let group = text("groupName")?;
-    if group.is_some() && !group_allowed {
-        return Err(Problem::bad_parameter(
-            "groupName",
-            "is answered by /products only",
-        ));
-    }
     let csv = match q.get("format").map(String::as_str) {
         None | Some("json") => false,
         Some("csv") => true,
@@ -169,7 +165,7 @@ pub async fn products(
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let r = parse(&q, true)?;
+    let r = parse(&q)?;
     blocking(move || {
         let table = match &r.group {
             None => {
@@ -194,13 +190,22 @@ pub async fn bundled_products(
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let r = parse(&q, false)?;
+    let r = parse(&q)?;
     blocking(move || {
-        let report = report(&state, &caller, r.start, r.end)?;
-        Ok(answer(
-            tables::bundled_products(&report, r.metric.as_deref()),
-            r.csv,
-        ))
+        let table = match &r.group {
+            None => {
+                let report = report(&state, &caller, r.start, r.end)?;
+                tables::bundled_products(&report, r.metric.as_deref(), None)
+            }
+            // Who belongs to a group is read from every day's consumers.
+            Some(name) => {
+                let report = detailed_report(&state, &caller, r.start, r.end, Detail::All)?;
+                let days = tables::days_by_id(&report);
+                let group = tables::Group { name, days: &days };
+                tables::bundled_products(&report, r.metric.as_deref(), Some(&group))
+            }
+        };
+        Ok(answer(table, r.csv))
     })
     .await
 }
@@ -211,12 +216,17 @@ pub async fn services(
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let r = parse(&q, false)?;
+    let r = parse(&q)?;
     blocking(move || {
-        let report = detailed_report(&state, &caller, r.start, r.end, Detail::Peaks)?;
+        // A group is read from every day's consumers.
+        let detail = match r.group {
+            None => Detail::Peaks,
+            Some(_) => Detail::All,
+        };
+        let report = detailed_report(&state, &caller, r.start, r.end, detail)?;
         let days = tables::days_by_id(&report);
         Ok(answer(
-            tables::services(&report, &days, r.metric.as_deref()),
+            tables::services(&report, &days, r.metric.as_deref(), r.group.as_deref()),
             r.csv,
         ))
     })
@@ -238,7 +248,7 @@ pub async fn snapshot(
             ));
         }
     }
-    let r = parse(&q, false)?;
+    let r = parse(&q)?;
     blocking(move || {
         let report = detailed_report(&state, &caller, r.start, r.end, Detail::All)?;
         let days = tables::days_by_id(&report);

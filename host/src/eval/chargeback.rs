@@ -259,10 +259,7 @@ pub fn allocate_records(
     usage: &Totals,
     config: &ChargebackConfig,
 ) -> Result<Chargeback, EvalError> {
-    let group_by = config
-        .group_by
-        .clone()
-        .unwrap_or_else(|| "cost_center".into());
+    let group_by = grouped_by(config).to_string();
     let contributions = contributions(records, &group_by, distinct);
 
     // Each partition's total and the day its weights are read on. A distinct union is one
@@ -470,6 +467,21 @@ fn split(total: i128, weights: &[(&str, Share)]) -> Vec<i128> {
     })
 }
 
+/// The attribute a chargeback groups by: its configuration's, else `cost_center`.
+pub fn grouped_by(config: &ChargebackConfig) -> &str {
+    config.group_by.as_deref().unwrap_or("cost_center")
+}
+
+/// The group a contributor is charged to: its `group_by` attribute, else [`UNALLOCATED`].
+pub fn group_of<'c>(contributor: &'c Contributor, group_by: &str) -> &'c str {
+    contributor
+        .attrs
+        .get(group_by)
+        .map(String::as_str)
+        .filter(|g| !g.is_empty())
+        .unwrap_or(UNALLOCATED)
+}
+
 /// Every contributor of every day, its weight scaled so that a day's contributors (per
 /// partition) add up to the day's quantity. A distinct-union identity weighs 1 and keeps the
 /// group of its latest day, so it is counted once in one group.
@@ -500,12 +512,7 @@ fn contributions<'a>(
                     kind: c.kind.clone(),
                     key: c.key.clone(),
                 },
-                group: c
-                    .attrs
-                    .get(group_by)
-                    .filter(|g| !g.is_empty())
-                    .cloned()
-                    .unwrap_or_else(|| UNALLOCATED.into()),
+                group: group_of(c, group_by).to_string(),
                 unit: &c.unit,
                 date: &r.date,
                 partition: &r.partition,

@@ -69,7 +69,7 @@ fn files(
         ),
         (
             format!("bundled_products_{span}.csv"),
-            tables::bundled_products(report, metric).to_csv(),
+            tables::bundled_products(report, metric, None).to_csv(),
         ),
         (
             format!("bundled_products_daily_{span}.csv"),

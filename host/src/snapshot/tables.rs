@@ -18,6 +18,7 @@ use crate::eval::chargeback::{self, Chargeback};
 use crate::eval::period;
 use crate::eval::{EvalError, ProductDays};
 use crate::store::records::Product;
+use crate::store::results::Contributor;
 
 /// One value of a row: text, or a decimal that JSON shows as a number.
 #[derive(Debug, Clone, PartialEq)]
@@ -328,9 +329,51 @@ fn member_metric<'r>(report: &'r Report, id: &str) -> Option<&'r str> {
         .and_then(metric_code)
 }
 
+/// A chargeback group to cut a table along: its name and the days whose contributors say who
+/// belongs to it (every day's, from a report made with `Detail::All`).
+pub struct Group<'a> {
+    pub name: &'a str,
+    pub days: &'a DaysById<'a>,
+}
+
+/// The attribute `product`'s chargeback groups its consumers by.
+fn grouped_by<'r>(report: &'r Report, product: &str) -> &'r str {
+    report
+        .products
+        .iter()
+        .find(|p| p.record.id == product)
+        .and_then(|p| p.record.chargeback.as_ref())
+        .map_or("cost_center", chargeback::grouped_by)
+}
+
+/// The part of `product`'s value on `date` in `partition` that `group`'s contributors hold: the
+/// weight of those charged to it (by the product's chargeback `group_by`) over the weight of
+/// all; `None` when none of them is (or the day names no contributor).
+fn group_share(
+    report: &Report,
+    group: &Group,
+    product: &str,
+    date: &str,
+    partition: &str,
+) -> Option<Exact> {
+    let group_by = grouped_by(report, product);
+    let contributors = day_contributors(group.days, product, date, partition);
+    let total: Exact = contributors.iter().map(|c| c.weight).sum();
+    let mine: Vec<&DayContributor> = contributors
+        .iter()
+        .filter(|c| c.group(group_by) == group.name)
+        .collect();
+    if total.is_zero() || mine.is_empty() {
+        return None;
+    }
+    Some(mine.iter().map(|c| c.weight).sum::<Exact>() / total)
+}
+
 /// `/bundled_products`: each bundle member's measured and converted quantity on the bundle's
-/// peak day (one row per member per partition peak), License Service's Cloud Pak view.
-pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
+/// peak day (one row per member per partition peak), License Service's Cloud Pak view. With a
+/// group, each member's part in it (both quantities times [`group_share`]); members with no
+/// consumer in the group are left out.
+pub fn bundled_products(report: &Report, metric: Option<&str>, group: Option<&Group>) -> Table {
     let mut table = Table::new(&[
         "productName",
         "productId",
@@ -348,6 +391,9 @@ pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
         "metricConvertedQuantity",
         "error",
     ]);
+    if group.is_some() {
+        table.columns.insert(table.columns.len() - 1, "groupName");
+    }
     for b in &report.bundles {
         let cloudpak_name = b.record.name.clone().unwrap_or_else(|| b.record.id.clone());
         let version = match b.record.rest.get("version") {
@@ -361,7 +407,19 @@ pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
                     if metric.is_some_and(|want| code != Some(want)) {
                         continue;
                     }
-                    table.rows.push(vec![
+                    let (measured, converted) = match group {
+                        None => (number(&m.measured), number(&m.converted)),
+                        Some(g) => {
+                            let Some(part) =
+                                group_share(report, g, &m.product, &m.date, &m.partition)
+                            else {
+                                continue;
+                            };
+                            let of = |q: &str| number((exact(q) * part).to_string());
+                            (of(&m.measured), of(&m.converted))
+                        }
+                    };
+                    let mut row = vec![
                         text(m.name.clone().unwrap_or_else(|| m.product.clone())),
                         text(&m.product),
                         text(&cloudpak_name),
@@ -371,11 +429,15 @@ pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
                         version.clone(),
                         opt_text(code),
                         text(&m.date),
-                        number(&m.measured),
+                        measured,
                         text(&m.conversion),
-                        number(&m.converted),
-                        Cell::Text(None),
-                    ]);
+                        converted,
+                    ];
+                    if let Some(g) = group {
+                        row.push(text(g.name));
+                    }
+                    row.push(Cell::Text(None));
+                    table.rows.push(row);
                 }
             }
             Err(e) => {
@@ -391,6 +453,9 @@ pub fn bundled_products(report: &Report, metric: Option<&str>) -> Table {
                     version,
                 ]);
                 row.extend(std::iter::repeat_n(Cell::Text(None), 5));
+                if let Some(g) = group {
+                    row.push(text(g.name));
+                }
                 row.push(text(e.to_string()));
                 table.rows.push(row);
             }
@@ -448,8 +513,14 @@ pub fn bundled_daily(report: &Report, metric: Option<&str>) -> Table {
 /// `/services`: what each consumer ("service") of a bundled product contributed to the
 /// product's measured quantity on the bundle's peak day — the member's measured quantity
 /// split in proportion to the contributor weights its plugin reported that day. A member
-/// whose day names no contributor gets one row without a service.
-pub fn services(report: &Report, days: &DaysById, metric: Option<&str>) -> Table {
+/// whose day names no contributor gets one row without a service. With a group, only the
+/// services charged to it (by the member's chargeback `group_by`).
+pub fn services(
+    report: &Report,
+    days: &DaysById,
+    metric: Option<&str>,
+    group: Option<&str>,
+) -> Table {
     let mut table = Table::new(&[
         "cloudpakId",
         "cloudpakMetricName",
@@ -464,6 +535,9 @@ pub fn services(report: &Report, days: &DaysById, metric: Option<&str>) -> Table
         "metricDate",
         "error",
     ]);
+    if group.is_some() {
+        table.columns.insert(table.columns.len() - 1, "groupName");
+    }
     for b in &report.bundles {
         let Ok(u) = &b.usage else { continue };
         for m in &u.products {
@@ -478,10 +552,14 @@ pub fn services(report: &Report, days: &DaysById, metric: Option<&str>) -> Table
                 text(&m.product),
                 opt_text(code),
             ];
-            let measured: Exact = m.measured.parse().unwrap_or(Exact::ZERO);
+            let measured = exact(&m.measured);
             let contributors = day_contributors(days, &m.product, &m.date, &m.partition);
-            let total: Exact = contributors.iter().map(|(_, _, w)| *w).sum();
+            let total: Exact = contributors.iter().map(|c| c.weight).sum();
+            let group_by = grouped_by(report, &m.product);
             if total.is_zero() {
+                if group.is_some() {
+                    continue;
+                }
                 let mut row = head.to_vec();
                 row.extend([
                     Cell::Text(None),
@@ -494,16 +572,22 @@ pub fn services(report: &Report, days: &DaysById, metric: Option<&str>) -> Table
                 table.rows.push(row);
                 continue;
             }
-            for (kind, key, weight) in contributors {
+            for c in &contributors {
+                if group.is_some_and(|want| c.group(group_by) != want) {
+                    continue;
+                }
                 let mut row = head.to_vec();
                 row.extend([
-                    text(&key),
-                    text(format!("{kind}:{key}")),
-                    number((measured * weight / total).to_string()),
+                    text(c.key),
+                    text(format!("{}:{}", c.kind, c.key)),
+                    number((measured * c.weight / total).to_string()),
                     text(&m.date),
                     text(&m.date),
-                    Cell::Text(None),
                 ]);
+                if let Some(g) = group {
+                    row.push(text(g));
+                }
+                row.push(Cell::Text(None));
                 table.rows.push(row);
             }
         }
@@ -511,15 +595,30 @@ pub fn services(report: &Report, days: &DaysById, metric: Option<&str>) -> Table
     table
 }
 
-/// `(kind, key, weight)` of each contributor of `product` on `date` in `partition`, summed
-/// per consumer, in consumer order.
-fn day_contributors(
-    days: &DaysById,
+/// A consumer of a product on one day: its weight summed over the day's records, and the
+/// attributes of its first one (which say its chargeback group).
+struct DayContributor<'d> {
+    kind: &'d str,
+    key: &'d str,
+    weight: Exact,
+    first: &'d Contributor,
+}
+
+impl DayContributor<'_> {
+    fn group(&self, group_by: &str) -> &str {
+        chargeback::group_of(self.first, group_by)
+    }
+}
+
+/// Each contributor of `product` on `date` in `partition`, summed per consumer, in consumer
+/// order.
+fn day_contributors<'d>(
+    days: &'d DaysById,
     product: &str,
     date: &str,
     partition: &str,
-) -> Vec<(String, String, Exact)> {
-    let mut out: BTreeMap<(String, String), Exact> = BTreeMap::new();
+) -> Vec<DayContributor<'d>> {
+    let mut out: BTreeMap<(&str, &str), DayContributor> = BTreeMap::new();
     let Some(Ok(days)) = days.get(product) else {
         return Vec::new();
     };
@@ -530,12 +629,23 @@ fn day_contributors(
             .filter(|r| r.date == date && r.partition == partition)
         {
             for c in &r.contributors {
-                *out.entry((c.kind.clone(), c.key.clone()))
-                    .or_insert(Exact::ZERO) += c.weight.parse().unwrap_or(Exact::ZERO);
+                out.entry((&c.kind, &c.key))
+                    .or_insert(DayContributor {
+                        kind: &c.kind,
+                        key: &c.key,
+                        weight: Exact::ZERO,
+                        first: c,
+                    })
+                    .weight += exact(&c.weight);
             }
         }
     }
-    out.into_iter().map(|((k, key), w)| (k, key, w)).collect()
+    out.into_values().collect()
+}
+
+/// A stored figure as a number (0 when it is none, which stored figures always are).
+fn exact(text: &str) -> Exact {
+    text.parse().unwrap_or(Exact::ZERO)
 }
 
 /// The snapshot's chargeback: every product's group lines (SPEC §4.8) with its record's

@@ -689,11 +689,11 @@ mod tests {
 
     #[test]
     fn in_takes_an_array_or_a_json_array_string() {
-        let r = [("bundle_type", num(1)), ("product_id", text("mq"))];
+        let r = [("bundle_type", num(1)), ("product_name", text("mq"))];
         assert!(check(r#"{"and":[["bundle_type","in","[0,1]"]]}"#, &r));
         assert!(check(r#"{"and":[["bundle_type","in",[1]]]}"#, &r));
         assert!(!check(r#"{"and":[["bundle_type","in",["-1","0"]]]}"#, &r));
-        assert!(check(r#"{"and":[["product_id","in",["MQ","was"]]]}"#, &r));
+        assert!(check(r#"{"and":[["product_name","in",["MQ","was"]]]}"#, &r));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Helpers for licmetric's end-to-end tests: the hostile test plugins, a runtime with a shared
 //! compile cache, and a real HTTP server on a loopback port.
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use licmetric::api::{self, AppState};
@@ -39,6 +40,47 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// A self-signed certificate for `localhost`, written as PEM files into a folder.
+pub struct TestCertificate {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The certificate itself (DER), for clients that trust it.
+    pub der: Vec<u8>,
+}
+
+impl TestCertificate {
+    /// The certificate as a root reqwest trusts.
+    pub fn root(&self) -> reqwest::Certificate {
+        reqwest::Certificate::from_der(&self.der).expect("root")
+    }
+}
+
+/// Makes a self-signed certificate for `localhost` as `dir/name.crt` and `dir/name.key`.
+pub fn certificate(dir: &Path, name: &str) -> TestCertificate {
+    let rcgen::CertifiedKey { cert, key_pair } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let (cert_path, key_path) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key_pair.serialize_pem()).unwrap();
+    TestCertificate {
+        cert: cert_path,
+        key: key_path,
+        der: cert.der().to_vec(),
+    }
+}
+
+/// A response read off the wire by [`TestServer::raw`].
+pub struct RawResponse {
+    /// `HTTP/1.1 200 OK`.
+    pub status_line: String,
+    /// The header lines.
+    pub head: String,
+    pub body: String,
+}
+
 /// Tight limits so hostile plugins fail fast.
 pub fn test_limits() -> Limits {
     Limits {
@@ -64,6 +106,8 @@ pub struct TestServer {
     pub admin_token: String,
     /// The client the helpers send with (it trusts the test certificate of an HTTPS server).
     pub client: reqwest::blocking::Client,
+    /// The certificate an HTTPS server presents (DER), for [`TestServer::raw`].
+    trusted: Option<Vec<u8>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -83,23 +127,30 @@ impl TestServer {
         Self::spawn(store, runtime, settings, None)
     }
 
-    /// Serves HTTPS with `tls` on `https://localhost:PORT`; the helpers' client trusts `root`.
+    /// Serves HTTPS with `certificate` on `https://localhost:PORT`; the helpers' client (and
+    /// [`TestServer::raw`]) trust it.
     pub fn start_tls(
         store: Arc<Store>,
         runtime: Arc<Runtime>,
-        tls: api::serve::Tls,
-        root: reqwest::Certificate,
+        certificate: &TestCertificate,
     ) -> TestServer {
-        Self::spawn(store, runtime, api::Settings::default(), Some((tls, root)))
+        let tls =
+            api::serve::Tls::from_pem_files(&certificate.cert, &certificate.key).expect("tls");
+        Self::spawn(
+            store,
+            runtime,
+            api::Settings::default(),
+            Some((tls, certificate.der.clone())),
+        )
     }
 
     fn spawn(
         store: Arc<Store>,
         runtime: Arc<Runtime>,
         settings: api::Settings,
-        tls: Option<(api::serve::Tls, reqwest::Certificate)>,
+        tls: Option<(api::serve::Tls, Vec<u8>)>,
     ) -> TestServer {
-        let (tls, root) = tls.unzip();
+        let (tls, trusted) = tls.unzip();
         let https = tls.is_some();
         let (admin_token, _) = store
             .create_token(Role::Admin, None, Some("tests".into()))
@@ -126,8 +177,9 @@ impl TestServer {
         });
         let addr: std::net::SocketAddr = addr_rx.recv().expect("server address");
         let mut client = reqwest::blocking::Client::builder();
-        if let Some(root) = root {
-            client = client.add_root_certificate(root);
+        if let Some(der) = &trusted {
+            client =
+                client.add_root_certificate(reqwest::Certificate::from_der(der).expect("root"));
         }
         TestServer {
             url: if https {
@@ -138,8 +190,63 @@ impl TestServer {
             evaluator,
             admin_token,
             client: client.build().expect("client"),
+            trusted,
             shutdown: Some(tx),
             thread: Some(thread),
+        }
+    }
+
+    /// Sends `head` (a request line and header lines, each ending in CRLF, without the blank
+    /// line) byte for byte, over TLS when the server speaks it, with `Connection: close`; reads
+    /// the whole answer. For request shapes an HTTP library would tidy up.
+    pub fn raw(&self, head: &str) -> RawResponse {
+        let port = self.url.rsplit(':').next().expect("port");
+        let mut socket =
+            std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+        let request = format!("{head}Connection: close\r\n\r\n");
+        let mut bytes = Vec::new();
+        match &self.trusted {
+            None => {
+                socket.write_all(request.as_bytes()).expect("write");
+                socket.read_to_end(&mut bytes).expect("read");
+            }
+            Some(der) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots
+                    .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                    .expect("root");
+                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .expect("protocols")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+                let connection =
+                    rustls::ClientConnection::new(Arc::new(config), name).expect("tls client");
+                let mut tls = rustls::StreamOwned::new(connection, socket);
+                tls.write_all(request.as_bytes()).expect("write");
+                // A server that closes without close_notify still sent the whole answer.
+                if let Err(e) = tls.read_to_end(&mut bytes) {
+                    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+                }
+            }
+        }
+        let text = String::from_utf8(bytes).expect("UTF-8 answer");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+        let (status_line, head) = head.split_once("\r\n").unwrap_or((head, ""));
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        RawResponse {
+            status_line: status_line.to_string(),
+            head: head.to_string(),
+            body: if chunked {
+                unchunk(body)
+            } else {
+                body.to_string()
+            },
         }
     }
 
@@ -289,4 +396,18 @@ pub fn session(
     }
     serde_json::json!({ "kind": "session", "key": key, "at": end.unwrap_or(start), "attrs": attrs })
         .to_string()
+}
+
+/// The body of a chunked answer.
+fn unchunk(mut text: &str) -> String {
+    let mut body = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        body.push_str(&rest[..size]);
+        text = &rest[size + 2..];
+    }
+    body
 }

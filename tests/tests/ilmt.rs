@@ -301,20 +301,12 @@ fn license_usage_answers_ilmt_queries() {
     // IBM's Go client sends criteria with raw `"`, `<` and `>` in the request line, as ILMT
     // takes them; the `http` crate's parser alone would answer 400 before any handler.
     let raw = |query: &str| {
-        use std::io::{Read, Write};
-        let address = server.url.trim_start_matches("http://");
-        let mut socket = std::net::TcpStream::connect(address).unwrap();
-        write!(
-            socket,
-            "GET /api/sam/v2/license_usage?{query} HTTP/1.1\r\nHost: {address}\r\n\
-             Authorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        let r = server.raw(&format!(
+            "GET /api/sam/v2/license_usage?{query} HTTP/1.1\r\nHost: localhost\r\n\
+             Authorization: Bearer {}\r\n",
             server.admin_token
-        )
-        .unwrap();
-        let mut response = String::new();
-        socket.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        (head.lines().next().unwrap().to_string(), body.to_string())
+        ));
+        (r.status_line, r.body)
     };
     let (status, body) = raw(&format!(
         r#"columns[]=product_id&{NOV_2_4}&criteria={{"and":[["hwm_quantity","<","1000"],["hwm_quantity",">",0]]}}"#

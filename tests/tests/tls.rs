@@ -1,7 +1,6 @@
 //! HTTPS (issue 15.8): with a certificate the service speaks only TLS, so tokens never travel
 //! in clear; a bad certificate or key stops the start with an error naming the file.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use licmetric::api::serve::Tls;
@@ -9,30 +8,14 @@ use licmetric::store::Store;
 use licmetric_tests::*;
 use serde_json::json;
 
-/// A self-signed certificate for `localhost`, written as PEM files into `dir`.
-fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, reqwest::Certificate) {
-    let rcgen::CertifiedKey { cert, key_pair } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
-    let (cert_path, key_path) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key_pair.serialize_pem()).unwrap();
-    let root = reqwest::Certificate::from_pem(cert.pem().as_bytes()).expect("root");
-    (cert_path, key_path, root)
-}
-
 #[test]
 fn the_api_is_served_over_https_and_plain_http_gets_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key, root) = certificate(dir.path(), "server");
-    let tls = Tls::from_pem_files(&cert, &key).expect("tls");
+    let certificate = certificate(dir.path(), "server");
     let server = TestServer::start_tls(
         Arc::new(Store::temporary().unwrap()),
         runtime(test_limits()),
-        tls,
-        root,
+        &certificate,
     );
     assert!(
         server.url.starts_with("https://localhost:"),
@@ -83,8 +66,8 @@ fn the_api_is_served_over_https_and_plain_http_gets_nothing() {
 #[test]
 fn a_bad_certificate_or_key_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, _, _) = certificate(dir.path(), "one");
-    let (_, other_key, _) = certificate(dir.path(), "two");
+    let cert = certificate(dir.path(), "one").cert;
+    let other_key = certificate(dir.path(), "two").key;
 
     let mismatch = Tls::from_pem_files(&cert, &other_key)
         .err()

@@ -411,3 +411,98 @@ fn unchunk(mut text: &str) -> String {
     }
     body
 }
+
+/// When the estate of [`load_pvu_estate`] is first seen.
+pub const ESTATE_AT: &str = "2026-11-01T00:00:00Z";
+
+/// The estate of the ILMT and compatibility tests, posted and configured through `server`'s
+/// API: three pvu products — WAS with an entitlement of 1000, MQ in the Cloud Pak `cp4i` at
+/// 2:1, Db2 installed on a machine no fact names (it cannot be evaluated) — stored in the
+/// order cp4i, was, mq, db2 (so their numbers are 1, 2, 3, 4).
+pub fn load_pvu_estate(server: &TestServer) {
+    // esx-1 (CC1): 16 cores at 70 PVU; vm-a 6 vCPU runs WAS, vm-b 4 vCPU runs MQ.
+    // esx-2 (CC2): 8 cores at 70 PVU; vm-x 4 vCPU runs WAS.
+    // On 2026-11-10 vm-a grows to 10 vCPU. DB2 is installed on "ghost", which no fact names.
+    let facts = [
+        fact_at(
+            "server",
+            "esx-1",
+            ESTATE_AT,
+            serde_json::json!({"cores": 16, "pvu_per_core": 70, "cost_center": "CC1"}),
+        ),
+        fact_at(
+            "server",
+            "esx-2",
+            ESTATE_AT,
+            serde_json::json!({"cores": 8, "pvu_per_core": 70, "cost_center": "CC2"}),
+        ),
+        fact_at(
+            "vm",
+            "vm-a",
+            ESTATE_AT,
+            serde_json::json!({"server": "esx-1", "vcpus": 6}),
+        ),
+        fact_at(
+            "vm",
+            "vm-b",
+            ESTATE_AT,
+            serde_json::json!({"server": "esx-1", "vcpus": 4}),
+        ),
+        fact_at(
+            "vm",
+            "vm-x",
+            ESTATE_AT,
+            serde_json::json!({"server": "esx-2", "vcpus": 4}),
+        ),
+        fact_at(
+            "vm",
+            "vm-a",
+            "2026-11-10T00:00:00Z",
+            serde_json::json!({"server": "esx-1", "vcpus": 10}),
+        ),
+        fact_at(
+            "installation",
+            "vm-a/was",
+            ESTATE_AT,
+            serde_json::json!({"product": "was", "on": "vm-a"}),
+        ),
+        fact_at(
+            "installation",
+            "vm-x/was",
+            ESTATE_AT,
+            serde_json::json!({"product": "was", "on": "vm-x"}),
+        ),
+        fact_at(
+            "installation",
+            "vm-b/mq",
+            ESTATE_AT,
+            serde_json::json!({"product": "mq", "on": "vm-b"}),
+        ),
+        fact_at(
+            "installation",
+            "ghost/db2",
+            ESTATE_AT,
+            serde_json::json!({"product": "db2", "on": "ghost"}),
+        ),
+    ]
+    .join("\n");
+    let (status, _, body) = server.post("/api/v1/facts", &facts);
+    assert_eq!(status, 200, "{body}");
+    let bundle = serde_json::json!({"id": "cp4i", "name": "IBM Cloud Pak for Integration", "kind": "cloud_pak"});
+    let (status, _, body) = server.put("/api/v1/bundles/cp4i", &bundle);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["numeric_id"], 1, "{body}");
+    let mut was = product("was", "pvu@^1", serde_json::json!({}));
+    was["name"] = serde_json::json!("WebSphere Application Server");
+    was["entitlement"] = serde_json::json!({"quantity": 1000});
+    let mut mq = product("mq", "pvu@^1", serde_json::json!({}));
+    mq["name"] = serde_json::json!("IBM MQ");
+    mq["bundle"] = serde_json::json!({"id": "cp4i", "ratio": "2:1"});
+    let mut db2 = product("db2", "pvu@^1", serde_json::json!({}));
+    db2["name"] = serde_json::json!("Db2");
+    db2["threshold"] = serde_json::json!(500);
+    for (id, record) in [("was", was), ("mq", mq), ("db2", db2)] {
+        let (status, _, body) = server.put(&format!("/api/v1/products/{id}"), &record);
+        assert_eq!(status, 200, "{body}");
+    }
+}

@@ -9,7 +9,6 @@ use licmetric::store::Store;
 use licmetric_tests::*;
 use serde_json::{Value, json};
 
-const AT: &str = "2026-11-01T00:00:00Z";
 /// `[2026-11-02, 2026-11-05)`: ILMT's enddate is inclusive.
 const NOV_2_4: &str = "startdate=2026-11-02&enddate=2026-11-04";
 
@@ -61,77 +60,7 @@ fn setup() -> TestServer {
         Arc::new(Store::temporary().unwrap()),
         runtime(test_limits()),
     );
-    // esx-1 (CC1): 16 cores at 70 PVU; vm-a 6 vCPU runs WAS, vm-b 4 vCPU runs MQ.
-    // esx-2 (CC2): 8 cores at 70 PVU; vm-x 4 vCPU runs WAS.
-    // On 2026-11-10 vm-a grows to 10 vCPU. DB2 is installed on "ghost", which no fact names.
-    let facts = [
-        fact_at(
-            "server",
-            "esx-1",
-            AT,
-            json!({"cores": 16, "pvu_per_core": 70, "cost_center": "CC1"}),
-        ),
-        fact_at(
-            "server",
-            "esx-2",
-            AT,
-            json!({"cores": 8, "pvu_per_core": 70, "cost_center": "CC2"}),
-        ),
-        fact_at("vm", "vm-a", AT, json!({"server": "esx-1", "vcpus": 6})),
-        fact_at("vm", "vm-b", AT, json!({"server": "esx-1", "vcpus": 4})),
-        fact_at("vm", "vm-x", AT, json!({"server": "esx-2", "vcpus": 4})),
-        fact_at(
-            "vm",
-            "vm-a",
-            "2026-11-10T00:00:00Z",
-            json!({"server": "esx-1", "vcpus": 10}),
-        ),
-        fact_at(
-            "installation",
-            "vm-a/was",
-            AT,
-            json!({"product": "was", "on": "vm-a"}),
-        ),
-        fact_at(
-            "installation",
-            "vm-x/was",
-            AT,
-            json!({"product": "was", "on": "vm-x"}),
-        ),
-        fact_at(
-            "installation",
-            "vm-b/mq",
-            AT,
-            json!({"product": "mq", "on": "vm-b"}),
-        ),
-        fact_at(
-            "installation",
-            "ghost/db2",
-            AT,
-            json!({"product": "db2", "on": "ghost"}),
-        ),
-    ]
-    .join("\n");
-    let (status, _, body) = server.post("/api/v1/facts", &facts);
-    assert_eq!(status, 200, "{body}");
-    let bundle =
-        json!({"id": "cp4i", "name": "IBM Cloud Pak for Integration", "kind": "cloud_pak"});
-    let (status, _, body) = server.put("/api/v1/bundles/cp4i", &bundle);
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["numeric_id"], 1, "{body}");
-    let mut was = product("was", "pvu@^1", json!({}));
-    was["name"] = json!("WebSphere Application Server");
-    was["entitlement"] = json!({"quantity": 1000});
-    let mut mq = product("mq", "pvu@^1", json!({}));
-    mq["name"] = json!("IBM MQ");
-    mq["bundle"] = json!({"id": "cp4i", "ratio": "2:1"});
-    let mut db2 = product("db2", "pvu@^1", json!({}));
-    db2["name"] = json!("Db2");
-    db2["threshold"] = json!(500);
-    for (id, record) in [("was", was), ("mq", mq), ("db2", db2)] {
-        let (status, _, body) = server.put(&format!("/api/v1/products/{id}"), &record);
-        assert_eq!(status, 200, "{body}");
-    }
+    load_pvu_estate(&server);
     // Each record got its number, shown with it.
     let (status, records) = server.get("/api/v1/products");
     assert_eq!(status, 200, "{records}");

@@ -419,13 +419,15 @@ pub fn bundled_products(report: &Report, metric: Option<&str>, group: Option<&Gr
                             (of(&m.measured), of(&m.converted))
                         }
                     };
+                    // A bundle whose record names no metric counts in its members'.
+                    let cloudpak_metric = u.metric_name.as_deref().or(code);
                     let mut row = vec![
                         text(m.name.clone().unwrap_or_else(|| m.product.clone())),
                         text(&m.product),
                         text(&cloudpak_name),
                         text(&b.record.id),
-                        opt_text(u.metric_name.as_deref()),
-                        opt_text(u.metric_name.as_deref()),
+                        opt_text(cloudpak_metric),
+                        opt_text(cloudpak_metric),
                         version.clone(),
                         opt_text(code),
                         text(&m.date),
@@ -547,7 +549,7 @@ pub fn services(
             }
             let head = [
                 text(&b.record.id),
-                opt_text(u.metric_name.as_deref()),
+                opt_text(u.metric_name.as_deref().or(code)),
                 text(m.name.clone().unwrap_or_else(|| m.product.clone())),
                 text(&m.product),
                 opt_text(code),

@@ -213,6 +213,10 @@ fn ibms_go_ilmt_client_gets_every_row_with_its_types_and_pairs_members_with_pare
     assert_eq!(numbers["was"], was["product_id"].int());
     let (_, cp4i) = server.get("/api/v1/bundles/cp4i");
     assert_eq!(cp4i["numeric_id"], parent["flex_id"].int());
+    let (_, usage) = server.get("/api/v1/usage?product=mq&start=2026-11-03&end=2026-11-04");
+    assert_eq!(usage["numeric_id"], mq["product_id"].int(), "{usage}");
+    let (_, usage) = server.get("/api/v1/usage?bundle=cp4i&start=2026-11-03&end=2026-11-04");
+    assert_eq!(usage["numeric_id"], parent["product_id"].int(), "{usage}");
 
     // A bad token is refused, never an empty data set.
     let refused = server.raw(&format!(

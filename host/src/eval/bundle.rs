@@ -36,6 +36,9 @@ pub struct BundledProduct {
 #[derive(Debug, Clone, Serialize)]
 pub struct BundleUsage {
     pub bundle: String,
+    /// The bundle record's stable integer id (ILMT's `bundle_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numeric_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -258,6 +261,7 @@ pub fn usage(
     }
     Ok(BundleUsage {
         bundle: bundle.id.clone(),
+        numeric_id: bundle.numeric_id,
         name: bundle.name.clone(),
         kind: bundle.kind.clone(),
         metric_name: bundle.metric_name.clone(),

@@ -45,6 +45,9 @@ pub struct Bucket {
 #[derive(Debug, Clone, Serialize)]
 pub struct Usage {
     pub product: String,
+    /// The product record's stable integer id (ILMT's `product_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numeric_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub metric: String,
@@ -293,6 +296,7 @@ pub fn usage(
     let threshold = days.product.threshold();
     Ok(Usage {
         product: days.product.id.clone(),
+        numeric_id: days.product.numeric_id,
         name: days.product.name.clone(),
         metric: days.product.metric.clone(),
         metric_code_name: metric.map(|m| m.code_name.clone()).unwrap_or_default(),

@@ -72,6 +72,19 @@ pub fn certificate(dir: &Path, name: &str) -> TestCertificate {
     }
 }
 
+/// A server of a fresh temporary store over HTTPS, with its certificate's folder (kept while
+/// the server runs).
+pub fn https_server() -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("certificate folder");
+    let certificate = certificate(dir.path(), "server");
+    let server = TestServer::start_tls(
+        Arc::new(Store::temporary().expect("store")),
+        runtime(test_limits()),
+        &certificate,
+    );
+    (server, dir)
+}
+
 /// A response read off the wire by [`TestServer::raw`].
 pub struct RawResponse {
     /// `HTTP/1.1 200 OK`.

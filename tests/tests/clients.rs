@@ -12,9 +12,7 @@
 //!   (it must need the token), `GET /` as liveness.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use licmetric::store::Store;
 use licmetric_tests::*;
 use serde_json::Value;
 
@@ -127,13 +125,7 @@ fn go_fetch(
 }
 
 fn https_estate() -> (TestServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let certificate = certificate(dir.path(), "server");
-    let server = TestServer::start_tls(
-        Arc::new(Store::temporary().unwrap()),
-        runtime(test_limits()),
-        &certificate,
-    );
+    let (server, dir) = https_server();
     assert!(server.url.starts_with("https://"), "{}", server.url);
     load_pvu_estate(&server);
     (server, dir)

@@ -1,22 +1,13 @@
 //! HTTPS (issue 15.8): with a certificate the service speaks only TLS, so tokens never travel
 //! in clear; a bad certificate or key stops the start with an error naming the file.
 
-use std::sync::Arc;
-
 use licmetric::api::serve::Tls;
-use licmetric::store::Store;
 use licmetric_tests::*;
 use serde_json::json;
 
 #[test]
 fn the_api_is_served_over_https_and_plain_http_gets_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let certificate = certificate(dir.path(), "server");
-    let server = TestServer::start_tls(
-        Arc::new(Store::temporary().unwrap()),
-        runtime(test_limits()),
-        &certificate,
-    );
+    let (server, _dir) = https_server();
     assert!(
         server.url.starts_with("https://localhost:"),
         "{}",

@@ -49,7 +49,7 @@ impl GoValue {
 
 /// The fields of the client's `StandaloneProductLicenceUsage`, `ProductPartOfBndlLicenceUsage`
 /// and `ParentProductLicenceUsage` (all three alike).
-const ROW: &[(&'static str, Go)] = &[
+const ROW: &[(&str, Go)] = &[
     ("product_id", Go::Int),
     ("product_name", Go::String),
     ("metric_code_name", Go::String),

@@ -240,6 +240,7 @@ impl Store {
         for (kind, day) in stamps.into_keys() {
             batch.insert(keys::stamp(&kind, day), &sequence.to_be_bytes());
         }
+        self.tally_sources(&fresh, &mut batch)?;
         batch.insert(keys::SEQUENCE, &sequence.to_be_bytes());
 
         // 3. Commit atomically, durable before we answer.

@@ -13,6 +13,9 @@ pub const ID: u8 = b'i';
 pub const STAMP: u8 = b'd';
 /// Interval index: `x kind \0 day key` → empty (intervals.rs).
 pub const INTERVAL: u8 = b'x';
+/// Per source and kind: `s source \0 kind` → facts stored (u64) and the last batch's time
+/// (epoch ms, i64), both big-endian (sources.rs).
+pub const SOURCE: u8 = b's';
 /// The committed ingest sequence number.
 pub const SEQUENCE: &[u8] = b"m/seq";
 

@@ -12,6 +12,7 @@ mod private;
 pub mod records;
 pub mod results;
 pub mod signing;
+pub mod sources;
 mod state;
 pub mod timeline;
 pub mod tokens;

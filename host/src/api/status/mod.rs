@@ -6,6 +6,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
+pub mod chart;
+
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;

@@ -139,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(status::health))
         .route("/version", get(status::version))
         .route("/status", get(status::status))
+        .route("/status/products/{id}", get(status::product))
         .route("/metrics", get(metrics::metrics))
         .route("/products", get(license_service::products))
         .route("/bundled_products", get(license_service::bundled_products))

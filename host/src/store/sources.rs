@@ -91,7 +91,12 @@ mod tests {
                 r#"{{"kind":"vm","key":"{key}","at":"2026-11-01T00:00:00Z","source":"{source}","attrs":{{"vcpus":2}}}}"#
             )
         };
-        let batch = [line("a", "vcenter-1"), line("b", "vcenter-1"), line("c", "k8s")].join("\n");
+        let batch = [
+            line("a", "vcenter-1"),
+            line("b", "vcenter-1"),
+            line("c", "k8s"),
+        ]
+        .join("\n");
         store.ingest_bytes(batch.as_bytes(), 1 << 20).unwrap();
         // A duplicate adds nothing; a new fact adds one.
         let again = [line("a", "vcenter-1"), line("d", "vcenter-1")].join("\n");

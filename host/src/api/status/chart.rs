@@ -75,7 +75,11 @@ pub fn svg(chart: &Chart) -> Result<String, String> {
         plot.configure_mesh()
             .x_labels(7)
             .y_labels(5)
-            .x_label_formatter(&|i| (start + chrono::Duration::days(*i)).format("%m-%d").to_string())
+            .x_label_formatter(&|i| {
+                (start + chrono::Duration::days(*i))
+                    .format("%m-%d")
+                    .to_string()
+            })
             .light_line_style(RGBColor(0xEE, 0xEE, 0xEE))
             .draw()
             .map_err(|e| e.to_string())?;
@@ -121,10 +125,7 @@ pub fn svg(chart: &Chart) -> Result<String, String> {
         root.present().map_err(|e| e.to_string())?;
     }
     // A title for screen readers, as the first child of the svg element.
-    let title = format!(
-        "<title>{}</title>",
-        super::escape(chart.title)
-    );
+    let title = format!("<title>{}</title>", super::escape(chart.title));
     Ok(match out.find('>') {
         Some(at) => {
             let mut svg = out;

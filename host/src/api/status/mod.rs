@@ -4,9 +4,10 @@
 //! product's period figures, data freshness, the loaded plugins, warnings and errors.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write;
 
 pub mod chart;
+mod drill;
+mod page;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -18,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::read::{self, PeriodDefaults, Report};
+use super::read::{self, PeriodDefaults};
 use super::{AppState, Problem, blocking};
 use crate::store::Store;
 use crate::store::timeline::{Interner, Window};
@@ -54,25 +55,48 @@ pub const DOCS: &[RouteDoc] = &[
         method: "GET",
         path: "/status",
         role: Some(Role::Reader),
-        summary: "Status page (HTML): products, data freshness, plugins, warnings, errors",
+        summary: "Status page (HTML): compliance, usage charts, freshness, warnings, plugins",
+        params: &PERIOD,
+        produces: "text/html",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/status/products/{id}",
+        role: Some(Role::Reader),
+        summary: "A product's peak day (HTML): explanation, top consumers with their groups, \
+                  chargeback lines; one table as CSV with table and format=csv",
         params: &[
+            PERIOD[0],
+            PERIOD[1],
+            param("id", "path", true, "string", "product id"),
             param(
-                "startDate",
+                "table",
                 "query",
                 false,
-                "date",
-                "first day (YYYY-MM-DD); default 29 days before endDate",
+                "string",
+                "with format=csv: consumers or chargeback",
             ),
-            param(
-                "endDate",
-                "query",
-                false,
-                "date",
-                "last day, included (YYYY-MM-DD); default today (UTC)",
-            ),
+            param("format", "query", false, "string", "html (default) or csv"),
         ],
         produces: "text/html",
     },
+];
+
+const PERIOD: [super::openapi::Param; 2] = [
+    param(
+        "startDate",
+        "query",
+        false,
+        "date",
+        "first day (YYYY-MM-DD); default 29 days before endDate",
+    ),
+    param(
+        "endDate",
+        "query",
+        false,
+        "date",
+        "last day, included (YYYY-MM-DD); default today (UTC)",
+    ),
 ];
 
 /// The service answers; nothing else is said without a token.
@@ -178,162 +202,117 @@ fn period(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem
     )
 }
 
-/// `GET /status`: an HTML page a person reads: products, peaks, freshness, plugins, warnings.
+/// `&token=…` for links when the page was asked for with `?token=` (License Service's way), so
+/// a browser that holds no header keeps its access while following them.
+fn token_query(q: &HashMap<String, String>) -> String {
+    q.get("token")
+        .map(|t| format!("&token={}", url_escape(t)))
+        .unwrap_or_default()
+}
+
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn html(page: String) -> Response {
+    let mut response = page.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+/// `GET /status`: the page a licence manager reads at a glance ([`page`]).
 pub async fn status(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
     let (start, end) = period(&q)?;
+    let token_query = token_query(&q);
     let page = blocking(move || {
         let report = read::report(&state, &caller, start, end)?;
-        // Warnings name consumers: a scoped caller sees none.
-        let warnings = match caller.scope() {
-            None => Some(state.evaluator.store.warnings()?),
-            Some(_) => None,
+        let store = &state.evaluator.store;
+        // Warnings and sources name consumers and collectors: a scoped caller sees neither.
+        let (warnings, sources) = match caller.scope() {
+            None => (Some(store.warnings()?), store.source_tallies()?),
+            Some(_) => (None, Vec::new()),
         };
-        Ok(render(&state, &report, warnings.as_deref()))
+        let plugins = state
+            .evaluator
+            .runtime
+            .plugins()
+            .iter()
+            .map(|p| {
+                (
+                    p.name().to_string(),
+                    p.version().to_string(),
+                    p.digest().to_string(),
+                )
+            })
+            .collect();
+        let context = page::Context {
+            warnings: warnings.as_deref(),
+            plugins,
+            sources: &sources,
+            today: chrono::Utc::now().date_naive(),
+            token_query,
+        };
+        Ok(page::render(&report, &context))
     })
     .await?;
-    let mut response = page.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    Ok(response)
+    Ok(html(page))
 }
 
-fn cell(out: &mut String, text: &str) {
-    let _ = write!(out, "<td>{}</td>", escape(text));
-}
-
-fn render(state: &AppState, report: &Report, warnings: Option<&[Value]>) -> String {
-    let mut out = String::new();
-    let last = report.end.pred_opt().unwrap_or(report.end);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>licmetric status</title>\
-         <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #999;padding:2px 6px;text-align:left}}.error{{color:#b00}}</style>\
-         </head><body>\n<h1>licmetric {} status</h1>\n<p>Period {} to {} (included)</p>\n",
-        escape(env!("CARGO_PKG_VERSION")),
-        report.start,
-        last,
-    );
-
-    out.push_str("<h2>Data freshness</h2>\n<table>\n");
-    let _ = write!(
-        out,
-        "<tr><th>Newest fact sequence</th><td>{}</td></tr>\n\
-         <tr><th>Report generated</th><td>{}</td></tr>\n",
-        report.fact_sequence,
-        escape(&report.generated),
-    );
-    let today = chrono::Utc::now().date_naive();
-    if report.end > today {
-        let _ = write!(
-            out,
-            "<tr><th>Day in progress</th><td>{today}: its figures grow until the day ends</td></tr>\n"
-        );
-    }
-    out.push_str("</table>\n");
-
-    out.push_str(
-        "<h2>Products</h2>\n<table>\n<tr><th>Product</th><th>Name</th><th>Metric</th>\
-         <th>Quantity</th><th>Peak date</th><th>Threshold</th><th>Delta</th><th>Bundle</th>\
-         <th>Error</th></tr>\n",
-    );
-    for p in &report.products {
-        out.push_str("<tr>");
-        cell(&mut out, &p.record.id);
-        cell(&mut out, p.record.name.as_deref().unwrap_or(""));
-        let metric = match &p.metric {
-            Some(m) => format!("{} ({})", m.name, m.code_name),
-            None => p.record.metric.clone(),
-        };
-        cell(&mut out, &metric);
-        let bundle = p.bundle.as_ref().map(|b| b.id.as_str()).unwrap_or("");
-        match &p.usage {
-            Ok(u) => {
-                cell(&mut out, &u.quantity);
-                cell(&mut out, u.peak_date.as_deref().unwrap_or(""));
-                cell(&mut out, u.threshold.as_deref().unwrap_or(""));
-                cell(&mut out, u.threshold_delta.as_deref().unwrap_or(""));
-                cell(&mut out, bundle);
-                cell(&mut out, "");
+/// `GET /status/products/{id}`: the drill-down from a product's figure ([`drill`]).
+pub async fn product(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let (start, end) = period(&q)?;
+    let csv = match q.get("format").map(String::as_str) {
+        None | Some("html") => None,
+        Some("csv") => Some(match q.get("table").map(String::as_str) {
+            Some("consumers") => drill::Table::Consumers,
+            Some("chargeback") => drill::Table::Chargeback,
+            other => {
+                return Err(Problem::bad_parameter(
+                    "table",
+                    format!("{other:?}: give consumers or chargeback with format=csv"),
+                ));
             }
-            Err(e) => {
-                for _ in 0..4 {
-                    cell(&mut out, "");
-                }
-                cell(&mut out, bundle);
-                let _ = write!(out, "<td class=\"error\">{}</td>", escape(&e.to_string()));
-            }
+        }),
+        Some(other) => {
+            return Err(Problem::bad_parameter(
+                "format",
+                format!("{other:?} is not html or csv"),
+            ));
         }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</table>\n");
-
-    if !report.bundles.is_empty() {
-        out.push_str(
-            "<h2>Bundles</h2>\n<table>\n<tr><th>Bundle</th><th>Name</th><th>Quantity</th>\
-             <th>Peak date</th><th>Threshold</th><th>Error</th></tr>\n",
-        );
-        for b in &report.bundles {
-            out.push_str("<tr>");
-            cell(&mut out, &b.record.id);
-            cell(&mut out, b.record.name.as_deref().unwrap_or(""));
-            match &b.usage {
-                Ok(u) => {
-                    cell(&mut out, &u.quantity);
-                    cell(&mut out, u.peak_date.as_deref().unwrap_or(""));
-                    cell(&mut out, u.threshold.as_deref().unwrap_or(""));
-                    cell(&mut out, "");
-                }
-                Err(e) => {
-                    for _ in 0..3 {
-                        cell(&mut out, "");
-                    }
-                    let _ = write!(out, "<td class=\"error\">{}</td>", escape(&e.to_string()));
-                }
-            }
-            out.push_str("</tr>\n");
-        }
-        out.push_str("</table>\n");
-    }
-
-    out.push_str(
-        "<h2>Plugins</h2>\n<table>\n<tr><th>Name</th><th>Version</th><th>Digest</th></tr>\n",
-    );
-    for plugin in state.evaluator.runtime.plugins() {
-        out.push_str("<tr>");
-        cell(&mut out, plugin.name());
-        cell(&mut out, &plugin.version().to_string());
-        cell(&mut out, plugin.digest());
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</table>\n");
-
-    out.push_str("<h2>Warnings</h2>\n");
-    match warnings {
-        None => out.push_str("<p>Not shown to a scoped token (they name consumers).</p>\n"),
-        Some([]) => out.push_str("<p>None.</p>\n"),
-        Some(list) => {
-            out.push_str(
-                "<table>\n<tr><th>Product</th><th>Code</th><th>Date</th><th>Message</th></tr>\n",
-            );
-            for w in list {
-                out.push_str("<tr>");
-                for field in ["product", "code", "date", "message"] {
-                    cell(&mut out, w.get(field).and_then(Value::as_str).unwrap_or(""));
-                }
-                out.push_str("</tr>\n");
-            }
-            out.push_str("</table>\n");
-        }
-    }
-    out.push_str("</body></html>\n");
-    out
+    };
+    let token_query = token_query(&q);
+    blocking(move || {
+        let days = read::product_days(&state, &caller, &id, start, end, crate::eval::Detail::All)?;
+        let view = drill::View::of(&days, start, end);
+        Ok(match csv {
+            Some(table) => (
+                [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+                view.csv(table),
+            )
+                .into_response(),
+            None => html(view.render(&token_query)),
+        })
+    })
+    .await
 }
 
 #[cfg(test)]

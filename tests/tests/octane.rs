@@ -420,7 +420,9 @@ fn status_page_metrics_health_and_version() {
     assert!(html.contains("Quality Concurrent"), "{html}");
     assert!(html.contains("PPM Named"), "{html}");
     assert!(
-        html.contains(&format!("<td>2</td><td>{t}</td><td>10</td><td>8</td>")),
+        html.contains(&format!(
+            "<td class=\"n\">2</td><td class=\"n\">10</td><td class=\"n\">8</td><td>{t}</td>"
+        )),
         "QC: quantity 2, peak {t}, threshold 10, delta 8: {html}"
     );
     assert!(
@@ -432,7 +434,12 @@ fn status_page_metrics_health_and_version() {
     let (status, _, html) = server.get_text("/status?startDate=2024-10-30&endDate=2024-11-04");
     assert_eq!(status, 200);
     // QC's high-water mark in that period: 3 on 2024-11-04.
-    assert!(html.contains("<td>3</td><td>2024-11-04</td>"), "{html}");
+    assert!(
+        html.contains(
+            "<td class=\"n\">3</td><td class=\"n\">10</td><td class=\"n\">7</td><td>2024-11-04</td>"
+        ),
+        "{html}"
+    );
     let (status, _, _) = server.get_text("/status?endDate=yesterday");
     assert_eq!(status, 400);
 

@@ -109,13 +109,22 @@ fn the_status_page_shows_compliance_charts_and_drill_down_in_a_browser() {
     // The README's picture of the page: LICMETRIC_STATUS_SCREENSHOT=docs/status-page.png.
     if let Ok(path) = std::env::var("LICMETRIC_STATUS_SCREENSHOT") {
         let shot = Command::new("chromium")
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
             .arg("--window-size=1100,1500")
             .arg(format!("--screenshot={path}"))
             .arg(format!("{}/status?{PERIOD}&token={token}", server.url))
             .output()
             .unwrap();
-        assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+        assert!(
+            shot.status.success(),
+            "{}",
+            String::from_utf8_lossy(&shot.stderr)
+        );
     }
 
     // Without a token the browser gets no page.

@@ -9,7 +9,7 @@
 //! Cost: one pass over the kind's timeline to build, one small struct per state.
 
 use crate::facts::{Facts, FastMap, Kind, OPEN, State, standard};
-use crate::{Exact, PluginFailure, fail};
+use crate::{PluginFailure, fail};
 
 /// One state of an entity: `value` holds over `[from, to)`.
 #[derive(Debug, Clone)]
@@ -157,8 +157,7 @@ impl<'a> Organisation<'a> {
     }
 }
 
-/// A decimal attribute as read: absent, exact, or text that is not a decimal.
-pub type Decimal<'a> = Option<Result<Exact, &'a str>>;
+pub use crate::exact::Decimal;
 
 /// `server` (SPEC §2.4).
 #[derive(Debug, Clone)]

@@ -10,6 +10,9 @@ use num_integer::Integer;
 use num_rational::Ratio;
 use num_traits::{CheckedAdd, CheckedDiv, CheckedMul, CheckedSub};
 
+/// A decimal attribute as read: absent, exact, or text that is not a decimal.
+pub type Decimal<'a> = Option<Result<Exact, &'a str>>;
+
 /// An exact rational number. Cheap to copy (two `i128`s). Every operation is checked: a result
 /// that two `i128`s cannot hold (far beyond any licence quantity) is `None` from the `checked_*`
 /// methods and a panic naming the operation from the operators, never a wrapped, wrong number.

@@ -1,7 +1,7 @@
 //! Errors of SPEC §5.3 about facts, built the same way by every plugin: code, fact
 //! `(kind, key)`, attribute, instant and rule section.
 
-use crate::estate::Decimal;
+use crate::exact::Decimal;
 use crate::{Exact, PluginFailure};
 
 /// Which error is reported when several apply to one product (SPEC §4.10.12): lower first —

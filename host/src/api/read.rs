@@ -16,6 +16,7 @@ use licmetric_sdk::Exact;
 use super::auth::Caller;
 use super::{AppState, Problem};
 use crate::eval::bundle::{self, BundleUsage};
+use crate::eval::membership;
 use crate::eval::period::{self, Usage};
 use crate::eval::scope::{self, Scope};
 use crate::eval::{Detail, Earlier, EvalError, ProductDays};
@@ -355,10 +356,10 @@ fn bundle_link(
     bundles: &mut BTreeMap<String, Bundle>,
     store: &Store,
 ) -> anyhow::Result<Option<BundleLink>> {
-    let Ok((Some(membership), _)) = bundle::membership(days) else {
+    let Ok((Some(membership), _)) = membership::membership(days) else {
         return Ok(None);
     };
-    let Ok(ratio) = bundle::conversion(membership.ratio.as_deref()) else {
+    let Ok(ratio) = membership::conversion(membership.ratio.as_deref()) else {
         return Ok(None);
     };
     if !bundles.contains_key(&membership.bundle) {

@@ -15,7 +15,8 @@ use licmetric_sdk::allocate::{self, Share, largest_remainder, share, whole};
 use licmetric_sdk::types::PeriodRule;
 use serde::Serialize;
 
-use super::bundle::{self, BundleUsage};
+use super::bundle::BundleUsage;
+use super::membership;
 use super::period::{PartitionPeak, Usage};
 use super::{EvalError, ProductDays};
 use crate::store::records::{Approach, Bundle, ChargebackConfig, Entitlement, exact_value};
@@ -160,13 +161,14 @@ pub fn allocate_bundle(
         if let Some(e) = super::period::first_error(member) {
             return Err(e.clone());
         }
-        let (joined, _) = bundle::membership(member)?;
-        let (a, b) = bundle::conversion(joined.and_then(|m| m.ratio).as_deref()).map_err(|e| {
-            EvalError::Product {
-                product: member.product.id.clone(),
-                reason: format!("bundle ratio: {e}"),
-            }
-        })?;
+        let (joined, _) = membership::membership(member)?;
+        let (a, b) =
+            membership::conversion(joined.and_then(|m| m.ratio).as_deref()).map_err(|e| {
+                EvalError::Product {
+                    product: member.product.id.clone(),
+                    reason: format!("bundle ratio: {e}"),
+                }
+            })?;
         let scale = Exact::int(b as i128) / Exact::int(a as i128);
         for (_, result) in &member.days {
             for r in result.as_ref().map_err(Clone::clone)? {

@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod calendar;
 pub mod chargeback;
 pub mod failures;
+pub mod membership;
 pub mod period;
 pub mod scope;
 

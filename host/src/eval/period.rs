@@ -223,7 +223,7 @@ pub fn usage(
             _ => peak_dates.contains(&r.date.as_str()),
         })
         .collect();
-    let (_, bundle_warnings) = super::bundle::membership(days)?;
+    let (_, bundle_warnings) = super::membership::membership(days)?;
     let mut warnings: Vec<String> = records
         .iter()
         .flat_map(|r| r.warnings.iter().cloned())

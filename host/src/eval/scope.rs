@@ -11,60 +11,14 @@
 //! scoped day name only the scope's consumers (explanations and warnings name units and
 //! servers of every consumer, so they are replaced by one line saying how the day was scoped).
 
-use std::collections::BTreeSet;
-
 use licmetric_sdk::Exact;
 use licmetric_sdk::allocate::{Share, share, whole};
 use licmetric_sdk::result::identity_name;
-use serde::{Deserialize, Serialize};
 
 use super::{EvalError, ProductDays};
-use crate::store::records::check_group_by;
 use crate::store::results::DayRecord;
 
-/// A set of groups under one organisation attribute (SPEC §4.8.1's `group_by` names).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Scope {
-    pub attribute: String,
-    pub groups: BTreeSet<String>,
-}
-
-impl Scope {
-    /// Parses `attribute=group[,group…]`, e.g. `cost_center=CC1,CC2`.
-    pub fn parse(text: &str) -> Result<Scope, String> {
-        let (attribute, groups) = text
-            .split_once('=')
-            .ok_or_else(|| format!("{text:?} is not attribute=group[,group…]"))?;
-        let attribute = attribute.trim();
-        check_group_by(attribute)?;
-        let groups: BTreeSet<String> = groups
-            .split(',')
-            .map(|g| g.trim().to_string())
-            .filter(|g| !g.is_empty())
-            .collect();
-        if groups.is_empty() {
-            return Err(format!("{text:?} names no group"));
-        }
-        Ok(Scope {
-            attribute: attribute.to_string(),
-            groups,
-        })
-    }
-
-    /// Whether a contributor with these resolved attributes is in the scope.
-    pub fn admits(&self, attrs: &std::collections::BTreeMap<String, String>) -> bool {
-        attrs
-            .get(&self.attribute)
-            .is_some_and(|g| self.groups.contains(g))
-    }
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
-        write!(f, "{}={}", self.attribute, groups.join(","))
-    }
-}
+pub use crate::store::scope::Scope;
 
 /// `days` restricted to `scope`: each day record keeps its in-scope contributors and the
 /// in-scope share of its quantity. Costs one pass over the records; no plugin call. The days

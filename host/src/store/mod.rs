@@ -11,6 +11,7 @@ pub mod plugins;
 mod private;
 pub mod records;
 pub mod results;
+pub mod scope;
 pub mod signing;
 pub mod sources;
 mod state;

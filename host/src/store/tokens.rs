@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Store;
-use crate::eval::scope::Scope;
+use super::scope::Scope;
 
 /// What a token may do. Roles are not nested except that `operator` also reads and `admin`
 /// may do everything.

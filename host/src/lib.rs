@@ -4,7 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod eval;
-pub mod replay;
+pub mod lifecycle;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;

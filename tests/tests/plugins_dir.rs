@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use licmetric::runtime::plugins_dir::{Change, PluginsDir};
+use licmetric::lifecycle::plugins_dir::{Change, PluginsDir};
 use licmetric::store::Store;
 use licmetric_tests::*;
 

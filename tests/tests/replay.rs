@@ -1,7 +1,7 @@
 //! Every fixture under tests/fixtures replays with the expected figures, and the harness does
 //! fail on a wrong expectation.
 
-use licmetric::replay;
+use licmetric::lifecycle::replay;
 use licmetric_tests::*;
 
 #[test]

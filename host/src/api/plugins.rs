@@ -20,8 +20,8 @@ use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::{AppState, Problem, blocking};
 use crate::eval::rule_data_version;
-use crate::runtime::install::{self, InstallError};
-use crate::runtime::rule_data::{self, RuleDataError};
+use crate::lifecycle::install::{self, InstallError};
+use crate::lifecycle::rule_data::{self, RuleDataError};
 use crate::runtime::{Held, LoadedPlugin};
 use crate::store::tokens::Role;
 

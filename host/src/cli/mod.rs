@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use crate::api::{self, AppState};
 use crate::eval::Evaluator;
 use crate::eval::scope::Scope;
-use crate::runtime::plugins_dir::PluginsDir;
+use crate::lifecycle::plugins_dir::PluginsDir;
 use crate::runtime::{Limits, Runtime};
 use crate::store::Store;
 use crate::store::tokens::Role;
@@ -225,13 +225,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             let fixtures: Vec<PathBuf> = dirs
                 .iter()
-                .flat_map(|d| crate::replay::find_fixtures(d))
+                .flat_map(|d| crate::lifecycle::replay::find_fixtures(d))
                 .collect();
             if fixtures.is_empty() {
                 anyhow::bail!("no fixture folder (with a case.json) under {dirs:?}");
             }
-            let reports = crate::replay::replay(&runtime, &fixtures)?;
-            Ok(if crate::replay::print(&reports) == 0 {
+            let reports = crate::lifecycle::replay::replay(&runtime, &fixtures)?;
+            Ok(if crate::lifecycle::replay::print(&reports) == 0 {
                 0
             } else {
                 1

@@ -16,7 +16,8 @@ use clap::Subcommand;
 use licmetric_sdk::types as sdk;
 use serde_json::{Value, json};
 
-use crate::runtime::{Limits, LoadedPlugin, Runtime, install};
+use crate::lifecycle::install;
+use crate::runtime::{Limits, LoadedPlugin, Runtime};
 use crate::store::Store;
 
 /// What `licmetric plugin` does.
@@ -73,8 +74,8 @@ pub fn run(command: PluginCommand) -> anyhow::Result<i32> {
             // order apply as for an upload.
             let runtime =
                 Runtime::with_standard_plugins(super::default_cache_dir(), Limits::default())?;
-            crate::runtime::install::restore(&store, &runtime)?;
-            let plugin = install(&store, &runtime, &wasm, None, "cli")
+            crate::lifecycle::install::restore(&store, &runtime)?;
+            let plugin = install::install(&store, &runtime, &wasm, None, "cli")
                 .with_context(|| format!("{} was not loaded", file.display()))?;
             store.flush()?;
             println!(

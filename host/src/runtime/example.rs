@@ -1,7 +1,7 @@
 //! A plugin's bundled example: the replay fixture `licmetric_sdk::bundle_example!` embeds as two
 //! custom sections of the component's core module (`licmetric-example-case` = case.json,
 //! `licmetric-example-facts` = facts.ndjson). Read once when a plugin is prepared; the upload
-//! path evaluates it as the plugin's self-test (see self_test.rs).
+//! path evaluates it as the plugin's self-test (see lifecycle/self_test.rs).
 
 use wasmparser::{Parser, Payload};
 

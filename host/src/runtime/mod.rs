@@ -10,13 +10,9 @@
 //! trapping plugin cannot affect the next call.
 
 pub mod example;
-pub mod install;
 mod limits;
 mod plugin;
-pub mod plugins_dir;
 pub mod registry;
-pub mod rule_data;
-pub mod self_test;
 pub mod wit;
 
 use std::hash::{Hash, Hasher};
@@ -31,7 +27,6 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-pub use install::{InstallError, install};
 pub use limits::Limits;
 pub use plugin::{Call, FailureKind, LoadedPlugin, PluginFailure};
 pub use registry::{Held, Registry};

@@ -6,10 +6,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::example::Example;
-use super::{LoadedPlugin, Runtime};
+use super::replay::{Case, run_case};
 use crate::eval::Evaluator;
-use crate::replay::{Case, run_case};
+use crate::runtime::example::Example;
+use crate::runtime::{LoadedPlugin, Runtime};
 use crate::store::Store;
 
 /// Why a plugin failed its self-test.

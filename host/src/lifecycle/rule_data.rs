@@ -5,7 +5,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{LoadedPlugin, PluginFailure};
+use crate::runtime::{LoadedPlugin, PluginFailure};
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use crate::store::records::rule_data_version;

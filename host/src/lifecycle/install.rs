@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::self_test::{SelfTestError, self_test};
-use super::{Held, LoadedPlugin, Runtime};
+use crate::runtime::{Held, LoadedPlugin, Runtime};
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use crate::store::plugins::{PluginRecord, PluginState};

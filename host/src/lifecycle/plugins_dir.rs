@@ -21,7 +21,8 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::{Runtime, install, rule_data};
+use super::{install, rule_data};
+use crate::runtime::Runtime;
 use crate::store::Store;
 
 /// Who the audit trail names for changes made from the folder.

@@ -12,10 +12,11 @@ use chrono::Days;
 use licmetric_sdk::Exact;
 
 use super::auth::Caller;
-use super::numbers::decimal_text;
 use super::openapi::RouteDoc;
-use super::read::{self, Report};
+use super::read;
 use super::{AppState, Problem, blocking};
+use crate::eval::report::Report;
+use crate::snapshot::numbers::decimal_text;
 use crate::store::tokens::Role;
 
 /// The routes of this module with their required roles: the API document and the auth table.

@@ -10,7 +10,6 @@ mod ilmt;
 mod license_service;
 mod meta;
 mod metrics;
-pub mod numbers;
 mod octane;
 pub mod openapi;
 pub mod plugins;

@@ -21,10 +21,11 @@ use licmetric_sdk::calendar::{self, TimeUnit};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::numbers::json_number;
 use super::openapi::{RouteDoc, param};
-use super::read::{self, PeriodDefaults, ProductFigures, Report, eval_problem};
+use super::read::{self, PeriodDefaults, eval_problem};
 use super::{AppState, Problem, blocking};
+use crate::eval::report::{ProductFigures, Report};
+use crate::snapshot::numbers::json_number;
 use crate::store::tokens::Role;
 
 /// The reserved logical name of the aggregate over every concurrent licence type.

@@ -1,86 +1,29 @@
-//! The read side every query family shares: a caller's view of the products and bundles over a
-//! period, computed from the stored daily results (a plugin runs only for days the cache lacks).
-//!
-//! [`report`] is what the compatible APIs (ILMT, License Service, Octane, Prometheus, the
-//! status page, audit snapshots) format. Reports are kept in memory per (period, scope) until
-//! facts, records or plugins change, so a dashboard polling `/products` costs a map lookup.
+//! The read side every query family shares: a caller's report ([`crate::eval::report`]) kept
+//! in memory per (period, scope) until facts, records or plugins change, so a dashboard
+//! polling `/products` costs a map lookup; and the query parameters every family reads
+//! (periods, dates) with the problems their errors make.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use chrono::{NaiveDate, Weekday};
-use licmetric_sdk::Exact;
+use chrono::NaiveDate;
 
 use super::auth::Caller;
 use super::{AppState, Problem};
-use crate::eval::bundle::{self, BundleUsage};
-use crate::eval::membership;
-use crate::eval::period::{self, Usage};
+use crate::eval::report::{self, Evaluated, Report, ReportError};
 use crate::eval::scope::{self, Scope};
-use crate::eval::{Detail, Earlier, EvalError, ProductDays};
-use crate::store::Store;
-use crate::store::numbers::Numbered;
-use crate::store::records::{Bundle, Product};
+use crate::eval::{Detail, EvalError, ProductDays};
+use crate::store::records::Bundle;
 
-/// One product's figures over the report's period, as the caller may see them.
-pub struct ProductFigures {
-    pub record: Product,
-    /// The days the figures were computed from (restricted to the caller's scope), for the
-    /// detail a figure alone cannot give: daily rows, chargeback lines, consumers. Reading them
-    /// from here keeps every part of one answer on the same facts.
-    pub days: Result<ProductDays, EvalError>,
-    /// The period result, or why there is none (never a zero in its place).
-    pub usage: Result<Usage, EvalError>,
-    /// The metric the quantity counts, as the plugin declares it (code name, name, unit).
-    pub metric: Option<MetricName>,
-    /// The bundle the product belongs to over the period (configured or claimed by its facts).
-    pub bundle: Option<BundleLink>,
-}
-
-/// How a metric is called.
-#[derive(Debug, Clone)]
-pub struct MetricName {
-    pub code_name: String,
-    pub name: String,
-    pub unit: String,
-}
-
-/// A product's place in a bundle (SPEC §4.7).
-#[derive(Debug, Clone)]
-pub struct BundleLink {
-    pub id: String,
-    /// The bundle's stable integer id (always assigned; see `store::numbers`).
-    pub numeric_id: u64,
-    pub name: Option<String>,
-    /// `cloud_pak` or `flexpoint` when the bundle record says.
-    pub kind: Option<String>,
-    /// Product units : bundle units.
-    pub ratio: (u64, u64),
-    /// The product's period quantity converted to bundle units, `ceil(q × b / a)`.
-    pub contribution: Option<String>,
-}
-
-/// One bundle's figures over the period.
-pub struct BundleFigures {
-    pub record: Bundle,
-    pub usage: Result<BundleUsage, EvalError>,
-}
-
-/// Every product and bundle over `[start, end)` as one caller may see them.
-pub struct Report {
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    /// When it was computed (RFC 3339).
-    pub generated: String,
-    /// The newest fact sequence it read.
-    pub fact_sequence: u64,
-    /// The instant it was evaluated at (open intervals end there), epoch milliseconds.
-    pub evaluated_at: i64,
-    pub scope: Option<Scope>,
-    pub products: Vec<ProductFigures>,
-    pub bundles: Vec<BundleFigures>,
+impl From<ReportError> for Problem {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Eval(e) => eval_problem(e),
+            ReportError::Store(e) => e.into(),
+        }
+    }
 }
 
 /// What a report depends on besides its period and scope: facts, records and the loaded
@@ -191,12 +134,17 @@ pub fn report(
                 && entry.freshness.records_generation == now.records_generation
                 && entry.freshness.registry_generation == now.registry_generation =>
         {
-            earlier_days(entry)
+            // Only when no reader holds the report any more (else the days come from the cache).
+            let sequence = entry.freshness.fact_sequence;
+            match Arc::try_unwrap(entry.report) {
+                Ok(kept) => report::earlier(kept, sequence),
+                Err(_) => Default::default(),
+            }
         }
         _ => Default::default(),
     };
-    let report = Arc::new(compute(
-        state,
+    let report = Arc::new(report::compute(
+        &state.evaluator,
         caller.scope(),
         (start, end),
         now.fact_sequence,
@@ -223,178 +171,14 @@ pub fn detailed_report(
     detail: Detail,
 ) -> Result<Report, Problem> {
     let sequence = freshness(state)?.fact_sequence;
-    compute(
-        state,
+    Ok(report::compute(
+        &state.evaluator,
         caller.scope(),
         (start, end),
         sequence,
         detail,
         Default::default(),
-    )
-}
-
-/// Period figures of a kept report, by product id, for the products whose days come back
-/// the same.
-type Figures = HashMap<String, (Result<Usage, EvalError>, Option<MetricName>)>;
-
-/// A kept report's days and figures, when no reader holds the report any more (else nothing:
-/// the next report reads its days from the cache).
-fn earlier_days(entry: Entry) -> (Earlier, Figures) {
-    let Ok(report) = Arc::try_unwrap(entry.report) else {
-        return Default::default();
-    };
-    let mut earlier = Earlier {
-        sequence: entry.freshness.fact_sequence,
-        run_at: report.evaluated_at,
-        products: HashMap::new(),
-    };
-    let mut figures = Figures::new();
-    for p in report.products {
-        if let Ok(days) = p.days {
-            figures.insert(p.record.id.clone(), (p.usage, p.metric));
-            earlier.products.insert(p.record.id, days);
-        }
-    }
-    (earlier, figures)
-}
-
-fn compute(
-    state: &AppState,
-    scope: Option<&Scope>,
-    (start, end): (NaiveDate, NaiveDate),
-    fact_sequence: u64,
-    detail: Detail,
-    (earlier, mut before): (Earlier, Figures),
-) -> Result<Report, Problem> {
-    let now = chrono::Utc::now();
-    let generated = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let evaluated_at = now.timestamp_millis();
-    let (records, results) =
-        evaluate_all(state, scope, (start, end, evaluated_at), detail, earlier)?;
-    let evaluated: Vec<(&Product, &Result<ProductDays, EvalError>)> =
-        records.iter().zip(&results).collect();
-    let store = &state.evaluator.store;
-    let mut bundles: BTreeMap<String, Bundle> = store
-        .bundles()?
-        .into_iter()
-        .map(|b| (b.id.clone(), b))
-        .collect();
-    let mut figures = Vec::with_capacity(records.len());
-    for (_, result) in &evaluated {
-        figures.push(match result {
-            Err(e) => (Err(e.clone()), None, None),
-            Ok(days) => {
-                // Days that came back the same keep the figures derived from them.
-                let (usage, metric) = match before.remove(&days.product.id) {
-                    Some(figures) if days.same_as_earlier => figures,
-                    _ => {
-                        let usage = period::usage(days, start, end, None, Weekday::Mon);
-                        let metric = metric_name(days, usage.as_ref().ok());
-                        (usage, metric)
-                    }
-                };
-                let link = bundle_link(days, usage.as_ref().ok(), &mut bundles, store)?;
-                (usage, metric, link)
-            }
-        });
-    }
-    let bundles = bundles
-        .into_values()
-        .map(|record| {
-            let members: Result<Vec<&ProductDays>, EvalError> =
-                bundle::members(&record.id, &evaluated)
-                    .into_iter()
-                    .collect();
-            let usage = members.and_then(|m| bundle::usage(&record, &m, start, end));
-            BundleFigures { record, usage }
-        })
-        .collect();
-    let products = records
-        .into_iter()
-        .zip(results)
-        .zip(figures)
-        .map(|((record, days), (usage, metric, bundle))| ProductFigures {
-            record,
-            days,
-            usage,
-            metric,
-            bundle,
-        })
-        .collect();
-    Ok(Report {
-        start,
-        end,
-        generated,
-        fact_sequence,
-        evaluated_at,
-        scope: scope.cloned(),
-        products,
-        bundles,
-    })
-}
-
-/// How the product's plugin calls the metric `usage` counts. A failed product (no `usage`)
-/// keeps its plugin's first declared metric (most declare one) in the descriptive columns:
-/// only the figures say the failure (ILMT clients read the code name as text).
-fn metric_name(days: &ProductDays, usage: Option<&Usage>) -> Option<MetricName> {
-    let metrics = &days.plugin.info().metrics;
-    usage
-        .and_then(|u| metrics.iter().find(|m| m.code_name == u.metric_code_name))
-        .or(metrics.first())
-        .map(|m| MetricName {
-            code_name: m.code_name.clone(),
-            name: m.name.clone(),
-            unit: m.unit.clone(),
-        })
-}
-
-/// The product's bundle; a bundle only its facts claim gets a bare record so it is reported,
-/// and its number the first time it is.
-fn bundle_link(
-    days: &ProductDays,
-    usage: Option<&Usage>,
-    bundles: &mut BTreeMap<String, Bundle>,
-    store: &Store,
-) -> anyhow::Result<Option<BundleLink>> {
-    let Ok((Some(membership), _)) = membership::membership(days) else {
-        return Ok(None);
-    };
-    let Ok(ratio) = membership::conversion(membership.ratio.as_deref()) else {
-        return Ok(None);
-    };
-    if !bundles.contains_key(&membership.bundle) {
-        let numeric_id = Some(store.number(Numbered::Bundle, &membership.bundle)?);
-        bundles.insert(
-            membership.bundle.clone(),
-            Bundle {
-                id: membership.bundle.clone(),
-                numeric_id,
-                name: None,
-                kind: None,
-                metric_name: None,
-                entitlement: None,
-                threshold: None,
-                chargeback: None,
-                rest: Default::default(),
-            },
-        );
-    }
-    let record = &bundles[&membership.bundle];
-    let contribution = usage.and_then(|u| {
-        let q: Exact = u.quantity.parse().ok()?;
-        Some(
-            Exact::int((q * Exact::int(ratio.1 as i128) / Exact::int(ratio.0 as i128)).ceil())
-                .to_string(),
-        )
-    });
-    Ok(Some(BundleLink {
-        id: record.id.clone(),
-        numeric_id: record.numeric_id.unwrap_or_default(),
-        name: record.name.clone(),
-        kind: record.kind.clone(),
-        ratio,
-        contribution,
-    }))
+    )?)
 }
 
 /// A stored product's days over `[start, end)` with the details `detail` asks for (all of
@@ -460,45 +244,13 @@ pub fn every_product(
     detail: Detail,
 ) -> Result<Evaluated, Problem> {
     let now = chrono::Utc::now().timestamp_millis();
-    evaluate_all(state, scope, (start, end, now), detail, Earlier::default())
-}
-
-/// Every product record and its days (or error), in the same order.
-type Evaluated = (Vec<Product>, Vec<Result<ProductDays, EvalError>>);
-
-/// [`every_product`] at `run_at`, reusing the days of an `earlier` evaluation.
-fn evaluate_all(
-    state: &AppState,
-    scope: Option<&Scope>,
-    (start, end, run_at): (NaiveDate, NaiveDate, i64),
-    detail: Detail,
-    earlier: Earlier,
-) -> Result<Evaluated, Problem> {
-    let products = state.evaluator.store.products()?;
-    let detail = if scope.is_some() { Detail::All } else { detail };
-    let results = state
-        .evaluator
-        .days_after(&products, start, end, run_at, detail, earlier)
-        .map_err(eval_problem)?;
-    Ok((products, restrict_all(results, scope)))
-}
-
-/// Each product's days (or error) as a caller with `scope` may see them: restricted to the
-/// scope's consumers, errors redacted ([`scope::restrict`], [`scope::redact`]). No plugin call.
-pub fn restrict_all(
-    results: Vec<Result<ProductDays, EvalError>>,
-    scope: Option<&Scope>,
-) -> Vec<Result<ProductDays, EvalError>> {
-    match scope {
-        None => results,
-        Some(s) => results
-            .into_iter()
-            .map(|r| match r {
-                Ok(days) => Ok(scope::restrict(days, s)),
-                Err(e) => Err(scope::redact(e)),
-            })
-            .collect(),
-    }
+    Ok(report::evaluate_all(
+        &state.evaluator,
+        scope,
+        (start, end, now),
+        detail,
+        Default::default(),
+    )?)
 }
 
 /// The `[start, end)` dates of a query: both required, end after start, at most ten years.

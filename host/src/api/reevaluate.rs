@@ -21,9 +21,10 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::RouteDoc;
-use super::read::{check_period, eval_problem, restrict_all};
+use super::read::{check_period, eval_problem};
 use super::usage::{buckets, product_usage};
 use super::{AppState, Problem, blocking};
+use crate::eval::report::restrict_all;
 use crate::eval::{Detail, rule_data_version};
 use crate::runtime::LoadedPlugin;
 use crate::store::records::Product;

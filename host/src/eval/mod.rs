@@ -12,6 +12,7 @@ pub mod chargeback;
 pub mod failures;
 pub mod membership;
 pub mod period;
+pub mod report;
 pub mod scope;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -7,6 +7,7 @@
 //! in `data_condition.txt` alone, and entries are written in a fixed order with a fixed
 //! timestamp.
 
+pub mod numbers;
 pub mod tables;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +18,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
-use crate::api::read::Report;
+use crate::eval::report::Report;
 use tables::DaysById;
 
 /// The checksum list, the signature of it, and the key that verifies the signature.

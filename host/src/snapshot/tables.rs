@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use licmetric_sdk::Exact;
 use serde_json::{Map, Value};
 
-use crate::api::numbers;
-use crate::api::read::{ProductFigures, Report};
+use super::numbers;
 use crate::eval::chargeback::{self, Chargeback};
 use crate::eval::period;
+use crate::eval::report::{ProductFigures, Report};
 use crate::eval::{EvalError, ProductDays};
 use crate::store::records::Product;
 use crate::store::results::Contributor;

@@ -35,8 +35,8 @@ use chrono::{DateTime, FixedOffset, SecondsFormat};
 use licmetric_sdk::Exact;
 use serde_json::{Value, json};
 
-use crate::api::numbers::json_number;
-use crate::api::read::{BundleFigures, ProductFigures};
+use crate::eval::report::{BundleFigures, ProductFigures};
+use crate::snapshot::numbers::json_number;
 
 /// A column's value type; decides how criteria values are read and how cells compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

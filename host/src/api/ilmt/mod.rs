@@ -31,8 +31,9 @@ use self::columns::{Cell, Column, Line};
 use self::criteria::{Criteria, CriteriaError};
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::read::{BundleFigures, PeriodDefaults, ProductFigures, inclusive_period, report};
+use super::read::{PeriodDefaults, inclusive_period, report};
 use super::{AppState, Problem, blocking};
+use crate::eval::report::{BundleFigures, ProductFigures};
 use crate::store::tokens::Role;
 
 /// The routes of this module with their required roles: the API document and the auth table.

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::chart::{self, Chart};
 use super::escape;
-use crate::api::read::Report;
 use crate::eval::period::DailyValue;
+use crate::eval::report::Report;
 use crate::store::sources::SourceTally;
 
 /// Where a product or bundle stands against what is licensed.
@@ -199,7 +199,7 @@ fn period_query(report: &Report, context: &Context) -> String {
 
 fn number(value: Option<&Exact>) -> String {
     value.map_or(String::new(), |v| {
-        escape(&crate::api::numbers::decimal_text(v))
+        escape(&crate::snapshot::numbers::decimal_text(v))
     })
 }
 

@@ -8,20 +8,18 @@
 //! younger than [`MAX_AGE`] — the same staleness the report cache allows. A hit costs a map
 //! lookup and a reference-counted body; a miss runs the handler as usual.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::auth::{Caller, form_pairs};
-use super::read::{Freshness, freshness, make_room};
-use crate::eval::scope::Scope;
+use super::kept::{AnswerKey, Kept, MAX_BYTES};
+use super::read::freshness;
+use super::state::AppState;
 
 /// Routes whose `GET` answer is a function of the query, the caller's scope and the store.
 const CACHEABLE: &[&str] = &[
@@ -34,55 +32,6 @@ const CACHEABLE: &[&str] = &[
     "/api/v1/usage",
     "/api/v1/chargeback",
 ];
-
-/// How long an answer is served again while nothing changed (an answer about today changes as
-/// the day goes on; the report cache allows the same).
-pub const MAX_AGE: Duration = Duration::from_secs(30);
-/// Most answers kept; the least recently read goes first.
-const KEPT: usize = 256;
-/// Larger answers are not kept.
-const MAX_BYTES: usize = 8 << 20;
-
-type Key = (String, Option<Scope>);
-
-struct Kept {
-    freshness: Freshness,
-    made: Instant,
-    used: Instant,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-/// The kept answers of one service.
-#[derive(Default)]
-pub struct AnswerCache {
-    entries: Mutex<HashMap<Key, Kept>>,
-}
-
-impl AnswerCache {
-    fn get(&self, key: &Key, now: &Freshness) -> Option<(HeaderMap, Bytes)> {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept = entries.get_mut(key)?;
-        if kept.freshness != *now || kept.made.elapsed() > MAX_AGE {
-            entries.remove(key);
-            return None;
-        }
-        kept.used = Instant::now();
-        Some((kept.headers.clone(), kept.body.clone()))
-    }
-
-    fn put(&self, key: Key, kept: Kept) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        make_room(&mut entries, &key, KEPT, |k| k.used);
-        entries.insert(key, kept);
-    }
-}
 
 /// The request's path and decoded query pairs without the `token` parameter (which must not
 /// split the cache per token, nor be kept), written unambiguously: a decoded `&` or `=` inside
@@ -112,7 +61,7 @@ pub async fn keep(State(state): State<AppState>, request: Request, next: Next) -
         .extensions()
         .get::<Caller>()
         .and_then(|c| c.scope().cloned());
-    let key: Key = (request_key(&request), scope);
+    let key: AnswerKey = (request_key(&request), scope);
     let store_state = state.clone();
     let Ok(Ok(now)) = tokio::task::spawn_blocking(move || freshness(&store_state)).await else {
         return next.run(request).await;

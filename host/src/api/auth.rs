@@ -11,7 +11,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{AppState, Problem, openapi};
+use super::openapi;
+use super::problem::Problem;
+use super::state::AppState;
 use crate::eval::scope::Scope;
 use crate::store::tokens::TokenRecord;
 
@@ -98,8 +100,10 @@ pub async fn authenticate(
     // documented for the path. Decided here, before any handler, whatever the method.
     let method = request.method().as_str();
     let documented = if method == "HEAD" { "GET" } else { method };
-    let Some(route) = openapi::route(documented, &path) else {
-        let allowed: Vec<&str> = openapi::routes()
+    let Some(route) = openapi::route(&state.routes, documented, &path) else {
+        let allowed: Vec<&str> = state
+            .routes
+            .iter()
             .filter(|r| r.path == path)
             .map(|r| r.method)
             .collect();

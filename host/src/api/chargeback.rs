@@ -12,9 +12,11 @@ use serde::Serialize;
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
+use super::problem::Problem;
 use super::read::{bundle_record, eval_problem, every_product, period_of, product_days};
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use super::usage::SUBJECT_AND_PERIOD;
-use super::{AppState, Problem, blocking};
 use crate::eval::chargeback::{self, Chargeback};
 use crate::eval::{Detail, bundle, period};
 use crate::store::records::{Approach, ChargebackConfig, check_group_by};
@@ -24,48 +26,55 @@ use crate::store::tokens::Role;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 10_000;
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[RouteDoc {
-    method: "GET",
-    path: "/api/v1/chargeback",
-    role: Some(Role::Reader),
-    summary: "Who pays for a product's or bundle's period quantity: group and consumer lines",
-    params: &[
-        SUBJECT_AND_PERIOD[0],
-        SUBJECT_AND_PERIOD[1],
-        SUBJECT_AND_PERIOD[2],
-        SUBJECT_AND_PERIOD[3],
-        param(
-            "group_by",
-            "query",
-            false,
-            "string",
-            "namespace_group, cost_center, location or corporate_unit",
-        ),
-        param(
-            "approach",
-            "query",
-            false,
-            "string",
-            "by_consumption_at_peak, by_own_peak, equal_split or fixed_percentage",
-        ),
-        param(
-            "offset",
-            "query",
-            false,
-            "integer",
-            "consumer lines to skip",
-        ),
-        param(
-            "limit",
-            "query",
-            false,
-            "integer",
-            "consumer lines per page (at most 10000)",
-        ),
-    ],
-    produces: "application/json",
-}];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![route(
+        const {
+            RouteDoc {
+                method: "GET",
+                path: "/api/v1/chargeback",
+                role: Some(Role::Reader),
+                summary: "Who pays for a product's or bundle's period quantity: group and consumer lines",
+                params: &[
+                    SUBJECT_AND_PERIOD[0],
+                    SUBJECT_AND_PERIOD[1],
+                    SUBJECT_AND_PERIOD[2],
+                    SUBJECT_AND_PERIOD[3],
+                    param(
+                        "group_by",
+                        "query",
+                        false,
+                        "string",
+                        "namespace_group, cost_center, location or corporate_unit",
+                    ),
+                    param(
+                        "approach",
+                        "query",
+                        false,
+                        "string",
+                        "by_consumption_at_peak, by_own_peak, equal_split or fixed_percentage",
+                    ),
+                    param(
+                        "offset",
+                        "query",
+                        false,
+                        "integer",
+                        "consumer lines to skip",
+                    ),
+                    param(
+                        "limit",
+                        "query",
+                        false,
+                        "integer",
+                        "consumer lines per page (at most 10000)",
+                    ),
+                ],
+                produces: "application/json",
+            }
+        },
+        chargeback,
+    )]
+}
 
 /// A page of a product's chargeback.
 #[derive(Serialize)]

@@ -24,8 +24,10 @@ use serde_json::{Value, json};
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
 use super::plugins::{candidate_problem, rule_data_problem, semver_parameter};
+use super::problem::Problem;
 use super::read::{PeriodDefaults, eval_problem, inclusive_period};
-use super::{AppState, Problem, blocking};
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::eval::period::{self, Usage};
 use crate::eval::report::restrict_all;
 use crate::eval::{Detail, EvalError, Evaluator, ProductDays};
@@ -60,15 +62,22 @@ const PARAMS: [Param; 4] = [
     ),
 ];
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[RouteDoc {
-    method: "POST",
-    path: "/api/v1/plugins/{name}/{version}/dry-run",
-    role: Some(Role::Operator),
-    summary: "Evaluate a candidate (body: a component, a rule-data document, or nothing for the held version) on the stored facts: per product bound to the plugin, the current and the candidate high-water mark side by side; nothing is stored or activated",
-    params: &PARAMS,
-    produces: "application/json",
-}];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![route(
+        const {
+            RouteDoc {
+                method: "POST",
+                path: "/api/v1/plugins/{name}/{version}/dry-run",
+                role: Some(Role::Operator),
+                summary: "Evaluate a candidate (body: a component, a rule-data document, or nothing for the held version) on the stored facts: per product bound to the plugin, the current and the candidate high-water mark side by side; nothing is stored or activated",
+                params: &PARAMS,
+                produces: "application/json",
+            }
+        },
+        dry_run,
+    )]
+}
 
 /// What is tried.
 enum Candidate {

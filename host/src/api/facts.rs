@@ -5,19 +5,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::openapi::RouteDoc;
-use super::{AppState, Problem, blocking};
+use super::problem::Problem;
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::store::tokens::Role;
 use crate::store::{BatchError, IngestReport};
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[RouteDoc {
-    method: "POST",
-    path: "/api/v1/facts",
-    role: Some(Role::Ingest),
-    summary: "Ingest an NDJSON batch of facts: validated whole, stored durably, idempotent",
-    params: &[],
-    produces: "application/json",
-}];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![route(
+        const {
+            RouteDoc {
+                method: "POST",
+                path: "/api/v1/facts",
+                role: Some(Role::Ingest),
+                summary: "Ingest an NDJSON batch of facts: validated whole, stored durably, idempotent",
+                params: &[],
+                produces: "application/json",
+            }
+        },
+        ingest,
+    )]
+}
 
 /// `POST /api/v1/facts`: validates the whole batch, stores it durably, answers what was new.
 pub async fn ingest(

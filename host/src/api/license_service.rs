@@ -19,8 +19,10 @@ use chrono::NaiveDate;
 
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
+use super::problem::Problem;
 use super::read::{PeriodDefaults, detailed_report, inclusive_period, report};
-use super::{AppState, Problem, blocking};
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::eval::Detail;
 use crate::snapshot::{self, PluginLine, tables};
 use crate::store::tokens::Role;
@@ -56,51 +58,78 @@ const GROUP: Param = param(
      consumer attribute groups: cost_center by default)",
 );
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[
-    RouteDoc {
-        method: "GET",
-        path: "/products",
-        role: Some(Role::Reader),
-        summary: "License Service: each product's peak quantity and peak day over the period",
-        params: &[START, END, METRIC, GROUP, FORMAT],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/bundled_products",
-        role: Some(Role::Reader),
-        summary: "License Service: bundle (Cloud Pak) members' measured and converted quantity \
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/products",
+                    role: Some(Role::Reader),
+                    summary: "License Service: each product's peak quantity and peak day over the period",
+                    params: &[START, END, METRIC, GROUP, FORMAT],
+                    produces: "application/json",
+                }
+            },
+            products,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/bundled_products",
+                    role: Some(Role::Reader),
+                    summary: "License Service: bundle (Cloud Pak) members' measured and converted quantity \
                   on the bundle's peak day",
-        params: &[START, END, METRIC, GROUP, FORMAT],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/services",
-        role: Some(Role::Reader),
-        summary: "License Service: what each consumer of a bundled product contributed on the \
+                    params: &[START, END, METRIC, GROUP, FORMAT],
+                    produces: "application/json",
+                }
+            },
+            bundled_products,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/services",
+                    role: Some(Role::Reader),
+                    summary: "License Service: what each consumer of a bundled product contributed on the \
                   bundle's peak day",
-        params: &[START, END, METRIC, GROUP, FORMAT],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/snapshot",
-        role: Some(Role::Reader),
-        summary: "License Service: signed audit snapshot (zip of CSV reports) for the period",
-        params: &[START, END, METRIC],
-        produces: "application/zip",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/snapshot",
-        role: Some(Role::Reader),
-        summary: "Signed audit snapshot (zip of CSV reports) for the period",
-        params: &[START, END, METRIC],
-        produces: "application/zip",
-    },
-];
+                    params: &[START, END, METRIC, GROUP, FORMAT],
+                    produces: "application/json",
+                }
+            },
+            services,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/snapshot",
+                    role: Some(Role::Reader),
+                    summary: "License Service: signed audit snapshot (zip of CSV reports) for the period",
+                    params: &[START, END, METRIC],
+                    produces: "application/zip",
+                }
+            },
+            snapshot,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/snapshot",
+                    role: Some(Role::Reader),
+                    summary: "Signed audit snapshot (zip of CSV reports) for the period",
+                    params: &[START, END, METRIC],
+                    produces: "application/zip",
+                }
+            },
+            snapshot,
+        ),
+    ]
+}
 
 /// A License Service query, parsed.
 struct Request {

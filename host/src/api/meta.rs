@@ -7,37 +7,56 @@ use serde_json::{Map, Value, json};
 
 use super::auth::Caller;
 use super::openapi::RouteDoc;
-use super::{AppState, Problem, blocking};
+use super::problem::Problem;
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::runtime::wit::API_VERSION;
 use crate::store::tokens::Role;
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/health",
-        role: Some(Role::Reader),
-        summary: "Liveness, fact sequence, loaded plugins and the newest data-quality warnings",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/version",
-        role: None,
-        summary: "licmetric's version, plugin API version and loaded plugins",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/openapi.json",
-        role: None,
-        summary: "This document",
-        params: &[],
-        produces: "application/json",
-    },
-];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/health",
+                    role: Some(Role::Reader),
+                    summary: "Liveness, fact sequence, loaded plugins and the newest data-quality warnings",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            health,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/version",
+                    role: None,
+                    summary: "licmetric's version, plugin API version and loaded plugins",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            version,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/openapi.json",
+                    role: None,
+                    summary: "This document",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            openapi_document,
+        ),
+    ]
+}
 
 /// `GET /api/v1/health`: liveness, fact sequence, plugins and (unscoped) data-quality warnings.
 pub async fn health(
@@ -114,4 +133,9 @@ pub async fn not_found(uri: Uri) -> Problem {
         "not-found",
         format!("no route for {}", uri.path()),
     )
+}
+
+/// `GET /api/openapi.json`: the document of the routes this service serves.
+pub async fn openapi_document(State(state): State<AppState>) -> Json<Value> {
+    Json(super::openapi::document(&state.routes))
 }

@@ -13,21 +13,30 @@ use licmetric_sdk::Exact;
 
 use super::auth::Caller;
 use super::openapi::RouteDoc;
+use super::problem::Problem;
 use super::read;
-use super::{AppState, Problem, blocking};
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::eval::report::Report;
 use crate::snapshot::numbers::decimal_text;
 use crate::store::tokens::Role;
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[RouteDoc {
-    method: "GET",
-    path: "/metrics",
-    role: Some(Role::Reader),
-    summary: "Prometheus metrics: daily and 30-day high-water marks per product, failures, fact sequence",
-    params: &[],
-    produces: "text/plain; version=0.0.4",
-}];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![route(
+        const {
+            RouteDoc {
+                method: "GET",
+                path: "/metrics",
+                role: Some(Role::Reader),
+                summary: "Prometheus metrics: daily and 30-day high-water marks per product, failures, fact sequence",
+                params: &[],
+                produces: "text/plain; version=0.0.4",
+            }
+        },
+        metrics,
+    )]
+}
 
 /// A label value escaped per the exposition format (`\\`, `\"`, `\n`).
 pub fn label(value: &str) -> String {

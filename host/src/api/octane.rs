@@ -22,8 +22,10 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
+use super::problem::Problem;
 use super::read::{self, PeriodDefaults, eval_problem};
-use super::{AppState, Problem, blocking};
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::eval::report::{ProductFigures, Report};
 use crate::snapshot::numbers::json_number;
 use crate::store::tokens::Role;
@@ -42,69 +44,81 @@ const SPACE: super::openapi::Param = param(
     "shared space id (licmetric has one space; any integer is accepted and echoed)",
 );
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[
-    RouteDoc {
-        method: "GET",
-        path: "/api/shared_spaces/{space}/tenant_licenses",
-        role: Some(Role::Reader),
-        summary: "Octane: every licence type with its capacity and current consumption",
-        params: &[SPACE],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/shared_spaces/{space}/license_usage",
-        role: Some(Role::Reader),
-        summary: "Octane: peak usage per licence type and of ALL CONCURRENT per day, week or month",
-        params: &[
-            SPACE,
-            param(
-                "start_date",
-                "query",
-                false,
-                "date",
-                "first day (YYYY-MM-DD); default 3 days before end_date",
-            ),
-            param(
-                "end_date",
-                "query",
-                false,
-                "date",
-                "last day, included (YYYY-MM-DD); default today (UTC)",
-            ),
-            param(
-                "time_unit",
-                "query",
-                false,
-                "string",
-                "days (default), weeks or months",
-            ),
-            param(
-                "new_format",
-                "query",
-                false,
-                "boolean",
-                "true: grouped by licence type; false (default): legacy ALL CONCURRENT map",
-            ),
-            param(
-                "license_type",
-                "query",
-                false,
-                "array",
-                "logical names to report (repeatable or comma separated; new format)",
-            ),
-            param(
-                "query",
-                "query",
-                false,
-                "string",
-                "Octane filter \"(license_type IN 'a','b')\" (new format)",
-            ),
-        ],
-        produces: "application/json",
-    },
-];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/shared_spaces/{space}/tenant_licenses",
+                    role: Some(Role::Reader),
+                    summary: "Octane: every licence type with its capacity and current consumption",
+                    params: &[SPACE],
+                    produces: "application/json",
+                }
+            },
+            tenant_licenses,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/shared_spaces/{space}/license_usage",
+                    role: Some(Role::Reader),
+                    summary: "Octane: peak usage per licence type and of ALL CONCURRENT per day, week or month",
+                    params: &[
+                        SPACE,
+                        param(
+                            "start_date",
+                            "query",
+                            false,
+                            "date",
+                            "first day (YYYY-MM-DD); default 3 days before end_date",
+                        ),
+                        param(
+                            "end_date",
+                            "query",
+                            false,
+                            "date",
+                            "last day, included (YYYY-MM-DD); default today (UTC)",
+                        ),
+                        param(
+                            "time_unit",
+                            "query",
+                            false,
+                            "string",
+                            "days (default), weeks or months",
+                        ),
+                        param(
+                            "new_format",
+                            "query",
+                            false,
+                            "boolean",
+                            "true: grouped by licence type; false (default): legacy ALL CONCURRENT map",
+                        ),
+                        param(
+                            "license_type",
+                            "query",
+                            false,
+                            "array",
+                            "logical names to report (repeatable or comma separated; new format)",
+                        ),
+                        param(
+                            "query",
+                            "query",
+                            false,
+                            "string",
+                            "Octane filter \"(license_type IN 'a','b')\" (new format)",
+                        ),
+                    ],
+                    produces: "application/json",
+                }
+            },
+            license_usage,
+        ),
+    ]
+}
 
 /// Octane's space ids are numbers.
 fn space_id(text: &str) -> Result<u64, Problem> {

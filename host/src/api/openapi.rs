@@ -1,13 +1,13 @@
-//! The API document (`GET /api/openapi.json`, OpenAPI 3.1), built from each family's route
-//! documentation. The same table gives every route its required role ([`super::auth`]), and a
-//! test walks the router against it, so the document cannot drift from what is served.
+//! The API document (`GET /api/openapi.json`, OpenAPI 3.1), built from the route table
+//! ([`super::routes`]): the same list the router serves and [`super::auth`] reads every
+//! route's required role from, so the document cannot drift from what is served.
 
 use serde_json::{Map, Value, json};
 
 use crate::store::tokens::Role;
 
 /// One documented route.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RouteDoc {
     /// `GET`, `POST`, `PUT`, `DELETE`.
     pub method: &'static str,
@@ -50,31 +50,9 @@ pub const fn param(
     }
 }
 
-/// Every documented route, family by family.
-pub fn routes() -> impl Iterator<Item = &'static RouteDoc> {
-    [
-        super::meta::DOCS,
-        super::facts::DOCS,
-        super::usage::DOCS,
-        super::chargeback::DOCS,
-        super::products::DOCS,
-        super::tokens::DOCS,
-        super::plugins::DOCS,
-        super::dry_run::DOCS,
-        super::reevaluate::DOCS,
-        super::octane::DOCS,
-        super::status::DOCS,
-        super::metrics::DOCS,
-        super::license_service::DOCS,
-        super::ilmt::DOCS,
-    ]
-    .into_iter()
-    .flatten()
-}
-
-/// The documentation of `method path` (path as the router matched it).
-pub fn route(method: &str, path: &str) -> Option<&'static RouteDoc> {
-    routes().find(|r| r.method == method && r.path == path)
+/// The documentation of `method path` (path as the router matched it) among `routes`.
+pub fn route<'r>(routes: &'r [RouteDoc], method: &str, path: &str) -> Option<&'r RouteDoc> {
+    routes.iter().find(|r| r.method == method && r.path == path)
 }
 
 fn schema(kind: &str) -> Value {
@@ -85,10 +63,10 @@ fn schema(kind: &str) -> Value {
     }
 }
 
-/// The OpenAPI 3.1 document.
-pub fn document() -> Value {
+/// The OpenAPI 3.1 document of `routes`.
+pub fn document(routes: &[RouteDoc]) -> Value {
     let mut paths: Map<String, Value> = Map::new();
-    for r in routes() {
+    for r in routes {
         let parameters: Vec<Value> = r
             .params
             .iter()
@@ -156,9 +134,4 @@ pub fn document() -> Value {
             },
         },
     })
-}
-
-/// `GET /api/openapi.json`.
-pub async fn serve() -> axum::Json<Value> {
-    axum::Json(document())
 }

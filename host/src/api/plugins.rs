@@ -18,116 +18,160 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::{AppState, Problem, blocking};
+use super::problem::Problem;
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::eval::rule_data_version;
 use crate::lifecycle::install::{self, InstallError};
 use crate::lifecycle::rule_data::{self, RuleDataError};
 use crate::runtime::{Held, LoadedPlugin};
 use crate::store::tokens::Role;
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[
-    RouteDoc {
-        method: "PUT",
-        path: "/api/v1/plugins/{name}/{version}",
-        role: Some(Role::Operator),
-        summary: "Upload a plugin component (the body); validated (including its self-test on its bundled example), stored and activated",
-        params: &[
-            param(
-                "name",
-                "path",
-                true,
-                "string",
-                "the plugin's name, as it describes itself",
-            ),
-            param(
-                "version",
-                "path",
-                true,
-                "string",
-                "the plugin's semver, as it describes itself",
-            ),
-        ],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "POST",
-        path: "/api/v1/plugins/{name}/rollback",
-        role: Some(Role::Operator),
-        summary: "Undo the plugin's most recent activation: that version becomes inactive and products resolve among the versions active before it",
-        params: &[param("name", "path", true, "string", "the plugin's name")],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "POST",
-        path: "/api/v1/plugins/{name}/{version}/activate",
-        role: Some(Role::Operator),
-        summary: "Make a held plugin version active again (as the most recent activation)",
-        params: &[
-            param("name", "path", true, "string", "the plugin's name"),
-            param("version", "path", true, "string", "a held version"),
-        ],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "POST",
-        path: "/api/v1/plugins/{name}/{version}/deactivate",
-        role: Some(Role::Operator),
-        summary: "Make a plugin version inactive; it stays held for rollback and past periods",
-        params: &[
-            param("name", "path", true, "string", "the plugin's name"),
-            param("version", "path", true, "string", "a held version"),
-        ],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "PUT",
-        path: "/api/v1/plugins/{name}/config",
-        role: Some(Role::Operator),
-        summary: "Load rule data (the body, a JSON document with a \"version\") for a plugin; the plugin validates it first",
-        params: &[param("name", "path", true, "string", "the plugin's name")],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/plugins/{name}/config",
-        role: Some(Role::Reader),
-        summary: "A plugin's rule data in force (loaded, or the plugin's default), and the versions of every document loaded for it",
-        params: &[param("name", "path", true, "string", "the plugin's name")],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/plugins",
-        role: Some(Role::Reader),
-        summary: "Every plugin version held: name, version, digest, metrics, whether it is active and its activation order",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/audit",
-        role: Some(Role::Operator),
-        summary: "Every change (who, when, what, which digest), oldest first",
-        params: &[
-            param(
-                "after",
-                "query",
-                false,
-                "integer",
-                "entries after this position",
-            ),
-            param(
-                "limit",
-                "query",
-                false,
-                "integer",
-                "at most this many (default 1000)",
-            ),
-        ],
-        produces: "application/json",
-    },
-];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            const {
+                RouteDoc {
+                    method: "PUT",
+                    path: "/api/v1/plugins/{name}/{version}",
+                    role: Some(Role::Operator),
+                    summary: "Upload a plugin component (the body); validated (including its self-test on its bundled example), stored and activated",
+                    params: &[
+                        param(
+                            "name",
+                            "path",
+                            true,
+                            "string",
+                            "the plugin's name, as it describes itself",
+                        ),
+                        param(
+                            "version",
+                            "path",
+                            true,
+                            "string",
+                            "the plugin's semver, as it describes itself",
+                        ),
+                    ],
+                    produces: "application/json",
+                }
+            },
+            upload,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "POST",
+                    path: "/api/v1/plugins/{name}/rollback",
+                    role: Some(Role::Operator),
+                    summary: "Undo the plugin's most recent activation: that version becomes inactive and products resolve among the versions active before it",
+                    params: &[param("name", "path", true, "string", "the plugin's name")],
+                    produces: "application/json",
+                }
+            },
+            rollback,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "POST",
+                    path: "/api/v1/plugins/{name}/{version}/activate",
+                    role: Some(Role::Operator),
+                    summary: "Make a held plugin version active again (as the most recent activation)",
+                    params: &[
+                        param("name", "path", true, "string", "the plugin's name"),
+                        param("version", "path", true, "string", "a held version"),
+                    ],
+                    produces: "application/json",
+                }
+            },
+            activate,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "POST",
+                    path: "/api/v1/plugins/{name}/{version}/deactivate",
+                    role: Some(Role::Operator),
+                    summary: "Make a plugin version inactive; it stays held for rollback and past periods",
+                    params: &[
+                        param("name", "path", true, "string", "the plugin's name"),
+                        param("version", "path", true, "string", "a held version"),
+                    ],
+                    produces: "application/json",
+                }
+            },
+            deactivate,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "PUT",
+                    path: "/api/v1/plugins/{name}/config",
+                    role: Some(Role::Operator),
+                    summary: "Load rule data (the body, a JSON document with a \"version\") for a plugin; the plugin validates it first",
+                    params: &[param("name", "path", true, "string", "the plugin's name")],
+                    produces: "application/json",
+                }
+            },
+            put_config,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/plugins/{name}/config",
+                    role: Some(Role::Reader),
+                    summary: "A plugin's rule data in force (loaded, or the plugin's default), and the versions of every document loaded for it",
+                    params: &[param("name", "path", true, "string", "the plugin's name")],
+                    produces: "application/json",
+                }
+            },
+            get_config,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/plugins",
+                    role: Some(Role::Reader),
+                    summary: "Every plugin version held: name, version, digest, metrics, whether it is active and its activation order",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            list,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/audit",
+                    role: Some(Role::Operator),
+                    summary: "Every change (who, when, what, which digest), oldest first",
+                    params: &[
+                        param(
+                            "after",
+                            "query",
+                            false,
+                            "integer",
+                            "entries after this position",
+                        ),
+                        param(
+                            "limit",
+                            "query",
+                            false,
+                            "integer",
+                            "at most this many (default 1000)",
+                        ),
+                    ],
+                    produces: "application/json",
+                }
+            },
+            audit,
+        ),
+    ]
+}
 
 fn refused(reason: impl std::fmt::Display) -> Problem {
     Problem::new(

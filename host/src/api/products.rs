@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::{AppState, Problem, blocking};
+use super::problem::Problem;
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::eval::EvalError;
 use crate::store::audit::AuditEntry;
 use crate::store::numbers::ClaimError;
@@ -17,57 +19,89 @@ use crate::store::tokens::Role;
 
 const ID: [super::openapi::Param; 1] = [param("id", "path", true, "string", "record id")];
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/products",
-        role: Some(Role::Reader),
-        summary: "Every product record",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/products/{id}",
-        role: Some(Role::Reader),
-        summary: "One product record",
-        params: &ID,
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "PUT",
-        path: "/api/v1/products/{id}",
-        role: Some(Role::Operator),
-        summary: "Store a product record; its plugin checks the parameters first",
-        params: &ID,
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/bundles",
-        role: Some(Role::Reader),
-        summary: "Every bundle record",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/bundles/{id}",
-        role: Some(Role::Reader),
-        summary: "One bundle record",
-        params: &ID,
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "PUT",
-        path: "/api/v1/bundles/{id}",
-        role: Some(Role::Operator),
-        summary: "Store a bundle record",
-        params: &ID,
-        produces: "application/json",
-    },
-];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/products",
+                    role: Some(Role::Reader),
+                    summary: "Every product record",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            list,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/products/{id}",
+                    role: Some(Role::Reader),
+                    summary: "One product record",
+                    params: &ID,
+                    produces: "application/json",
+                }
+            },
+            get,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "PUT",
+                    path: "/api/v1/products/{id}",
+                    role: Some(Role::Operator),
+                    summary: "Store a product record; its plugin checks the parameters first",
+                    params: &ID,
+                    produces: "application/json",
+                }
+            },
+            put,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/bundles",
+                    role: Some(Role::Reader),
+                    summary: "Every bundle record",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            list_bundles,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/bundles/{id}",
+                    role: Some(Role::Reader),
+                    summary: "One bundle record",
+                    params: &ID,
+                    produces: "application/json",
+                }
+            },
+            get_bundle,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "PUT",
+                    path: "/api/v1/bundles/{id}",
+                    role: Some(Role::Operator),
+                    summary: "Store a bundle record",
+                    params: &ID,
+                    produces: "application/json",
+                }
+            },
+            put_bundle,
+        ),
+    ]
+}
 
 /// `PUT /api/v1/products/{id}`: stores a product once its plugin accepts the parameters.
 pub async fn put(

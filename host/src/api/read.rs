@@ -4,14 +4,16 @@
 //! (periods, dates) with the problems their errors make.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 
 use super::auth::Caller;
-use super::{AppState, Problem};
+use super::kept::{Entry, Freshness, TODAY_TTL};
+use super::problem::Problem;
+use super::state::AppState;
 use crate::eval::report::{self, Evaluated, Report, ReportError};
 use crate::eval::scope::{self, Scope};
 use crate::eval::{Detail, EvalError, ProductDays};
@@ -26,40 +28,6 @@ impl From<ReportError> for Problem {
     }
 }
 
-/// What a report depends on besides its period and scope: facts, records and the loaded
-/// plugins. Cheap to read (a sled lookup and the plugin list).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Freshness {
-    fact_sequence: u64,
-    records_generation: u64,
-    /// Changes with every plugin activation, deactivation or rollback.
-    registry_generation: u64,
-}
-
-/// A computed report and when it stops being fresh.
-struct Entry {
-    report: Arc<Report>,
-    freshness: Freshness,
-    expires: Option<Instant>,
-}
-
-type Key = (NaiveDate, NaiveDate, Option<Scope>);
-type Slot = Arc<Mutex<Option<Entry>>>;
-
-/// Reports kept in memory; one computation per key at a time (concurrent readers of the same
-/// period wait for it instead of each evaluating). Holds at most [`CACHED_REPORTS`] periods;
-/// the least recently read goes first.
-#[derive(Default)]
-pub struct ReportCache {
-    entries: Mutex<HashMap<Key, (Slot, Instant)>>,
-}
-
-/// Most reports kept. A report holds every product's days, so this bounds memory at about
-/// this many times (products × days) day records.
-const CACHED_REPORTS: usize = 16;
-/// A period that reaches today changes as the day goes on (open sessions end "now").
-const TODAY_TTL: Duration = Duration::from_secs(30);
-
 /// The store's and runtime's state now.
 pub fn freshness(state: &AppState) -> anyhow::Result<Freshness> {
     let store = &state.evaluator.store;
@@ -68,41 +36,6 @@ pub fn freshness(state: &AppState) -> anyhow::Result<Freshness> {
         records_generation: store.records_generation(),
         registry_generation: state.evaluator.runtime.registry().generation(),
     })
-}
-
-/// Makes room for `key` in a map that holds at most `capacity` entries: when it is full and
-/// `key` is new, the entry least recently used (by `used`) goes.
-pub(super) fn make_room<K: Eq + std::hash::Hash + Clone, V>(
-    entries: &mut HashMap<K, V>,
-    key: &K,
-    capacity: usize,
-    used: impl Fn(&V) -> Instant,
-) {
-    if entries.len() >= capacity
-        && !entries.contains_key(key)
-        && let Some(oldest) = entries
-            .iter()
-            .min_by_key(|(_, v)| used(v))
-            .map(|(k, _)| k.clone())
-    {
-        entries.remove(&oldest);
-    }
-}
-
-impl ReportCache {
-    /// The slot of `key`, made (and the least recently read one evicted) when missing.
-    fn slot(&self, key: Key) -> Slot {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        make_room(&mut entries, &key, CACHED_REPORTS, |(_, used)| *used);
-        let entry = entries
-            .entry(key)
-            .or_insert_with(|| (Slot::default(), Instant::now()));
-        entry.1 = Instant::now();
-        entry.0.clone()
-    }
 }
 
 /// The caller's report for `[start, end)`, from memory when nothing it depends on changed.

@@ -21,24 +21,33 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::RouteDoc;
+use super::problem::Problem;
 use super::read::{check_period, eval_problem};
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use super::usage::{buckets, product_usage};
-use super::{AppState, Problem, blocking};
 use crate::eval::report::restrict_all;
 use crate::eval::{Detail, rule_data_version};
 use crate::runtime::LoadedPlugin;
 use crate::store::records::Product;
 use crate::store::tokens::Role;
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[RouteDoc {
-    method: "POST",
-    path: "/api/v1/reevaluate",
-    role: Some(Role::Reader),
-    summary: "Evaluate a past period again with the plugin digest and rule-data version recorded per product (body: {start, end, products: [{product, plugin_digest, rule_data_version}]}); answers each product's usage as /api/v1/usage does",
-    params: &[],
-    produces: "application/json",
-}];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![route(
+        const {
+            RouteDoc {
+                method: "POST",
+                path: "/api/v1/reevaluate",
+                role: Some(Role::Reader),
+                summary: "Evaluate a past period again with the plugin digest and rule-data version recorded per product (body: {start, end, products: [{product, plugin_digest, rule_data_version}]}); answers each product's usage as /api/v1/usage does",
+                params: &[],
+                produces: "application/json",
+            }
+        },
+        reevaluate,
+    )]
+}
 
 /// One product of the request, resolved.
 struct Pinned {

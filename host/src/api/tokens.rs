@@ -10,38 +10,57 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::{AppState, Problem, blocking};
+use super::problem::Problem;
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::eval::scope::Scope;
 use crate::store::audit::AuditEntry;
 use crate::store::tokens::{Role, TokenRecord};
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[
-    RouteDoc {
-        method: "POST",
-        path: "/api/v1/tokens",
-        role: Some(Role::Admin),
-        summary: "Make a token: {\"role\", \"scope\": \"cost_center=CC1,CC2\", \"label\"}; the token is shown only in this answer",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/tokens",
-        role: Some(Role::Admin),
-        summary: "Every token's id, role, scope and label (never a secret)",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "DELETE",
-        path: "/api/v1/tokens/{id}",
-        role: Some(Role::Admin),
-        summary: "Revoke a token",
-        params: &[param("id", "path", true, "string", "token id")],
-        produces: "application/json",
-    },
-];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            const {
+                RouteDoc {
+                    method: "POST",
+                    path: "/api/v1/tokens",
+                    role: Some(Role::Admin),
+                    summary: "Make a token: {\"role\", \"scope\": \"cost_center=CC1,CC2\", \"label\"}; the token is shown only in this answer",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            create,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/v1/tokens",
+                    role: Some(Role::Admin),
+                    summary: "Every token's id, role, scope and label (never a secret)",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            list,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "DELETE",
+                    path: "/api/v1/tokens/{id}",
+                    role: Some(Role::Admin),
+                    summary: "Revoke a token",
+                    params: &[param("id", "path", true, "string", "token id")],
+                    produces: "application/json",
+                }
+            },
+            revoke,
+        ),
+    ]
+}
 
 /// The body of `POST /api/v1/tokens`.
 #[derive(Deserialize)]

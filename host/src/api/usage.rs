@@ -13,8 +13,10 @@ use licmetric_sdk::calendar::TimeUnit;
 
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
+use super::problem::Problem;
 use super::read::{bundle_record, eval_problem, every_product, period_of, product_days};
-use super::{AppState, Problem, blocking};
+use super::routes::{Route, route};
+use super::state::{AppState, blocking};
 use crate::eval::bundle::{self, BundleUsage};
 use crate::eval::period::{self, Usage};
 use crate::eval::{Detail, ProductDays};
@@ -52,34 +54,41 @@ pub const PERIOD: [Param; 2] = [
     ),
 ];
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[RouteDoc {
-    method: "GET",
-    path: "/api/v1/usage",
-    role: Some(Role::Reader),
-    summary: "A product's or a bundle's period value, daily values, contributors and explanation",
-    params: &[
-        SUBJECT_AND_PERIOD[0],
-        SUBJECT_AND_PERIOD[1],
-        SUBJECT_AND_PERIOD[2],
-        SUBJECT_AND_PERIOD[3],
-        param(
-            "time_unit",
-            "query",
-            false,
-            "string",
-            "days, weeks or months: buckets",
-        ),
-        param(
-            "week_start",
-            "query",
-            false,
-            "string",
-            "first weekday of a week bucket",
-        ),
-    ],
-    produces: "application/json",
-}];
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![route(
+        const {
+            RouteDoc {
+                method: "GET",
+                path: "/api/v1/usage",
+                role: Some(Role::Reader),
+                summary: "A product's or a bundle's period value, daily values, contributors and explanation",
+                params: &[
+                    SUBJECT_AND_PERIOD[0],
+                    SUBJECT_AND_PERIOD[1],
+                    SUBJECT_AND_PERIOD[2],
+                    SUBJECT_AND_PERIOD[3],
+                    param(
+                        "time_unit",
+                        "query",
+                        false,
+                        "string",
+                        "days, weeks or months: buckets",
+                    ),
+                    param(
+                        "week_start",
+                        "query",
+                        false,
+                        "string",
+                        "first weekday of a week bucket",
+                    ),
+                ],
+                produces: "application/json",
+            }
+        },
+        usage,
+    )]
+}
 
 /// A product's or a bundle's usage.
 #[derive(serde::Serialize)]

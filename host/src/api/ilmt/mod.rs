@@ -32,82 +32,96 @@ use self::criteria::{Criteria, CriteriaError};
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::read::{PeriodDefaults, inclusive_period, report};
-use super::{AppState, Problem, blocking};
+use super::routes::{Route, route};
+use crate::api::problem::Problem;
+use crate::api::state::{AppState, blocking};
 use crate::eval::report::{BundleFigures, ProductFigures};
 use crate::store::tokens::Role;
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[
-    RouteDoc {
-        method: "GET",
-        path: "/api/sam/v2/license_usage",
-        role: Some(Role::Reader),
-        summary: "ILMT v2: license metric utilization per product (columns, criteria, order, pages)",
-        params: &[
-            param(
-                "columns[]",
-                "query",
-                false,
-                "array",
-                "columns to return (repeatable); default product_name, metric_code_name, hwm_quantity",
-            ),
-            param(
-                "criteria",
-                "query",
-                false,
-                "array",
-                "JSON {\"and\"|\"or\": [[column, operator, value], ...]}, strings in double or \
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/sam/v2/license_usage",
+                    role: Some(Role::Reader),
+                    summary: "ILMT v2: license metric utilization per product (columns, criteria, order, pages)",
+                    params: &[
+                        param(
+                            "columns[]",
+                            "query",
+                            false,
+                            "array",
+                            "columns to return (repeatable); default product_name, metric_code_name, hwm_quantity",
+                        ),
+                        param(
+                            "criteria",
+                            "query",
+                            false,
+                            "array",
+                            "JSON {\"and\"|\"or\": [[column, operator, value], ...]}, strings in double or \
                  single quotes; repeatable: every one given holds",
-            ),
-            param(
-                "order[]",
-                "query",
-                false,
-                "array",
-                "sort keys: column, or column desc (repeatable)",
-            ),
-            param("limit", "query", false, "integer", "rows to return"),
-            param("offset", "query", false, "integer", "rows to skip"),
-            param(
-                "startdate",
-                "query",
-                false,
-                "date",
-                "first day (YYYY-MM-DD); default enddate - 89 days",
-            ),
-            param(
-                "enddate",
-                "query",
-                false,
-                "date",
-                "last day, inclusive (YYYY-MM-DD); default yesterday (UTC)",
-            ),
-            param(
-                "computerGroupId",
-                "query",
-                false,
-                "integer",
-                "0 (all computers): licmetric has no computer groups",
-            ),
-            param(
-                "countSwitch",
-                "query",
-                false,
-                "boolean",
-                "accepted; the answer always carries total",
-            ),
-        ],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/api/sam/v2/schemas/license_usage.json",
-        role: Some(Role::Reader),
-        summary: "ILMT v2: every license_usage column with its type and description",
-        params: &[],
-        produces: "application/json",
-    },
-];
+                        ),
+                        param(
+                            "order[]",
+                            "query",
+                            false,
+                            "array",
+                            "sort keys: column, or column desc (repeatable)",
+                        ),
+                        param("limit", "query", false, "integer", "rows to return"),
+                        param("offset", "query", false, "integer", "rows to skip"),
+                        param(
+                            "startdate",
+                            "query",
+                            false,
+                            "date",
+                            "first day (YYYY-MM-DD); default enddate - 89 days",
+                        ),
+                        param(
+                            "enddate",
+                            "query",
+                            false,
+                            "date",
+                            "last day, inclusive (YYYY-MM-DD); default yesterday (UTC)",
+                        ),
+                        param(
+                            "computerGroupId",
+                            "query",
+                            false,
+                            "integer",
+                            "0 (all computers): licmetric has no computer groups",
+                        ),
+                        param(
+                            "countSwitch",
+                            "query",
+                            false,
+                            "boolean",
+                            "accepted; the answer always carries total",
+                        ),
+                    ],
+                    produces: "application/json",
+                }
+            },
+            license_usage,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/api/sam/v2/schemas/license_usage.json",
+                    role: Some(Role::Reader),
+                    summary: "ILMT v2: every license_usage column with its type and description",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            schema,
+        ),
+    ]
+}
 
 /// A checked `license_usage` request.
 pub struct Request {

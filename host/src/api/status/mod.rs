@@ -20,67 +20,96 @@ use serde_json::{Value, json};
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
 use super::read::{self, PeriodDefaults};
-use super::{AppState, Problem, blocking};
+use super::routes::{Route, route};
+use crate::api::problem::Problem;
+use crate::api::state::{AppState, blocking};
 use crate::store::Store;
 use crate::store::timeline::{Interner, Window};
 use crate::store::tokens::Role;
 
-/// The routes of this module with their required roles: the API document and the auth table.
-pub const DOCS: &[RouteDoc] = &[
-    RouteDoc {
-        method: "GET",
-        path: "/",
-        role: None,
-        summary: "Liveness probe (no token), as License Service's",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/health",
-        role: Some(Role::Reader),
-        summary: "License Service: pods whose licensing data is incomplete (incompleteAnnotations)",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/version",
-        role: None,
-        summary: "licmetric's version and plugin API version (no token)",
-        params: &[],
-        produces: "application/json",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/status",
-        role: Some(Role::Reader),
-        summary: "Status page (HTML): compliance, usage charts, freshness, warnings, plugins",
-        params: &PERIOD,
-        produces: "text/html",
-    },
-    RouteDoc {
-        method: "GET",
-        path: "/status/products/{id}",
-        role: Some(Role::Reader),
-        summary: "A product's peak day (HTML): explanation, top consumers with their groups, \
+/// The routes of this module: each one's documentation (role, parameters) beside its handler.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/",
+                    role: None,
+                    summary: "Liveness probe (no token), as License Service's",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            liveness,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/health",
+                    role: Some(Role::Reader),
+                    summary: "License Service: pods whose licensing data is incomplete (incompleteAnnotations)",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            health,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/version",
+                    role: None,
+                    summary: "licmetric's version and plugin API version (no token)",
+                    params: &[],
+                    produces: "application/json",
+                }
+            },
+            version,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/status",
+                    role: Some(Role::Reader),
+                    summary: "Status page (HTML): compliance, usage charts, freshness, warnings, plugins",
+                    params: &PERIOD,
+                    produces: "text/html",
+                }
+            },
+            status,
+        ),
+        route(
+            const {
+                RouteDoc {
+                    method: "GET",
+                    path: "/status/products/{id}",
+                    role: Some(Role::Reader),
+                    summary: "A product's peak day (HTML): explanation, top consumers with their groups, \
                   chargeback lines; one table as CSV with table and format=csv",
-        params: &[
-            PERIOD[0],
-            PERIOD[1],
-            param("id", "path", true, "string", "product id"),
-            param(
-                "table",
-                "query",
-                false,
-                "string",
-                "with format=csv: consumers or chargeback",
-            ),
-            param("format", "query", false, "string", "html (default) or csv"),
-        ],
-        produces: "text/html",
-    },
-];
+                    params: &[
+                        PERIOD[0],
+                        PERIOD[1],
+                        param("id", "path", true, "string", "product id"),
+                        param(
+                            "table",
+                            "query",
+                            false,
+                            "string",
+                            "with format=csv: consumers or chargeback",
+                        ),
+                        param("format", "query", false, "string", "html (default) or csv"),
+                    ],
+                    produces: "text/html",
+                }
+            },
+            product,
+        ),
+    ]
+}
 
 const PERIOD: [super::openapi::Param; 2] = [
     param(

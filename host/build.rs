@@ -4,21 +4,14 @@
 #[path = "build_guests.rs"]
 mod build_guests;
 
-/// (crate directory under plugins/, package name, env var holding the built .wasm path)
-const STANDARD: &[(&str, &str, &str)] = &[
-    (
-        "concurrent",
-        "licmetric-plugin-concurrent",
-        "LICMETRIC_PLUGIN_CONCURRENT",
-    ),
-    ("pvu", "licmetric-plugin-pvu", "LICMETRIC_PLUGIN_PVU"),
-    ("vpc", "licmetric-plugin-vpc", "LICMETRIC_PLUGIN_VPC"),
-    (
-        "oracle-processor",
-        "licmetric-plugin-oracle-processor",
-        "LICMETRIC_PLUGIN_ORACLE_PROCESSOR",
-    ),
-    ("named", "licmetric-plugin-named", "LICMETRIC_PLUGIN_NAMED"),
+/// The standard plugins, the one list of them: (crate directory under plugins/, which is also
+/// the plugin's name; package name).
+const STANDARD: &[(&str, &str)] = &[
+    ("concurrent", "licmetric-plugin-concurrent"),
+    ("pvu", "licmetric-plugin-pvu"),
+    ("vpc", "licmetric-plugin-vpc"),
+    ("oracle-processor", "licmetric-plugin-oracle-processor"),
+    ("named", "licmetric-plugin-named"),
 ];
 
 fn main() {
@@ -26,15 +19,23 @@ fn main() {
         .parent()
         .unwrap()
         .to_path_buf();
-    for (dir, _, _) in STANDARD {
+    for (dir, _) in STANDARD {
         build_guests::watch(&root.join("plugins").join(dir));
     }
     // Shared counting code of pvu and vpc.
     build_guests::watch(&root.join("plugins").join("subcapacity"));
     let packages: Vec<&str> = STANDARD.iter().map(|p| p.1).collect();
-    for ((_, _, var), path) in STANDARD.iter().zip(build_guests::build(&packages)) {
-        println!("cargo:rustc-env={var}={}", path.display());
+    // The one list of standard plugins: runtime::STANDARD_PLUGINS includes what is written here.
+    let mut list = String::from("&[\n");
+    for ((dir, _), path) in STANDARD.iter().zip(build_guests::build(&packages)) {
+        list.push_str(&format!(
+            "    ({dir:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
     }
+    list.push(']');
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out.join("standard_plugins.rs"), list).unwrap();
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=build_guests.rs");
 }

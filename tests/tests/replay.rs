@@ -1,14 +1,26 @@
-//! Every fixture under tests/fixtures replays with the expected figures, and the harness does
-//! fail on a wrong expectation.
+//! Every fixture under tests/fixtures, and every standard plugin's bundled example
+//! (plugins/*/example), replays with the expected figures, and the harness does fail on a wrong
+//! expectation.
 
 use licmetric::lifecycle::replay;
 use licmetric_tests::*;
 
 #[test]
 fn every_fixture_replays() {
-    let fixtures = replay::find_fixtures(&fixtures());
-    assert!(fixtures.len() >= 5, "fixtures found: {fixtures:?}");
-    let reports = replay::replay(&runtime(test_limits()), &fixtures).unwrap();
+    let mut found = replay::find_fixtures(&fixtures());
+    let plugins = fixtures().join("../../plugins");
+    for entry in std::fs::read_dir(&plugins).unwrap() {
+        let example = entry.unwrap().path().join("example");
+        if example.is_dir() {
+            found.extend(replay::find_fixtures(&example));
+        }
+    }
+    assert!(found.len() >= 10, "fixtures found: {found:?}");
+    assert!(
+        found.iter().any(|f| f.ends_with("pvu/example")),
+        "{found:?}"
+    );
+    let reports = replay::replay(&runtime(test_limits()), &found).unwrap();
     let failed = replay::print(&reports);
     assert_eq!(failed, 0, "see the diff above");
 }

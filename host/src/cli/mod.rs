@@ -1,9 +1,6 @@
 //! The `licmetric` command: serve, ingest, replay, bench, snapshot verify, plugin
 //! inspect/load/new.
 
-mod bench;
-mod bench_estate;
-mod bench_read;
 mod ingest;
 pub mod plugin;
 pub mod scaffold;
@@ -103,12 +100,6 @@ enum Command {
         #[command(subcommand)]
         command: plugin::PluginCommand,
     },
-    /// Measure ingest and evaluation on a generated estate (see docs/BENCHMARKS.md).
-    Bench(bench::BenchArgs),
-    /// Benchmark pvu evaluation on a generated estate of servers, VMs and installations.
-    BenchEstate(bench_estate::EstateArgs),
-    /// Read latency of the query APIs under concurrent connections (see docs/BENCHMARKS.md).
-    BenchRead(bench_read::ReadArgs),
 }
 
 #[derive(Subcommand)]
@@ -239,19 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Snapshot { command } => snapshot::run(command),
         Command::Plugin { command } => plugin::run(command),
-        Command::Bench(args) => bench::run(args).map(|_| 0),
-        Command::BenchEstate(args) => bench_estate::run(args).map(|_| 0),
-        Command::BenchRead(args) => bench_read::run(args).map(|_| 0),
     }
-}
-
-/// What every benchmark starts from: an empty store in a temporary directory (removed when
-/// the returned guard drops) and the standard plugins.
-fn bench_evaluator() -> anyhow::Result<(tempfile::TempDir, Evaluator)> {
-    let dir = tempfile::tempdir()?;
-    let store = Arc::new(Store::open(dir.path())?);
-    let runtime = Runtime::with_standard_plugins(default_cache_dir(), Limits::default())?;
-    Ok((dir, Evaluator::new(store, runtime)))
 }
 
 /// Where compiled plugins are cached when no store directory is at hand.

@@ -34,20 +34,10 @@ pub use registry::{Held, Registry};
 /// How often the epoch advances; CPU budgets are whole multiples of it.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The standard plugins, built from plugins/ by host/build.rs.
-pub const STANDARD_PLUGINS: &[(&str, &[u8])] = &[
-    (
-        "concurrent",
-        include_bytes!(env!("LICMETRIC_PLUGIN_CONCURRENT")),
-    ),
-    ("pvu", include_bytes!(env!("LICMETRIC_PLUGIN_PVU"))),
-    ("vpc", include_bytes!(env!("LICMETRIC_PLUGIN_VPC"))),
-    (
-        "oracle-processor",
-        include_bytes!(env!("LICMETRIC_PLUGIN_ORACLE_PROCESSOR")),
-    ),
-    ("named", include_bytes!(env!("LICMETRIC_PLUGIN_NAMED"))),
-];
+/// The standard plugins, `(name, component)`: the list in host/build.rs, which builds them from
+/// plugins/.
+pub const STANDARD_PLUGINS: &[(&str, &[u8])] =
+    include!(concat!(env!("OUT_DIR"), "/standard_plugins.rs"));
 
 /// The engine, the compile cache and the registry of plugin versions.
 pub struct Runtime {

@@ -411,4 +411,4 @@ fn time_of_day(ms: i64) -> String {
 
 export_metric!(Concurrent);
 // The self-test evaluated when the plugin is uploaded: the example linger and dup_group (SPEC §3.4.1 steps 2-4; CC-A carries 190 KB of facts).
-licmetric_sdk::bundle_example!("../../tests/fixtures/concurrent/linger-and-dup-group");
+licmetric_sdk::bundle_example!("example");

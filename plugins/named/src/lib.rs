@@ -115,4 +115,4 @@ impl Metric for Named {
 
 export_metric!(Named);
 // The self-test evaluated when the plugin is uploaded: the example NU-A (SPEC §3.5.2).
-licmetric_sdk::bundle_example!("../../tests/fixtures/named/nu-a-allocation-restricts-counting");
+licmetric_sdk::bundle_example!("example");

@@ -316,7 +316,7 @@ fn nup_days(
 
 export_metric!(OracleProcessor);
 // The self-test evaluated when the plugin is uploaded: the example ORA-A (SPEC §3.3.5).
-licmetric_sdk::bundle_example!("../../tests/fixtures/oracle/ora-a-group-then-round");
+licmetric_sdk::bundle_example!("example");
 
 #[cfg(test)]
 mod tests;

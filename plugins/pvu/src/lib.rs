@@ -103,4 +103,6 @@ impl Metric for Pvu {
 
 export_metric!(Pvu);
 // The self-test evaluated when the plugin is uploaded: the example PVU-B (SPEC §3.1.5).
-licmetric_sdk::bundle_example!("../../tests/fixtures/pvu/pvu-b-hwm");
+// From the workspace root, not "example": tests/pvu-next builds this same source as another
+// version of the plugin, from its own folder.
+licmetric_sdk::bundle_example!("../../plugins/pvu/example");

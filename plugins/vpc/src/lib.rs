@@ -90,4 +90,4 @@ impl Metric for Vpc {
 
 export_metric!(Vpc);
 // The self-test evaluated when the plugin is uploaded: the example VPC-A (SPEC §3.2.2).
-licmetric_sdk::bundle_example!("../../tests/fixtures/vpc/vpc-a-physical-server");
+licmetric_sdk::bundle_example!("example");

@@ -8,12 +8,12 @@ use chrono::NaiveDate;
 use clap::Args;
 use licmetric_sdk::types::{self as sdk, Selection};
 
-use crate::api::{self, AppState};
-use crate::eval::calendar;
-use crate::runtime::LoadedPlugin;
-use crate::store::DAY_MS;
-use crate::store::records::Product;
-use crate::store::timeline::{Interner, Window};
+use licmetric::api::{self, AppState};
+use licmetric::eval::calendar;
+use licmetric::runtime::LoadedPlugin;
+use licmetric::store::DAY_MS;
+use licmetric::store::records::Product;
+use licmetric::store::timeline::{Interner, Window};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -40,7 +40,7 @@ pub struct BenchArgs {
 const FIRST_DAY: &str = "2026-08-01";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let (_dir, evaluator) = super::bench_evaluator()?;
+    let (_dir, evaluator) = crate::evaluator()?;
     let store = evaluator.store.clone();
     let start: NaiveDate = FIRST_DAY.parse()?;
     let end = start + chrono::Days::new(args.days as u64);
@@ -64,7 +64,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (token, _) =
         evaluator
             .store
-            .create_token(crate::store::tokens::Role::Ingest, None, None)?;
+            .create_token(licmetric::store::tokens::Role::Ingest, None, None)?;
     let rt = tokio::runtime::Runtime::new()?;
     let ingest_time = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -183,7 +183,7 @@ fn median(v: &mut [Duration]) -> Duration {
 /// The input of one `evaluate` call of `plugin` for `products` over the UTC days of
 /// `[start, end)`, built as the evaluator builds it, and how long reading its timelines took.
 pub(super) fn evaluation_input(
-    store: &crate::store::Store,
+    store: &licmetric::store::Store,
     plugin: &LoadedPlugin,
     products: &[Product],
     start: NaiveDate,
@@ -285,7 +285,7 @@ pub(super) fn generate(args: Sessions, start: NaiveDate) -> Vec<String> {
         let length = 300_000 + (next() % 28_500_000) as i64;
         let lt = next() as usize % args.license_types.max(1);
         let user = next() % 5_000;
-        let t = |ms: i64| crate::store::fact::format_time(ms);
+        let t = |ms: i64| licmetric::store::fact::format_time(ms);
         batch.push_str(&format!(
             "{{\"kind\":\"session\",\"key\":\"s-{i}\",\"at\":\"{}\",\"attrs\":{{\"license_type\":\"lt-{lt}\",\"user\":\"u{user}\",\"host\":\"h{}\",\"start\":\"{}\",\"end\":\"{}\",\"cost_center\":\"cc{}\"}}}}\n",
             t(begin), user % 700, t(begin), t(begin + length), user % 13

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use clap::Args;
 
-use super::bench::{Sessions, generate, product};
-use crate::api::{self, AppState};
-use crate::eval::calendar;
-use crate::store::tokens::Role;
+use crate::sessions::{Sessions, generate, product};
+use licmetric::api::{self, AppState};
+use licmetric::eval::calendar;
+use licmetric::store::tokens::Role;
 
 #[derive(Args)]
 pub struct ReadArgs {
@@ -46,7 +46,7 @@ const FIRST_DAY: &str = "2026-06-01";
 
 /// Builds the estate, evaluates it, then loads each path and prints its latencies.
 pub fn run(args: ReadArgs) -> anyhow::Result<()> {
-    let (_dir, evaluator) = super::bench_evaluator()?;
+    let (_dir, evaluator) = crate::evaluator()?;
     let store = evaluator.store.clone();
     let start: NaiveDate = FIRST_DAY.parse()?;
     let end = start + chrono::Days::new(args.days as u64);

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use clap::Args;
 
-use crate::eval::calendar;
-use crate::store::records::Product;
-use crate::store::timeline::{Interner, Window};
+use licmetric::eval::calendar;
+use licmetric::store::records::Product;
+use licmetric::store::timeline::{Interner, Window};
 
 #[derive(Args)]
 pub struct EstateArgs {
@@ -46,7 +46,7 @@ pub struct EstateArgs {
 const FIRST_DAY: &str = "2026-08-01";
 
 pub fn run(args: EstateArgs) -> anyhow::Result<()> {
-    let (_dir, evaluator) = super::bench_evaluator()?;
+    let (_dir, evaluator) = crate::evaluator()?;
     let store = evaluator.store.clone();
     let start: NaiveDate = FIRST_DAY.parse()?;
     let end = start + chrono::Days::new(args.days as u64);
@@ -102,9 +102,9 @@ pub fn run(args: EstateArgs) -> anyhow::Result<()> {
     // One evaluate call's worth of products, in wasm and natively on the same input: what the
     // sandbox costs, and a native run to profile.
     {
-        let per_call = (crate::eval::PRODUCT_DAYS_PER_CALL / args.days.max(1) as usize)
+        let per_call = (licmetric::eval::PRODUCT_DAYS_PER_CALL / args.days.max(1) as usize)
             .clamp(1, products.len());
-        let (input, _) = super::bench::evaluation_input(
+        let (input, _) = crate::sessions::evaluation_input(
             &store,
             &pvu,
             &products[..per_call],
@@ -112,9 +112,10 @@ pub fn run(args: EstateArgs) -> anyhow::Result<()> {
             end,
             run_at,
         )?;
-        let (wasm, native) = super::bench::wasm_and_native(&pvu, &input, args.repeat, |input| {
-            licmetric_sdk::__private::count::<licmetric_plugin_pvu::Pvu>(input)
-        })?;
+        let (wasm, native) =
+            crate::sessions::wasm_and_native(&pvu, &input, args.repeat, |input| {
+                licmetric_sdk::__private::count::<licmetric_plugin_pvu::Pvu>(input)
+            })?;
         println!(
             "one evaluate call, {per_call} products x {} days: wasm {:.3} s, native {:.3} s, ratio {:.2} (median of {})",
             args.days,
@@ -138,7 +139,7 @@ pub fn run(args: EstateArgs) -> anyhow::Result<()> {
             for r in evaluator.days(chunk, start, end, run_at)? {
                 let days = r.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let usage =
-                    crate::eval::period::usage(&days, start, end, None, chrono::Weekday::Mon)?;
+                    licmetric::eval::period::usage(&days, start, end, None, chrono::Weekday::Mon)?;
                 quantity += usage.quantity.parse::<usize>().unwrap_or(0);
             }
         }
@@ -213,7 +214,7 @@ pub fn run(args: EstateArgs) -> anyhow::Result<()> {
         start,
         end,
         run_at,
-        crate::eval::Detail::Peaks,
+        licmetric::eval::Detail::Peaks,
     )?;
     let contributors: usize = explained
         .iter()

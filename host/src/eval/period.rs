@@ -124,105 +124,12 @@ pub fn usage(
     let rule = metric
         .map(|m| m.period_rule)
         .unwrap_or(PeriodRule::HighWaterMark);
-    let exact = |r: &DayRecord| r.quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
-    // Partitions exist only where something was counted (SPEC §4.10.2): a day without
-    // consumption still names a partition (the plugin's `region:none` of 0), which must not
-    // become one, nor move the peak date, when another partition counted something. Only when
-    // nothing was counted in the whole period do the zero records stand.
-    let consumed: BTreeSet<&str> = records
-        .iter()
-        .filter(|r| !exact(r).is_zero())
-        .map(|r| r.partition.as_str())
-        .collect();
-    let counts = |r: &DayRecord| consumed.is_empty() || consumed.contains(r.partition.as_str());
-    records.retain(|r| counts(r));
-
-    // Each partition's high-water mark: the earliest day reaching the maximum.
-    let mut peaks: BTreeMap<&str, (&DayRecord, Exact)> = BTreeMap::new();
-    for r in &records {
-        let q = exact(r);
-        match peaks.get(r.partition.as_str()) {
-            Some((_, best)) if *best >= q => {}
-            _ => {
-                peaks.insert(&r.partition, (r, q));
-            }
-        }
-    }
-    let mut daily: Vec<DailyValue> = Vec::with_capacity(days.days.len());
-    for (day, result) in &days.days {
-        let list: Vec<&DayRecord> = result
-            .as_ref()
-            .map_err(Clone::clone)?
-            .iter()
-            .filter(|r| counts(r))
-            .collect();
-        let total: Exact = list.iter().map(|r| exact(r)).sum();
-        let partitioned = list.iter().any(|r| !r.partition.is_empty());
-        let mut measures: BTreeMap<String, String> = BTreeMap::new();
-        for r in &list {
-            for (k, v) in &r.measures {
-                let sum = measures
-                    .get(k)
-                    .and_then(|s| s.parse::<Exact>().ok())
-                    .unwrap_or(Exact::ZERO)
-                    + v.parse().unwrap_or(Exact::ZERO);
-                measures.insert(k.clone(), sum.to_string());
-            }
-        }
-        daily.push(DailyValue {
-            date: day.date.clone(),
-            quantity: total.to_string(),
-            partitions: if partitioned {
-                list.iter()
-                    .map(|r| (r.partition.clone(), r.quantity.clone()))
-                    .collect()
-            } else {
-                BTreeMap::new()
-            },
-            measures,
-        });
-    }
-    let (quantity, peak): (Exact, Option<&DayRecord>) = match rule {
-        PeriodRule::PartitionSum => {
-            let sum = peaks.values().map(|(_, q)| *q).sum();
-            let first = peaks
-                .values()
-                .map(|(r, _)| *r)
-                .min_by(|a, b| a.date.cmp(&b.date));
-            (sum, first)
-        }
-        // Distinct identities over the period; the peak day is the busiest day (informative).
-        PeriodRule::DistinctUnion => {
-            let best = busiest_day(&daily);
-            (
-                distinct_identities(records.iter().copied()),
-                best.and_then(|i| records.iter().copied().find(|r| r.date == daily[i].date)),
-            )
-        }
-        PeriodRule::HighWaterMark => {
-            // Sum first, then maximum (§1.10): the HWM of the daily totals.
-            match busiest_day(&daily) {
-                Some(i) => (
-                    daily[i].quantity.parse().unwrap_or(Exact::ZERO),
-                    records.iter().copied().find(|r| r.date == daily[i].date),
-                ),
-                None => (Exact::ZERO, None),
-            }
-        }
-    };
-    let peak_dates: Vec<&str> = match rule {
-        PeriodRule::PartitionSum => peaks.values().map(|(r, _)| r.date.as_str()).collect(),
-        _ => peak.map(|r| vec![r.date.as_str()]).unwrap_or_default(),
-    };
-    let at_peak: Vec<&&DayRecord> = records
-        .iter()
-        .filter(|r| match rule {
-            PeriodRule::PartitionSum => peaks
-                .get(r.partition.as_str())
-                .is_some_and(|(p, _)| p.date == r.date),
-            _ => peak_dates.contains(&r.date.as_str()),
-        })
-        .collect();
+    let counted = Counted::of(&records);
+    records.retain(|r| counted.counts(r));
+    let peaks = partition_peaks(&records);
+    let daily = daily_values(days, &counted)?;
+    let (quantity, peak) = period_value(rule, &peaks, &records, &daily);
+    let at_peak = at_peak(rule, &peaks, peak, &records);
     let (_, bundle_warnings) = super::membership::membership(days)?;
     let mut warnings: Vec<String> = records
         .iter()
@@ -231,67 +138,7 @@ pub fn usage(
         .collect();
     warnings.sort();
     warnings.dedup();
-
-    let buckets = unit.map(|unit| {
-        let dates: Vec<NaiveDate> = daily.iter().filter_map(|d| d.date.parse().ok()).collect();
-        calendar::group(&dates, unit, week_start)
-            .into_iter()
-            .map(|(_, members)| match rule {
-                // Partitioned: keyed by the bucket's first day; Σ of each partition's maximum.
-                PeriodRule::PartitionSum => {
-                    let mut maxima: BTreeMap<&str, Exact> = BTreeMap::new();
-                    for &i in &members {
-                        for (p, q) in &daily[i].partitions {
-                            let q: Exact = q.parse().unwrap_or(Exact::ZERO);
-                            let m = maxima.entry(p.as_str()).or_insert(q);
-                            *m = (*m).max(q);
-                        }
-                    }
-                    let sum: Exact = if maxima.is_empty() {
-                        members
-                            .iter()
-                            .map(|&i| daily[i].quantity.parse::<Exact>().unwrap_or(Exact::ZERO))
-                            .max()
-                            .unwrap_or(Exact::ZERO)
-                    } else {
-                        maxima.values().copied().sum()
-                    };
-                    Bucket {
-                        date: daily[members[0]].date.clone(),
-                        quantity: sum.to_string(),
-                    }
-                }
-                // Keyed by its first day: the distinct identities of the bucket's days.
-                PeriodRule::DistinctUnion => Bucket {
-                    date: daily[members[0]].date.clone(),
-                    quantity: {
-                        let dates: BTreeSet<&str> =
-                            members.iter().map(|&i| daily[i].date.as_str()).collect();
-                        distinct_identities(
-                            records
-                                .iter()
-                                .copied()
-                                .filter(|r| dates.contains(r.date.as_str())),
-                        )
-                        .to_string()
-                    },
-                },
-                // Keyed by its peak day: the earliest day with the bucket's maximum.
-                PeriodRule::HighWaterMark => {
-                    let best = members.iter().copied().fold(members[0], |b, i| {
-                        let q =
-                            |k: usize| daily[k].quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
-                        if q(i) > q(b) { i } else { b }
-                    });
-                    Bucket {
-                        date: daily[best].date.clone(),
-                        quantity: daily[best].quantity.clone(),
-                    }
-                }
-            })
-            .collect()
-    });
-
+    let buckets = unit.map(|unit| buckets(rule, &daily, &records, unit, week_start));
     let measures = period_measures(days, &records, &daily);
     let threshold = days.product.threshold();
     Ok(Usage {
@@ -339,6 +186,218 @@ pub fn usage(
             .collect(),
         warnings,
     })
+}
+
+/// A day record's quantity (0 when it is none, which stored records always are).
+fn quantity_of(r: &DayRecord) -> Exact {
+    r.quantity.parse().unwrap_or(Exact::ZERO)
+}
+
+/// The partitions that count (SPEC §4.10.2): only those where something was counted. A day
+/// without consumption still names a partition (the plugin's `region:none` of 0), which must
+/// not become one, nor move the peak date, when another partition counted something. Only when
+/// nothing was counted in the whole period do the zero records stand.
+struct Counted<'r> {
+    consumed: BTreeSet<&'r str>,
+}
+
+impl<'r> Counted<'r> {
+    fn of(records: &[&'r DayRecord]) -> Counted<'r> {
+        Counted {
+            consumed: records
+                .iter()
+                .filter(|r| !quantity_of(r).is_zero())
+                .map(|r| r.partition.as_str())
+                .collect(),
+        }
+    }
+
+    fn counts(&self, r: &DayRecord) -> bool {
+        self.consumed.is_empty() || self.consumed.contains(r.partition.as_str())
+    }
+}
+
+/// Each partition's high-water mark: the earliest day reaching the maximum.
+fn partition_peaks<'r>(records: &[&'r DayRecord]) -> BTreeMap<&'r str, (&'r DayRecord, Exact)> {
+    let mut peaks: BTreeMap<&str, (&DayRecord, Exact)> = BTreeMap::new();
+    for r in records {
+        let q = quantity_of(r);
+        match peaks.get(r.partition.as_str()) {
+            Some((_, best)) if *best >= q => {}
+            _ => {
+                peaks.insert(&r.partition, (r, q));
+            }
+        }
+    }
+    peaks
+}
+
+/// Each day's value: the sum over its counted partitions, each partition's value when
+/// partitioned, and each measure's sum.
+fn daily_values(days: &ProductDays, counted: &Counted) -> Result<Vec<DailyValue>, EvalError> {
+    let mut daily: Vec<DailyValue> = Vec::with_capacity(days.days.len());
+    for (day, result) in &days.days {
+        let list: Vec<&DayRecord> = result
+            .as_ref()
+            .map_err(Clone::clone)?
+            .iter()
+            .filter(|r| counted.counts(r))
+            .collect();
+        let total: Exact = list.iter().map(|r| quantity_of(r)).sum();
+        let partitioned = list.iter().any(|r| !r.partition.is_empty());
+        let mut measures: BTreeMap<String, String> = BTreeMap::new();
+        for r in &list {
+            for (k, v) in &r.measures {
+                let sum = measures
+                    .get(k)
+                    .and_then(|s| s.parse::<Exact>().ok())
+                    .unwrap_or(Exact::ZERO)
+                    + v.parse().unwrap_or(Exact::ZERO);
+                measures.insert(k.clone(), sum.to_string());
+            }
+        }
+        daily.push(DailyValue {
+            date: day.date.clone(),
+            quantity: total.to_string(),
+            partitions: if partitioned {
+                list.iter()
+                    .map(|r| (r.partition.clone(), r.quantity.clone()))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
+            measures,
+        });
+    }
+    Ok(daily)
+}
+
+/// The period value and the record of its peak day, by the metric's period rule.
+fn period_value<'r>(
+    rule: PeriodRule,
+    peaks: &BTreeMap<&'r str, (&'r DayRecord, Exact)>,
+    records: &[&'r DayRecord],
+    daily: &[DailyValue],
+) -> (Exact, Option<&'r DayRecord>) {
+    match rule {
+        PeriodRule::PartitionSum => {
+            let sum = peaks.values().map(|(_, q)| *q).sum();
+            let first = peaks
+                .values()
+                .map(|(r, _)| *r)
+                .min_by(|a, b| a.date.cmp(&b.date));
+            (sum, first)
+        }
+        // Distinct identities over the period; the peak day is the busiest day (informative).
+        PeriodRule::DistinctUnion => {
+            let best = busiest_day(daily);
+            (
+                distinct_identities(records.iter().copied()),
+                best.and_then(|i| records.iter().copied().find(|r| r.date == daily[i].date)),
+            )
+        }
+        PeriodRule::HighWaterMark => {
+            // Sum first, then maximum (§1.10): the HWM of the daily totals.
+            match busiest_day(daily) {
+                Some(i) => (
+                    daily[i].quantity.parse().unwrap_or(Exact::ZERO),
+                    records.iter().copied().find(|r| r.date == daily[i].date),
+                ),
+                None => (Exact::ZERO, None),
+            }
+        }
+    }
+}
+
+/// The records of the peak day (each partition's own peak day, for a partition sum): their
+/// contributors and explanations are the period's.
+fn at_peak<'r>(
+    rule: PeriodRule,
+    peaks: &BTreeMap<&'r str, (&'r DayRecord, Exact)>,
+    peak: Option<&'r DayRecord>,
+    records: &[&'r DayRecord],
+) -> Vec<&'r DayRecord> {
+    let peak_dates: Vec<&str> = match rule {
+        PeriodRule::PartitionSum => peaks.values().map(|(r, _)| r.date.as_str()).collect(),
+        _ => peak.map(|r| vec![r.date.as_str()]).unwrap_or_default(),
+    };
+    records
+        .iter()
+        .copied()
+        .filter(|r| match rule {
+            PeriodRule::PartitionSum => peaks
+                .get(r.partition.as_str())
+                .is_some_and(|(p, _)| p.date == r.date),
+            _ => peak_dates.contains(&r.date.as_str()),
+        })
+        .collect()
+}
+
+/// The period's days grouped by `unit` (SPEC §1.11), each bucket's value by the period rule.
+fn buckets(
+    rule: PeriodRule,
+    daily: &[DailyValue],
+    records: &[&DayRecord],
+    unit: TimeUnit,
+    week_start: Weekday,
+) -> Vec<Bucket> {
+    let dates: Vec<NaiveDate> = daily.iter().filter_map(|d| d.date.parse().ok()).collect();
+    let value = |k: usize| daily[k].quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
+    calendar::group(&dates, unit, week_start)
+        .into_iter()
+        .map(|(_, members)| match rule {
+            // Partitioned: keyed by the bucket's first day; Σ of each partition's maximum.
+            PeriodRule::PartitionSum => {
+                let mut maxima: BTreeMap<&str, Exact> = BTreeMap::new();
+                for &i in &members {
+                    for (p, q) in &daily[i].partitions {
+                        let q: Exact = q.parse().unwrap_or(Exact::ZERO);
+                        let m = maxima.entry(p.as_str()).or_insert(q);
+                        *m = (*m).max(q);
+                    }
+                }
+                let sum: Exact = if maxima.is_empty() {
+                    members
+                        .iter()
+                        .map(|&i| value(i))
+                        .max()
+                        .unwrap_or(Exact::ZERO)
+                } else {
+                    maxima.values().copied().sum()
+                };
+                Bucket {
+                    date: daily[members[0]].date.clone(),
+                    quantity: sum.to_string(),
+                }
+            }
+            // Keyed by its first day: the distinct identities of the bucket's days.
+            PeriodRule::DistinctUnion => {
+                let dates: BTreeSet<&str> =
+                    members.iter().map(|&i| daily[i].date.as_str()).collect();
+                Bucket {
+                    date: daily[members[0]].date.clone(),
+                    quantity: distinct_identities(
+                        records
+                            .iter()
+                            .copied()
+                            .filter(|r| dates.contains(r.date.as_str())),
+                    )
+                    .to_string(),
+                }
+            }
+            // Keyed by its peak day: the earliest day with the bucket's maximum.
+            PeriodRule::HighWaterMark => {
+                let best = members
+                    .iter()
+                    .copied()
+                    .fold(members[0], |b, i| if value(i) > value(b) { i } else { b });
+                Bucket {
+                    date: daily[best].date.clone(),
+                    quantity: daily[best].quantity.clone(),
+                }
+            }
+        })
+        .collect()
 }
 
 /// The declared metric the product's quantity counts: the one its newest day names.

@@ -289,20 +289,49 @@ fn compare(
     let results = evaluator
         .days_with(&products, start, end, run_at, crate::eval::Detail::All)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut by_id: BTreeMap<String, Result<Usage, EvalError>> = BTreeMap::new();
-    let mut bucketed: BTreeMap<(String, String), Usage> = BTreeMap::new();
-    let mut bundles: BTreeMap<String, Result<BundleUsage, String>> = BTreeMap::new();
-    let mut evaluated_days: BTreeMap<String, crate::eval::ProductDays> = BTreeMap::new();
+    let evaluated: Vec<_> = products.iter().zip(&results).collect();
+    let bundles = bundles(case, &evaluated, expected, stage, out);
+    let figures = Figures::of(&products, results, (start, end), week_start);
+    for e in expected {
+        let Some(id) = &e.product else {
+            let id = e.bundle.clone().unwrap_or_default();
+            compare_bundle(&format!("{stage}bundle {id}"), e, bundles.get(&id), out);
+            continue;
+        };
+        compare_product(&format!("{stage}product {id}"), id, e, &figures, out);
+    }
+    // A product no expectation names must not fail unnoticed.
+    for (id, usage) in &figures.usage {
+        if let Err(error) = usage
+            && !expected.iter().any(|e| e.product.as_ref() == Some(id))
+        {
+            out.push(format!(
+                "{stage}product {id}: failed, and the case expects no error for it: {error}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each bundle of the case from its members' days; a bundle's chargeback expectations are
+/// checked here, while its members are at hand.
+fn bundles(
+    case: &Case,
+    evaluated: &[(&Product, &Result<crate::eval::ProductDays, EvalError>)],
+    expected: &[Expected],
+    stage: &str,
+    out: &mut Vec<String>,
+) -> BTreeMap<String, Result<BundleUsage, String>> {
+    let (start, end) = (case.period.start, case.period.end);
+    let mut bundles = BTreeMap::new();
     for b in &case.bundles {
-        let evaluated: Vec<_> = products.iter().zip(&results).collect();
         let members: Result<Vec<&crate::eval::ProductDays>, String> =
-            bundle::members(&b.id, &evaluated)
+            bundle::members(&b.id, evaluated)
                 .into_iter()
                 .map(|r| r.map_err(|e| e.to_string()))
                 .collect();
         let usage = members.and_then(|m| {
             let usage = bundle::usage(b, &m, start, end).map_err(|e| e.to_string())?;
-            // Chargeback expectations of this bundle, checked while its members are at hand.
             for e in expected
                 .iter()
                 .filter(|e| e.bundle.as_deref() == Some(b.id.as_str()))
@@ -319,141 +348,166 @@ fn compare(
         });
         bundles.insert(b.id.clone(), usage);
     }
-    for (product, result) in products.iter().zip(results) {
-        let usage = result.and_then(|days| {
-            for unit in ["days", "weeks", "months"] {
-                let u: TimeUnit = unit.parse().expect("known unit");
-                if let Ok(b) = period::usage(&days, start, end, Some(u), week_start) {
-                    bucketed.insert((product.id.clone(), unit.to_string()), b);
-                }
-            }
-            let usage = period::usage(&days, start, end, None, week_start);
-            evaluated_days.insert(product.id.clone(), days);
-            usage
-        });
-        by_id.insert(product.id.clone(), usage);
-    }
-    for e in expected {
-        let Some(id) = &e.product else {
-            let id = e.bundle.clone().unwrap_or_default();
-            compare_bundle(&format!("{stage}bundle {id}"), e, bundles.get(&id), out);
-            continue;
+    bundles
+}
+
+/// The products' figures a case's expectations are compared with.
+struct Figures {
+    /// Each product's period figures, or its error.
+    usage: BTreeMap<String, Result<Usage, EvalError>>,
+    /// The same with buckets, by (product, time unit).
+    bucketed: BTreeMap<(String, String), Usage>,
+    /// Each evaluated product's days, for its chargeback.
+    days: BTreeMap<String, crate::eval::ProductDays>,
+}
+
+impl Figures {
+    fn of(
+        products: &[Product],
+        results: Vec<Result<crate::eval::ProductDays, EvalError>>,
+        (start, end): (NaiveDate, NaiveDate),
+        week_start: Weekday,
+    ) -> Figures {
+        let mut figures = Figures {
+            usage: BTreeMap::new(),
+            bucketed: BTreeMap::new(),
+            days: BTreeMap::new(),
         };
-        let label = format!("{stage}product {id}");
-        let usage = match by_id.get(id) {
-            None => {
-                out.push(format!("{label}: not among the case's products"));
-                continue;
-            }
-            Some(Err(error)) => {
-                let message = error.to_string();
-                if let Some(code) = &e.error {
-                    if !expected_error(code, error) {
-                        out.push(format!("{label}: expected error {code}, got: {message}"));
+        for (product, result) in products.iter().zip(results) {
+            let usage = result.and_then(|days| {
+                for unit in ["days", "weeks", "months"] {
+                    let u: TimeUnit = unit.parse().expect("known unit");
+                    if let Ok(b) = period::usage(&days, start, end, Some(u), week_start) {
+                        figures
+                            .bucketed
+                            .insert((product.id.clone(), unit.to_string()), b);
                     }
-                } else {
-                    out.push(format!(
-                        "{label}: expected quantity {}, got error: {message}",
-                        text(&e.quantity)
-                    ));
                 }
-                continue;
+                let usage = period::usage(&days, start, end, None, week_start);
+                figures.days.insert(product.id.clone(), days);
+                usage
+            });
+            figures.usage.insert(product.id.clone(), usage);
+        }
+        figures
+    }
+}
+
+/// One product's expectation against its figures.
+fn compare_product(label: &str, id: &str, e: &Expected, figures: &Figures, out: &mut Vec<String>) {
+    let usage = match figures.usage.get(id) {
+        None => {
+            out.push(format!("{label}: not among the case's products"));
+            return;
+        }
+        Some(Err(error)) => {
+            let message = error.to_string();
+            if let Some(code) = &e.error {
+                if !expected_error(code, error) {
+                    out.push(format!("{label}: expected error {code}, got: {message}"));
+                }
+            } else {
+                out.push(format!(
+                    "{label}: expected quantity {}, got error: {message}",
+                    text(&e.quantity)
+                ));
             }
-            Some(Ok(u)) => u,
-        };
-        if let Some(code) = &e.error {
+            return;
+        }
+        Some(Ok(u)) => u,
+    };
+    if let Some(code) = &e.error {
+        out.push(format!(
+            "{label}: expected error {code}, got quantity {}",
+            usage.quantity
+        ));
+        return;
+    }
+    compare_figures(
+        label,
+        e,
+        &usage.quantity,
+        usage.peak_date.as_deref(),
+        &usage.daily,
+        &format!("; {}", usage.explanation.join(" | ")),
+        out,
+    );
+    compare_measures(label, e, usage, out);
+    compare_buckets(label, id, e, figures, out);
+    compare_partitions(label, e, &usage.partitions, out);
+    for want in e.explanation.iter().flatten() {
+        if !usage
+            .explanation
+            .iter()
+            .any(|line| line.contains(want.as_str()))
+        {
             out.push(format!(
-                "{label}: expected error {code}, got quantity {}",
-                usage.quantity
+                "{label}: explanation lacks {want:?}; it reads: {}",
+                usage.explanation.join(" | ")
             ));
-            continue;
         }
-        compare_figures(
-            &label,
-            e,
-            &usage.quantity,
-            usage.peak_date.as_deref(),
-            &usage.daily,
-            &format!("; {}", usage.explanation.join(" | ")),
-            out,
-        );
-        for (date, measures) in e.measures.iter().flatten() {
-            let day = usage.daily.iter().find(|d| &d.date == date);
-            for (name, want) in measures {
-                let got = day
-                    .and_then(|d| d.measures.get(name))
-                    .map(String::as_str)
-                    .unwrap_or("-");
-                if !same(want, got) {
-                    out.push(format!(
-                        "{label}: {date}: measure {name} expected {}, got {got}",
-                        text(want)
-                    ));
-                }
-            }
-        }
-        for (unit, want) in e.buckets.iter().flatten() {
-            let got: BTreeMap<String, String> = bucketed
-                .get(&(id.clone(), unit.clone()))
-                .and_then(|u| u.buckets.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|b| (b.date, b.quantity))
-                .collect();
-            let want_text: BTreeMap<String, String> =
-                want.iter().map(|(k, v)| (k.clone(), text(v))).collect();
-            let matches = got.len() == want.len()
-                && want
-                    .iter()
-                    .all(|(k, v)| got.get(k).is_some_and(|g| same(v, g)));
-            if !matches {
-                out.push(format!(
-                    "{label}: {unit} buckets expected {want_text:?}, got {got:?}"
-                ));
-            }
-        }
-        compare_partitions(&label, e, &usage.partitions, out);
-        for want in e.explanation.iter().flatten() {
-            if !usage
-                .explanation
-                .iter()
-                .any(|line| line.contains(want.as_str()))
-            {
-                out.push(format!(
-                    "{label}: explanation lacks {want:?}; it reads: {}",
-                    usage.explanation.join(" | ")
-                ));
-            }
-        }
-        compare_warnings(&label, e, &usage.warnings, out);
-        for (name, want) in e.period_measures.iter().flatten() {
-            let got = usage.measures.get(name).map(String::as_str).unwrap_or("-");
+    }
+    compare_warnings(label, e, &usage.warnings, out);
+    compare_threshold(label, e, &usage.threshold, &usage.threshold_delta, out);
+    if let (Some(want), Some(days)) = (&e.chargeback, figures.days.get(id)) {
+        let base = days.product.chargeback.clone().unwrap_or_default();
+        compare_chargeback(label, want, base, out, |config| {
+            chargeback::allocate(days, usage, config)
+        });
+    }
+}
+
+/// Daily measures (`denials` …) on the days the case names, and period measures.
+fn compare_measures(label: &str, e: &Expected, usage: &Usage, out: &mut Vec<String>) {
+    for (date, measures) in e.measures.iter().flatten() {
+        let day = usage.daily.iter().find(|d| &d.date == date);
+        for (name, want) in measures {
+            let got = day
+                .and_then(|d| d.measures.get(name))
+                .map(String::as_str)
+                .unwrap_or("-");
             if !same(want, got) {
                 out.push(format!(
-                    "{label}: period measure {name} expected {}, got {got}",
+                    "{label}: {date}: measure {name} expected {}, got {got}",
                     text(want)
                 ));
             }
         }
-        compare_threshold(&label, e, &usage.threshold, &usage.threshold_delta, out);
-        if let (Some(want), Some(days)) = (&e.chargeback, evaluated_days.get(id)) {
-            let base = days.product.chargeback.clone().unwrap_or_default();
-            compare_chargeback(&label, want, base, out, |config| {
-                chargeback::allocate(days, usage, config)
-            });
-        }
     }
-    // A product no expectation names must not fail unnoticed.
-    for (id, usage) in &by_id {
-        if let Err(error) = usage
-            && !expected.iter().any(|e| e.product.as_ref() == Some(id))
-        {
+    for (name, want) in e.period_measures.iter().flatten() {
+        let got = usage.measures.get(name).map(String::as_str).unwrap_or("-");
+        if !same(want, got) {
             out.push(format!(
-                "{stage}product {id}: failed, and the case expects no error for it: {error}"
+                "{label}: period measure {name} expected {}, got {got}",
+                text(want)
             ));
         }
     }
-    Ok(())
+}
+
+/// Buckets per time unit the case names, keyed by date.
+fn compare_buckets(label: &str, id: &str, e: &Expected, figures: &Figures, out: &mut Vec<String>) {
+    for (unit, want) in e.buckets.iter().flatten() {
+        let got: BTreeMap<String, String> = figures
+            .bucketed
+            .get(&(id.to_string(), unit.clone()))
+            .and_then(|u| u.buckets.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| (b.date, b.quantity))
+            .collect();
+        let want_text: BTreeMap<String, String> =
+            want.iter().map(|(k, v)| (k.clone(), text(v))).collect();
+        let matches = got.len() == want.len()
+            && want
+                .iter()
+                .all(|(k, v)| got.get(k).is_some_and(|g| same(v, g)));
+        if !matches {
+            out.push(format!(
+                "{label}: {unit} buckets expected {want_text:?}, got {got:?}"
+            ));
+        }
+    }
 }
 
 /// Whether a product's error is the one a case expects: its SPEC §5.3 code appears in the

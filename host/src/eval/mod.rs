@@ -418,8 +418,6 @@ impl Evaluator {
         earlier: &mut Earlier,
     ) -> Result<Vec<Result<ProductDays, EvalError>>, EvalError> {
         let rule_version = rule_data_version(rule_data);
-        // Candidates are evaluated afresh and leave the cache and the health notes alone.
-        let cached = self.candidate.is_none();
         let sequence = self.store.committed_sequence()?;
         let mut stamps = Stamps::new(&self.store, plugin);
 
@@ -428,87 +426,32 @@ impl Evaluator {
         // Per product (as `all`): what the earlier evaluation had on the days filled again.
         let mut touched: Vec<Option<EarlierDays>> = Vec::new();
         let mut needed: Vec<Needed> = Vec::new();
-        let first_date = start.to_string();
-        let period_days = (end - start).num_days().max(0) as usize;
         // One calendar per time zone, not one per product.
-        let mut calendars: HashMap<Option<&str>, Result<Vec<Day>, String>> = HashMap::new();
+        let mut calendars: Calendars = HashMap::new();
         for (index, product) in products.iter().enumerate() {
-            let parameters = product.parameters.to_string();
-            let parameters_digest = short_digest(&parameters);
-            let key = ResultKey {
-                plugin_digest: plugin.digest(),
-                rule_version: &rule_version,
-                parameters_digest: &parameters_digest,
-                product: &product.id,
-            };
-            let before = self.unchanged(
+            let served = self.served(
                 plugin,
                 &rule_version,
                 product,
-                (&first_date, period_days),
+                (start, end, run_at),
                 earlier,
                 &mut stamps,
+                &mut calendars,
             )?;
-            let (mut days, before) = match before {
-                Some((days, b)) => (days, Some(b)),
-                None => {
-                    let calendar = calendars
-                        .entry(product.timezone.as_deref())
-                        .or_insert_with_key(|zone| {
-                            calendar::zone(*zone).map(|tz| calendar::days(tz, start, end))
-                        });
-                    match calendar {
-                        Ok(calendar) => (
-                            calendar
-                                .iter()
-                                .map(|day| (day.clone(), Err(not_evaluated())))
-                                .collect(),
-                            None,
-                        ),
-                        Err(reason) => {
-                            all.push(Err(EvalError::Product {
-                                product: product.id.clone(),
-                                reason: reason.clone(),
-                            }));
-                            touched.push(None);
-                            continue;
-                        }
-                    }
+            let (days, before, missing) = match served {
+                Ok(served) => served,
+                Err(e) => {
+                    all.push(Err(e));
+                    touched.push(None);
+                    continue;
                 }
             };
-            // Days filled again after an earlier evaluation are read one by one (another
-            // reader may have cached them meanwhile); with no earlier days, one range read.
-            let mut held = HashMap::new();
-            if cached && before.is_some() {
-                for (day, _) in days.iter().filter(|(_, slot)| is_not_evaluated(slot)) {
-                    held.extend(self.store.cached_days(&key, &day.date, &day.date)?);
-                }
-            } else if let (true, Some(first), Some(last)) = (cached, days.first(), days.last()) {
-                held = self.store.cached_days(&key, &first.0.date, &last.0.date)?;
-            }
-            let mut missing = Vec::new();
-            for (day, slot) in days.iter_mut().filter(|(_, slot)| is_not_evaluated(slot)) {
-                let hit = match held.remove(&day.date) {
-                    Some(c) if day.end <= run_at && c.sequence >= stamps.newest(day)? => {
-                        Some(Ok(c.records))
-                    }
-                    _ if cached && day.end <= run_at => self
-                        .failures
-                        .get(&failures::key(&key, &day.date), stamps.newest(day)?)
-                        .map(Err),
-                    _ => None,
-                };
-                match hit {
-                    Some(answer) => *slot = answer,
-                    None => missing.push(day.clone()),
-                }
-            }
             if !missing.is_empty() {
                 needed.push(Needed {
                     index,
                     product: sdk::ProductRef {
                         id: product.id.clone(),
-                        parameters,
+                        parameters: product.parameters.to_string(),
                     },
                     days: missing,
                 });
@@ -523,70 +466,171 @@ impl Evaluator {
             }));
             touched.push(before);
         }
-        if needed.is_empty() {
-            mark_same_as_earlier(&mut all, touched);
-            return Ok(all);
-        }
 
         // 2. As few calls as the output allows for every missing day of this plugin's products.
-        let computed = self.compute(plugin, rule_data, &needed, run_at);
-        for need in &needed {
-            let Ok(product_days) = &mut all[need.index] else {
-                continue;
-            };
-            let parameters_digest = short_digest(&need.product.parameters);
-            let key = ResultKey {
-                plugin_digest: plugin.digest(),
-                rule_version: &rule_version,
-                parameters_digest: &parameters_digest,
-                product: &need.product.id,
-            };
-            let mut to_cache = Vec::new();
-            for (day, slot) in product_days.days.iter_mut() {
-                if !is_not_evaluated(slot) {
-                    continue;
-                }
-                *slot = match &computed {
-                    Err(e) => Err(e.clone()),
-                    Ok(results) => results
-                        .get(&(need.product.id.clone(), day.date.clone()))
-                        .cloned()
-                        .unwrap_or_else(|| {
-                            Err(malformed(
-                                plugin,
-                                format!(
-                                    "returned no result for product {} on {}",
-                                    need.product.id, day.date
-                                ),
-                            ))
-                        }),
-                };
-                if !cached {
-                    continue;
-                }
-                if let Ok(records) = &*slot {
-                    for r in records {
-                        self.store.note_warnings(&r.product, &r.date, &r.warnings)?;
-                    }
-                }
-                if let (Err(error), true) = (&*slot, day.end <= run_at) {
-                    self.failures
-                        .put(failures::key(&key, &day.date), sequence, error);
-                }
-                if let (Ok(records), true) = (&*slot, day.end <= run_at) {
-                    to_cache.push((
-                        day.date.clone(),
-                        CachedDay {
-                            sequence,
-                            records: records.clone(),
-                        },
-                    ));
+        if !needed.is_empty() {
+            let computed = self.compute(plugin, rule_data, &needed, run_at);
+            for need in &needed {
+                if let Ok(product_days) = &mut all[need.index] {
+                    self.fill(plugin, need, product_days, &computed, (run_at, sequence))?;
                 }
             }
-            self.store.cache_days(&key, &to_cache)?;
         }
         mark_same_as_earlier(&mut all, touched);
         Ok(all)
+    }
+
+    /// A product's days over the period as far as they can be served without a plugin call:
+    /// from an earlier evaluation where no fact changed, else from the day cache (or the
+    /// failure memo); with what the earlier evaluation had on the days filled again, and the
+    /// days still missing. `Err` inside: the product cannot be evaluated at all (its time zone).
+    #[allow(clippy::too_many_arguments)]
+    fn served<'p>(
+        &self,
+        plugin: &LoadedPlugin,
+        rule_version: &str,
+        product: &'p Product,
+        (start, end, run_at): (NaiveDate, NaiveDate, i64),
+        earlier: &mut Earlier,
+        stamps: &mut Stamps<'_>,
+        calendars: &mut Calendars<'p>,
+    ) -> Result<Result<Served, EvalError>, EvalError> {
+        // Candidates are evaluated afresh and leave the cache and the health notes alone.
+        let cached = self.candidate.is_none();
+        let parameters_digest = short_digest(&product.parameters.to_string());
+        let key = ResultKey {
+            plugin_digest: plugin.digest(),
+            rule_version,
+            parameters_digest: &parameters_digest,
+            product: &product.id,
+        };
+        let period_days = (end - start).num_days().max(0) as usize;
+        let before = self.unchanged(
+            plugin,
+            rule_version,
+            product,
+            (&start.to_string(), period_days),
+            earlier,
+            stamps,
+        )?;
+        let (mut days, before) = match before {
+            Some((days, b)) => (days, Some(b)),
+            None => {
+                let calendar = calendars
+                    .entry(product.timezone.as_deref())
+                    .or_insert_with_key(|zone| {
+                        calendar::zone(*zone).map(|tz| calendar::days(tz, start, end))
+                    });
+                match calendar {
+                    Ok(calendar) => (
+                        calendar
+                            .iter()
+                            .map(|day| (day.clone(), Err(not_evaluated())))
+                            .collect(),
+                        None,
+                    ),
+                    Err(reason) => {
+                        return Ok(Err(EvalError::Product {
+                            product: product.id.clone(),
+                            reason: reason.clone(),
+                        }));
+                    }
+                }
+            }
+        };
+        // Days filled again after an earlier evaluation are read one by one (another reader
+        // may have cached them meanwhile); with no earlier days, one range read.
+        let mut held = HashMap::new();
+        if cached && before.is_some() {
+            for (day, _) in days.iter().filter(|(_, slot)| is_not_evaluated(slot)) {
+                held.extend(self.store.cached_days(&key, &day.date, &day.date)?);
+            }
+        } else if let (true, Some(first), Some(last)) = (cached, days.first(), days.last()) {
+            held = self.store.cached_days(&key, &first.0.date, &last.0.date)?;
+        }
+        let mut missing = Vec::new();
+        for (day, slot) in days.iter_mut().filter(|(_, slot)| is_not_evaluated(slot)) {
+            let hit = match held.remove(&day.date) {
+                Some(c) if day.end <= run_at && c.sequence >= stamps.newest(day)? => {
+                    Some(Ok(c.records))
+                }
+                _ if cached && day.end <= run_at => self
+                    .failures
+                    .get(&failures::key(&key, &day.date), stamps.newest(day)?)
+                    .map(Err),
+                _ => None,
+            };
+            match hit {
+                Some(answer) => *slot = answer,
+                None => missing.push(day.clone()),
+            }
+        }
+        Ok(Ok((days, before, missing)))
+    }
+
+    /// Fills a product's missing days with what the plugin computed (a day it did not answer
+    /// is its failure), and keeps finished days in the day cache, their failures in the memo
+    /// and their warnings for health, at fact sequence `sequence`.
+    fn fill(
+        &self,
+        plugin: &LoadedPlugin,
+        need: &Needed,
+        product_days: &mut ProductDays,
+        computed: &Result<Computed, EvalError>,
+        (run_at, sequence): (i64, u64),
+    ) -> Result<(), EvalError> {
+        let cached = self.candidate.is_none();
+        let parameters_digest = short_digest(&need.product.parameters);
+        let key = ResultKey {
+            plugin_digest: plugin.digest(),
+            rule_version: &product_days.rule_version,
+            parameters_digest: &parameters_digest,
+            product: &need.product.id,
+        };
+        let mut to_cache = Vec::new();
+        for (day, slot) in product_days.days.iter_mut() {
+            if !is_not_evaluated(slot) {
+                continue;
+            }
+            *slot = match computed {
+                Err(e) => Err(e.clone()),
+                Ok(results) => results
+                    .get(&(need.product.id.clone(), day.date.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        Err(malformed(
+                            plugin,
+                            format!(
+                                "returned no result for product {} on {}",
+                                need.product.id, day.date
+                            ),
+                        ))
+                    }),
+            };
+            if !cached {
+                continue;
+            }
+            if let Ok(records) = &*slot {
+                for r in records {
+                    self.store.note_warnings(&r.product, &r.date, &r.warnings)?;
+                }
+            }
+            if let (Err(error), true) = (&*slot, day.end <= run_at) {
+                self.failures
+                    .put(failures::key(&key, &day.date), sequence, error);
+            }
+            if let (Ok(records), true) = (&*slot, day.end <= run_at) {
+                to_cache.push((
+                    day.date.clone(),
+                    CachedDay {
+                        sequence,
+                        records: records.clone(),
+                    },
+                ));
+            }
+        }
+        self.store.cache_days(&key, &to_cache)?;
+        Ok(())
     }
 
     /// Fills in contributors and explanation of the days `detail` asks for, from the detail
@@ -799,7 +843,7 @@ impl Evaluator {
         rule_data: &str,
         needed: &[Needed],
         run_at: i64,
-    ) -> Result<HashMap<(String, String), Result<Vec<DayRecord>, EvalError>>, EvalError> {
+    ) -> Result<Computed, EvalError> {
         let (outcomes, refused) = self.run(
             plugin,
             rule_data,
@@ -924,6 +968,16 @@ impl Evaluator {
 
 /// A product's days in calendar order, each with its records or why it has none.
 type ProductDayList = Vec<(Day, Result<Vec<DayRecord>, EvalError>)>;
+
+/// A product's days as far as they were served, what an earlier evaluation had on those
+/// filled again, and the days still to compute.
+type Served = (ProductDayList, Option<EarlierDays>, Vec<Day>);
+
+/// What one plugin's calls computed, by (product, date).
+type Computed = HashMap<(String, String), Result<Vec<DayRecord>, EvalError>>;
+
+/// One calendar of the period per time zone (None: UTC), or why the zone is unknown.
+type Calendars<'p> = HashMap<Option<&'p str>, Result<Vec<Day>, String>>;
 
 /// What an [`Earlier`] evaluation had on the days of a product filled again (an ingest touched
 /// them since, or they had failed).

@@ -263,11 +263,48 @@ pub fn allocate_records(
 ) -> Result<Chargeback, EvalError> {
     let group_by = grouped_by(config).to_string();
     let contributions = contributions(records, &group_by, distinct);
+    let held = holdings(
+        id,
+        config,
+        &contributions,
+        &parts(distinct, usage),
+        distinct,
+    )?;
+    let quantity = parse(usage.quantity);
+    let thousandths = (quantity * Exact::int(1000)).round_half_up_scaled(0);
+    let price = entitlement
+        .and_then(|e| e.cost_per_unit.as_ref())
+        .map(exact_value)
+        .transpose()
+        .map_err(|e| EvalError::Product {
+            product: id.to_string(),
+            reason: format!("entitlement.cost_per_unit: {e}"),
+        })?;
+    let currency = entitlement.and_then(|e| e.currency.clone());
+    let places = minor_units(currency.as_deref().unwrap_or("USD"));
+    let cost_units = price.map(|p| (quantity * p).round_half_up_scaled(places));
+    let (groups, lines) = lines(held, thousandths, cost_units, places, config.approach);
+    Ok(Chargeback {
+        product: id.to_string(),
+        approach: config.approach.name(),
+        group_by,
+        quantity: usage.quantity.to_string(),
+        cost_per_unit: price.map(|p| p.to_string()),
+        currency,
+        cost: cost_units.map(|c| scaled(c, places)),
+        groups,
+        lines,
+    })
+}
 
-    // Each partition's total and the day its weights are read on. A distinct union is one
-    // partition over the whole period.
-    let parts: Vec<(Option<&str>, Exact, Option<&str>)> = if distinct || usage.partitions.is_empty()
-    {
+/// A part of the period quantity allocated on its own: a partition (or the whole, unpartitioned
+/// or a distinct union), its total, and the day its weights are read on.
+type Part<'u> = (Option<&'u str>, Exact, Option<&'u str>);
+
+/// Each partition's total and the day its weights are read on. A distinct union is one
+/// partition over the whole period.
+fn parts<'u>(distinct: bool, usage: &Totals<'u>) -> Vec<Part<'u>> {
+    if distinct || usage.partitions.is_empty() {
         vec![(None, parse(usage.quantity), usage.peak_date)]
     } else {
         usage
@@ -281,10 +318,23 @@ pub fn allocate_records(
                 )
             })
             .collect()
-    };
+    }
+}
 
-    // group → consumer (None: a share no consumer explains) → holding.
-    let mut held: BTreeMap<String, BTreeMap<Option<Consumer>, Holding>> = BTreeMap::new();
+/// group → consumer (None: a share no consumer explains) → holding.
+type Holdings = BTreeMap<String, BTreeMap<Option<Consumer>, Holding>>;
+
+/// What each group and consumer holds of each part: groups by the approach's weights, and
+/// within a group, consumers by what each consumed on the day looked at (one each for
+/// identities).
+fn holdings(
+    id: &str,
+    config: &ChargebackConfig,
+    contributions: &[Contribution],
+    parts: &[Part],
+    distinct: bool,
+) -> Result<Holdings, EvalError> {
+    let mut held = Holdings::new();
     held.entry(UNALLOCATED.into()).or_default();
     // A configured group is always listed, 0 included, whatever the metric (SPEC §4.10.10).
     if config.approach == Approach::FixedPercentage {
@@ -292,7 +342,7 @@ pub fn allocate_records(
             held.entry(group.clone()).or_default();
         }
     }
-    for (partition, total, peak_date) in &parts {
+    for (partition, total, peak_date) in parts {
         if total.is_zero() {
             continue;
         }
@@ -347,22 +397,19 @@ pub fn allocate_records(
             }
         }
     }
+    Ok(held)
+}
 
-    let quantity = parse(usage.quantity);
-    let thousandths = (quantity * Exact::int(1000)).round_half_up_scaled(0);
-    let price = entitlement
-        .and_then(|e| e.cost_per_unit.as_ref())
-        .map(exact_value)
-        .transpose()
-        .map_err(|e| EvalError::Product {
-            product: id.to_string(),
-            reason: format!("entitlement.cost_per_unit: {e}"),
-        })?;
-    let currency = entitlement.and_then(|e| e.currency.clone());
-    let places = minor_units(currency.as_deref().unwrap_or("USD"));
-    let cost_units = price.map(|p| (quantity * p).round_half_up_scaled(places));
-
-    // Groups in byte order, `unallocated` last.
+/// The group and consumer lines: thousandths of the quantity (and minor units of the cost)
+/// split by largest remainder, first among groups, then within each, so lines add up exactly.
+/// Groups in byte order, `unallocated` last.
+fn lines(
+    mut held: Holdings,
+    thousandths: i128,
+    cost_units: Option<i128>,
+    places: u32,
+    approach: Approach,
+) -> (Vec<GroupLine>, Vec<ConsumerLine>) {
     let unallocated = held.remove(UNALLOCATED).unwrap_or_default();
     let mut held: Vec<(String, BTreeMap<Option<Consumer>, Holding>)> = held.into_iter().collect();
     held.push((UNALLOCATED.into(), unallocated));
@@ -410,21 +457,11 @@ pub fn allocate_records(
                 host_consumption: show(&h.host),
                 recharged_consumption: scaled(q[j], 3),
                 recharged_cost: c.as_ref().map(|c| scaled(c[j], places)),
-                approach: config.approach.name(),
+                approach: approach.name(),
             });
         }
     }
-    Ok(Chargeback {
-        product: id.to_string(),
-        approach: config.approach.name(),
-        group_by,
-        quantity: usage.quantity.to_string(),
-        cost_per_unit: price.map(|p| p.to_string()),
-        currency,
-        cost: cost_units.map(|c| scaled(c, places)),
-        groups,
-        lines,
-    })
+    (groups, lines)
 }
 
 fn usage_rule(days: &ProductDays, usage: &Usage) -> PeriodRule {

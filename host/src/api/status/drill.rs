@@ -77,7 +77,7 @@ impl<'d> View<'d> {
                 )
             })
             .collect();
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|(weight, _)| std::cmp::Reverse(*weight));
         rows.into_iter().map(|(_, r)| r).collect()
     }
 
@@ -164,13 +164,13 @@ impl<'d> View<'d> {
                 }
                 out.push_str("</ul>\n");
                 let consumers = self.consumers();
-                let _ = write!(
+                let _ = writeln!(
                     out,
                     "<table id=\"consumers\"><caption>Top consumers at the peak ({} of {}; \
                      <a href=\"/status/products/{id}?{query}&amp;table=consumers&amp;format=csv\">\
                      CSV</a>)</caption><thead><tr><th scope=\"col\">Consumer</th>\
                      <th scope=\"col\">Unit</th><th scope=\"col\">Weight</th>\
-                     <th scope=\"col\">Group ({})</th></tr></thead><tbody>\n",
+                     <th scope=\"col\">Group ({})</th></tr></thead><tbody>",
                     consumers.len().min(TOP),
                     consumers.len(),
                     escape(self.group_by()),

@@ -162,7 +162,7 @@ fn items(report: &Report) -> Vec<Item<'_>> {
             ),
         });
     }
-    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    out.sort_by_key(Item::sort_key);
     out
 }
 
@@ -255,12 +255,12 @@ fn compliance(out: &mut String, items: &[Item], query: &str) {
             Some(e) => format!("<span class=\"error\">{}</span>", escape(e)),
             None => number(item.used.as_ref()),
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<tr class=\"{class}\" data-state=\"{class}\" data-{kind}=\"{id}\"><td class=\"badge\">\
              {word}</td><th scope=\"row\"><a href=\"#{anchor}\">{name}</a> <small>({kind})</small>\
              </th><td>{metric}</td><td class=\"n\">{used}</td><td class=\"n\">{licensed}</td>\
-             <td class=\"n\">{delta}</td><td>{peak}</td></tr>\n",
+             <td class=\"n\">{delta}</td><td>{peak}</td></tr>",
             kind = item.kind,
             id = escape(item.id),
             anchor = escape(&item.anchor),
@@ -277,9 +277,9 @@ fn usage(out: &mut String, report: &Report, items: &[Item], query: &str) {
     out.push_str("<section id=\"usage\"><h2>Usage over time</h2>\n");
     let query = query.replace('&', "&amp;");
     for item in items {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<section class=\"item\" id=\"{}\"><h3>{} <small>({}, {})</small></h3>\n",
+            "<section class=\"item\" id=\"{}\"><h3>{} <small>({}, {})</small></h3>",
             escape(&item.anchor),
             escape(item.name),
             item.kind,
@@ -313,10 +313,10 @@ fn usage(out: &mut String, report: &Report, items: &[Item], query: &str) {
                     Some(d) => format!("; the dot marks the high-water mark on {}", escape(d)),
                     None => String::new(),
                 };
-                let _ = write!(
+                let _ = writeln!(
                     out,
                     "<figure class=\"chart\" data-entitlement=\"{}\" data-peak=\"{}\">{svg}\
-                     <figcaption>Daily values{entitlement_note}{peak_note}.</figcaption></figure>\n",
+                     <figcaption>Daily values{entitlement_note}{peak_note}.</figcaption></figure>",
                     number(item.licensed.as_ref()),
                     escape(item.peak_date.unwrap_or("")),
                 );

@@ -3,24 +3,23 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::PluginFailure;
+use crate::RuleError;
 use crate::types::ProductRef;
 
 /// Parses a rule-data document; an error names the path, e.g. `/table/0/max_sockets`.
-pub fn rule_data<T: DeserializeOwned>(plugin: &str, text: &str) -> Result<T, PluginFailure> {
-    parse(text)
-        .map_err(|m| PluginFailure::new("rule_data_invalid", format!("{plugin} rule data: {m}")))
+pub fn rule_data<T: DeserializeOwned>(plugin: &str, text: &str) -> Result<T, RuleError> {
+    parse(text).map_err(|m| RuleError::new("rule_data_invalid", format!("{plugin} rule data: {m}")))
 }
 
 /// Parses a product's parameters (an empty text reads as `{}`).
-pub fn parameters<T: DeserializeOwned>(product: &ProductRef) -> Result<T, PluginFailure> {
+pub fn parameters<T: DeserializeOwned>(product: &ProductRef) -> Result<T, RuleError> {
     let text = if product.parameters.trim().is_empty() {
         "{}"
     } else {
         &product.parameters
     };
     parse(text).map_err(|m| {
-        PluginFailure::new(
+        RuleError::new(
             "product_parameter_invalid",
             format!("parameters of product {}: {m}", product.id),
         )
@@ -29,12 +28,8 @@ pub fn parameters<T: DeserializeOwned>(product: &ProductRef) -> Result<T, Plugin
 }
 
 /// An error for a value that parsed but breaks a rule, at `pointer`.
-pub fn invalid_rule_data(
-    plugin: &str,
-    pointer: &str,
-    reason: impl std::fmt::Display,
-) -> PluginFailure {
-    PluginFailure::new(
+pub fn invalid_rule_data(plugin: &str, pointer: &str, reason: impl std::fmt::Display) -> RuleError {
+    RuleError::new(
         "rule_data_invalid",
         format!("{plugin} rule data: {pointer}: {reason}"),
     )

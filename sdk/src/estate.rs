@@ -9,11 +9,11 @@
 //! Cost: one pass over the kind's timeline to build, one small struct per state.
 
 use crate::facts::{Facts, FastMap, Kind, OPEN, State, standard};
-use crate::{PluginFailure, fail};
+use crate::{RuleError, fail};
 
 /// One state of an entity: `value` holds over `[from, to)`.
 #[derive(Debug, Clone)]
-pub struct Held<T> {
+pub struct Interval<T> {
     pub from: i64,
     pub to: i64,
     pub value: T,
@@ -22,7 +22,7 @@ pub struct Held<T> {
 /// Every state of every entity of one kind, by key, each key's states in time order.
 #[derive(Debug)]
 pub struct History<'a, T> {
-    by_key: FastMap<&'a str, Vec<Held<T>>>,
+    by_key: FastMap<&'a str, Vec<Interval<T>>>,
 }
 
 impl<'a, T> Default for History<'a, T> {
@@ -49,11 +49,15 @@ impl<'a, T> History<'a, T> {
         let columns = columns(kind);
         for state in kind.states() {
             let value = view(&columns, &state);
-            history.by_key.entry(state.key()).or_default().push(Held {
-                from: state.from(),
-                to: state.to(),
-                value,
-            });
+            history
+                .by_key
+                .entry(state.key())
+                .or_default()
+                .push(Interval {
+                    from: state.from(),
+                    to: state.to(),
+                    value,
+                });
         }
         for states in history.by_key.values_mut() {
             states.sort_by_key(|h| h.from);
@@ -62,19 +66,19 @@ impl<'a, T> History<'a, T> {
     }
 
     /// Every state of `key`, in time order (empty for an unknown key).
-    pub fn states(&self, key: &str) -> &[Held<T>] {
+    pub fn states(&self, key: &str) -> &[Interval<T>] {
         self.by_key.get(key).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The state of `key` holding at `t`.
-    pub fn at(&self, key: &str, t: i64) -> Option<&Held<T>> {
+    pub fn at(&self, key: &str, t: i64) -> Option<&Interval<T>> {
         let states = self.states(key);
         let i = states.partition_point(|h| h.from <= t);
         states[..i].last().filter(|h| t < h.to)
     }
 
     /// The states of `key` that meet `[from, to)`, in time order.
-    pub fn during(&self, key: &str, from: i64, to: i64) -> impl Iterator<Item = &Held<T>> {
+    pub fn during(&self, key: &str, from: i64, to: i64) -> impl Iterator<Item = &Interval<T>> {
         self.states(key)
             .iter()
             .filter(move |h| h.from < to && h.to > from)
@@ -95,7 +99,7 @@ impl<'a, T> History<'a, T> {
     }
 
     /// Every key and its states (in no particular order).
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &[Held<T>])> {
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &[Interval<T>])> {
         self.by_key.iter().map(|(k, v)| (*k, v.as_slice()))
     }
 }
@@ -474,12 +478,12 @@ mod tests {
         h.by_key.insert(
             "vm-1",
             vec![
-                Held {
+                Interval {
                     from: 0,
                     to: 10,
                     value: 1,
                 },
-                Held {
+                Interval {
                     from: 10,
                     to: 20,
                     value: 2,
@@ -515,8 +519,8 @@ mod tests {
 /// What an installation's `on` names at an instant (SPEC §2.7).
 #[derive(Debug, Clone, Copy)]
 pub enum On<'e, 'a> {
-    Vm(&'e Held<Vm<'a>>),
-    Server(&'e Held<Server<'a>>),
+    Vm(&'e Interval<Vm<'a>>),
+    Server(&'e Interval<Server<'a>>),
 }
 
 /// Resolves installation `key`'s `on` over `[from, to)`, split where the vm or server of that
@@ -530,7 +534,7 @@ pub fn resolve_on<'e, 'a>(
     install: &Installation<'a>,
     from: i64,
     to: i64,
-) -> Vec<(i64, i64, Result<On<'e, 'a>, PluginFailure>)> {
+) -> Vec<(i64, i64, Result<On<'e, 'a>, RuleError>)> {
     const SECTION: &str = "SPEC §2.7";
     let on = install.on;
     let mut cuts = vec![from, to];
@@ -590,7 +594,7 @@ pub fn pool_at<'e, 'a>(
     pool: &'a str,
     server: &str,
     at: i64,
-) -> Result<&'e Pool<'a>, PluginFailure> {
+) -> Result<&'e Pool<'a>, RuleError> {
     const SECTION: &str = "SPEC §4.1";
     match pools.at(pool, at) {
         None => Err(fail::reference(

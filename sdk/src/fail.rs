@@ -2,7 +2,7 @@
 //! `(kind, key)`, attribute, instant and rule section.
 
 use crate::exact::Decimal;
-use crate::{Exact, PluginFailure};
+use crate::{Exact, RuleError};
 
 /// Which error is reported when several apply to one product (SPEC §4.10.12): lower first —
 /// `unknown_reference`, `inconsistent_facts`, `missing_attribute`, `invalid_value`, then any
@@ -18,8 +18,8 @@ pub fn precedence(code: &str) -> u8 {
 }
 
 /// `missing_attribute`: a rule needs `attribute` of fact (`kind`, `key`) at `at`; never a zero.
-pub fn missing(kind: &str, key: &str, attribute: &str, at: i64, section: &str) -> PluginFailure {
-    PluginFailure::new(
+pub fn missing(kind: &str, key: &str, attribute: &str, at: i64, section: &str) -> RuleError {
+    RuleError::new(
         "missing_attribute",
         format!("missing attribute {attribute:?} on fact ({kind}, {key:?})"),
     )
@@ -37,8 +37,8 @@ pub fn invalid(
     at: i64,
     section: &str,
     message: String,
-) -> PluginFailure {
-    PluginFailure::new("invalid_value", message)
+) -> RuleError {
+    RuleError::new("invalid_value", message)
         .fact(kind, key)
         .attribute(attribute)
         .at(at)
@@ -55,8 +55,8 @@ pub fn reference(
     at: i64,
     section: &str,
     message: String,
-) -> PluginFailure {
-    PluginFailure::new(code, message)
+) -> RuleError {
+    RuleError::new(code, message)
         .fact(kind, key)
         .attribute(attribute)
         .at(at)
@@ -71,7 +71,7 @@ pub fn decimal(
     key: &str,
     attribute: &str,
     at: i64,
-) -> Result<Option<Exact>, PluginFailure> {
+) -> Result<Option<Exact>, RuleError> {
     match value {
         None => Ok(None),
         Some(Ok(v)) => Ok(Some(v)),
@@ -94,7 +94,7 @@ pub fn required_decimal(
     attribute: &str,
     at: i64,
     section: &str,
-) -> Result<Exact, PluginFailure> {
+) -> Result<Exact, RuleError> {
     decimal(value, kind, key, attribute, at)?
         .ok_or_else(|| missing(kind, key, attribute, at, section))
 }
@@ -107,7 +107,7 @@ pub fn required_int(
     attribute: &str,
     at: i64,
     section: &str,
-) -> Result<Exact, PluginFailure> {
+) -> Result<Exact, RuleError> {
     value
         .map(|v| Exact::int(v as i128))
         .ok_or_else(|| missing(kind, key, attribute, at, section))

@@ -31,7 +31,7 @@ pub mod testing;
 mod plugin;
 
 pub use exact::Exact;
-pub use plugin::{Metric, PluginFailure};
+pub use plugin::{Metric, RuleError};
 pub use serde_json;
 
 /// Version of this SDK, stamped into every plugin's `describe`.

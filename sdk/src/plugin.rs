@@ -10,8 +10,7 @@ pub trait Metric {
 
     /// Validates the rule data and every product's parameters, and says which facts to send.
     /// Called before every evaluation and when an operator loads rule data, so keep it cheap.
-    fn prepare(rule_data: &str, products: &[ProductRef])
-    -> Result<Vec<FactRequest>, PluginFailure>;
+    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError>;
 
     /// Counts. `facts` reads the timelines of the requests `prepare` returned. Contributors and
     /// explanation lines are wanted only when [`Facts::is_explaining`] is true (a distinct-union
@@ -20,14 +19,14 @@ pub trait Metric {
     fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome;
 }
 
-/// A plugin error under construction: `PluginFailure::new("invalid-value", "…").product("mq")`.
+/// A plugin error under construction: `RuleError::new("invalid-value", "…").product("mq")`.
 #[derive(Debug, Clone)]
-pub struct PluginFailure(pub PluginError);
+pub struct RuleError(pub PluginError);
 
-impl PluginFailure {
+impl RuleError {
     /// An error with a SPEC §5.3 code (`missing_attribute`, `invalid_value`, `rule_data_invalid` …).
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        PluginFailure(PluginError {
+        RuleError(PluginError {
             code: code.to_string(),
             message: message.into(),
             product: None,
@@ -78,8 +77,8 @@ impl PluginFailure {
     }
 }
 
-impl From<PluginFailure> for PluginError {
-    fn from(f: PluginFailure) -> Self {
+impl From<RuleError> for PluginError {
+    fn from(f: RuleError) -> Self {
         f.0
     }
 }

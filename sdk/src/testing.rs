@@ -208,7 +208,7 @@ impl TestInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::PluginFailure;
+    use crate::RuleError;
     use crate::facts::Facts;
     use crate::types::{DayResult, PluginInfo, Selection};
 
@@ -224,9 +224,9 @@ mod tests {
         fn prepare(
             rule_data: &str,
             _products: &[ProductRef],
-        ) -> Result<Vec<FactRequest>, PluginFailure> {
+        ) -> Result<Vec<FactRequest>, RuleError> {
             if rule_data != "ok" {
-                return Err(PluginFailure::new("rule_data_invalid", "not ok"));
+                return Err(RuleError::new("rule_data_invalid", "not ok"));
             }
             let attrs = [
                 ("product", ValueType::Text),

@@ -5,7 +5,7 @@
 
 use licmetric_sdk::facts::{Facts, request};
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, PluginFailure};
+use licmetric_sdk::{Metric, RuleError};
 
 pub struct Swap;
 
@@ -32,10 +32,7 @@ impl Metric for Swap {
         }
     }
 
-    fn prepare(
-        _rule_data: &str,
-        _products: &[ProductRef],
-    ) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
         Ok(Self::describe().facts)
     }
 

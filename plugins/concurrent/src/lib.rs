@@ -10,7 +10,7 @@ use licmetric_sdk::facts::FastMap;
 use licmetric_sdk::facts::{self, Denial, Facts, Session};
 use licmetric_sdk::sweep::{self, Segment};
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, PluginFailure, export_metric};
+use licmetric_sdk::{Metric, RuleError, export_metric};
 
 use rules::{AGGREGATE, Parameters, RuleData};
 
@@ -40,10 +40,7 @@ impl Metric for Concurrent {
         }
     }
 
-    fn prepare(
-        rule_data: &str,
-        products: &[ProductRef],
-    ) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
         let rules = RuleData::parse(rule_data)?;
         for product in products {
             Parameters::parse(product)?;
@@ -92,8 +89,8 @@ impl Metric for Concurrent {
     }
 }
 
-fn missing(kind: &str, key: &str, attribute: &str) -> PluginFailure {
-    PluginFailure::new(
+fn missing(kind: &str, key: &str, attribute: &str) -> RuleError {
+    RuleError::new(
         "missing_attribute",
         format!("missing attribute {attribute:?} on fact ({kind}, {key:?})"),
     )
@@ -115,7 +112,7 @@ struct Holder<'a> {
 
 struct Counter<'a> {
     /// Holders per licence type.
-    holders: BTreeMap<&'a str, Result<Vec<Holder<'a>>, PluginFailure>>,
+    holders: BTreeMap<&'a str, Result<Vec<Holder<'a>>, RuleError>>,
     /// Counted denials per licence type: the instants they count on.
     denials: BTreeMap<&'a str, Vec<i64>>,
     /// Types the aggregate adds up; `None` = every type with sessions in the window.
@@ -150,7 +147,7 @@ impl<'a> Counter<'a> {
         &self,
         product: &ProductDays,
         explaining: bool,
-    ) -> Result<Vec<DayResult>, PluginFailure> {
+    ) -> Result<Vec<DayResult>, RuleError> {
         let params = Parameters::parse(&product.product)?;
         let license_type = params
             .license_type
@@ -286,7 +283,7 @@ fn holders_of<'a>(
     sessions: Vec<&'a Session<'a>>,
     run_at: i64,
     explaining: bool,
-) -> Result<Vec<Holder<'a>>, PluginFailure> {
+) -> Result<Vec<Holder<'a>>, RuleError> {
     let settings = rules.license_type(license_type);
     let linger = settings.linger_ms();
     let interval = |s: &Session<'_>| Segment {

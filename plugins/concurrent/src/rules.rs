@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use licmetric_sdk::PluginFailure;
+use licmetric_sdk::RuleError;
 use licmetric_sdk::serde_json;
 use licmetric_sdk::types::ProductRef;
 use serde::Deserialize;
@@ -63,8 +63,8 @@ impl LicenseType {
 }
 
 /// serde_json's message names the unknown field or the wrong type, with line and column.
-fn invalid(code: &str, what: &str, error: serde_json::Error) -> PluginFailure {
-    PluginFailure::new(code, format!("{what}: {error}")).section("SPEC §3.4.2")
+fn invalid(code: &str, what: &str, error: serde_json::Error) -> RuleError {
+    RuleError::new(code, format!("{what}: {error}")).section("SPEC §3.4.2")
 }
 
 static NO_SETTINGS: LicenseType = LicenseType {
@@ -74,13 +74,13 @@ static NO_SETTINGS: LicenseType = LicenseType {
 };
 
 impl RuleData {
-    pub fn parse(text: &str) -> Result<RuleData, PluginFailure> {
+    pub fn parse(text: &str) -> Result<RuleData, RuleError> {
         let rules: RuleData = serde_json::from_str(text)
             .map_err(|e| invalid("rule_data_invalid", "concurrent rule data", e))?;
         for (name, t) in &rules.license_types {
             for (i, attribute) in t.dup_group.iter().enumerate() {
                 if !matches!(attribute.as_str(), "user" | "host" | "display") {
-                    return Err(PluginFailure::new(
+                    return Err(RuleError::new(
                         "rule_data_invalid",
                         format!(
                             "/license_types/{name}/dup_group/{i}: {attribute:?} is not one of user, host, display"
@@ -119,7 +119,7 @@ pub struct Parameters {
 }
 
 impl Parameters {
-    pub fn parse(product: &ProductRef) -> Result<Parameters, PluginFailure> {
+    pub fn parse(product: &ProductRef) -> Result<Parameters, RuleError> {
         let text = if product.parameters.trim().is_empty() {
             "{}"
         } else {

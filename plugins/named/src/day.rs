@@ -1,7 +1,7 @@
 //! One product's days (SPEC §3.5.1 steps 1–5, §5.1): the peak of `|A(t)|`, the distinct union
 //! of `A(t)` over the day, the identities as contributors, and the explanation.
 
-use licmetric_sdk::PluginFailure;
+use licmetric_sdk::RuleError;
 use licmetric_sdk::sweep::{self, Peak, Segment};
 use licmetric_sdk::types::{Contributor, Day, DayResult, PluginError, ProductDays};
 
@@ -32,7 +32,7 @@ pub fn product_days(
     let mut errors = Vec::new();
     for (day, peak) in product.days.iter().zip(peaks) {
         if let Some((fault, at)) = population.fault_in(day.start, day.end) {
-            let failure = PluginFailure::new(
+            let failure = RuleError::new(
                 "missing_attribute",
                 format!(
                     "named@{}: product {id}: missing attribute {:?} on fact ({}, {:?}) at {} ({SECTION})",

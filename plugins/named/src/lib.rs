@@ -18,7 +18,7 @@ mod tests;
 
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, PluginFailure, export_metric};
+use licmetric_sdk::{Metric, RuleError, export_metric};
 
 use identity::Population;
 use inputs::{Assignment, Installed, Use};
@@ -66,10 +66,7 @@ impl Metric for Named {
         }
     }
 
-    fn prepare(
-        rule_data: &str,
-        products: &[ProductRef],
-    ) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
         RuleData::parse(rule_data)?;
         for product in products {
             Settings::of(product)?;

@@ -1,7 +1,7 @@
 //! Rule data and product parameters of the named metric (SPEC §3.5.1), validated strictly: an
 //! unknown key, a wrong type or an unknown choice names its JSON pointer (SPEC §5.3).
 
-use licmetric_sdk::PluginFailure;
+use licmetric_sdk::RuleError;
 use licmetric_sdk::config;
 use licmetric_sdk::types::ProductRef;
 use serde::Deserialize;
@@ -34,7 +34,7 @@ pub struct RuleData {
 }
 
 impl RuleData {
-    pub fn parse(text: &str) -> Result<RuleData, PluginFailure> {
+    pub fn parse(text: &str) -> Result<RuleData, RuleError> {
         config::rule_data(PLUGIN, text).map_err(|e| e.section("SPEC §3.5.1"))
     }
 }
@@ -91,7 +91,7 @@ pub struct Parameters {
 }
 
 impl Parameters {
-    pub fn parse(product: &ProductRef) -> Result<Parameters, PluginFailure> {
+    pub fn parse(product: &ProductRef) -> Result<Parameters, RuleError> {
         config::parameters(product).map_err(|e| e.section("SPEC §3.5.1"))
     }
 }
@@ -106,7 +106,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn of(product: &ProductRef) -> Result<Settings, PluginFailure> {
+    pub fn of(product: &ProductRef) -> Result<Settings, RuleError> {
         let p = Parameters::parse(product)?;
         Ok(Settings {
             license_type: p.license_type.unwrap_or_else(|| product.id.clone()),

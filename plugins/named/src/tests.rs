@@ -24,13 +24,13 @@ enum V {
 }
 
 /// The facts of one test, encoded as the host encodes them.
-struct Estate {
+struct Fixture {
     strings: Interner,
     requests: Vec<FactRequest>,
     timelines: Vec<Timeline>,
 }
 
-impl Estate {
+impl Fixture {
     fn new() -> Self {
         let requests = Named::prepare(r#"{"version":"t"}"#, &[]).expect("requests");
         let timelines = requests
@@ -43,7 +43,7 @@ impl Estate {
                 columns: vec![Vec::new(); r.attributes.len()],
             })
             .collect();
-        Estate {
+        Fixture {
             strings: Interner::default(),
             requests,
             timelines,
@@ -177,7 +177,7 @@ fn describes_two_metrics_and_three_fact_kinds() {
 /// NU-A [FLX-NAMED]: allocation restricts counting.
 #[test]
 fn nu_a_assignments_count_and_mary_is_unassigned() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.assignment("a-sam", "Sam", EARLY, OPEN, true);
     e.assignment("a-jan", "Jan", EARLY, OPEN, true);
     e.installation("i-sam", "pc-sam", Some("Sam"));
@@ -209,7 +209,7 @@ fn nu_a_assignments_count_and_mary_is_unassigned() {
 /// NU-B [FLX-USER]: owners, ownerless devices and session users.
 #[test]
 fn nu_b_installation_user_basis_counts_owner_device_and_session_user() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.installation("i-1", "PC1", Some("Ann"));
     e.installation("i-2", "PC2", Some("Ann"));
     e.installation("i-3", "PC3", None);
@@ -238,7 +238,7 @@ fn nu_b_installation_user_basis_counts_owner_device_and_session_user() {
 
 #[test]
 fn deactivation_releases_and_distinct_counts_both_users() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.assignment("a-sam", "Sam", EARLY, D0 + 10 * H, true);
     e.state(
         "assignment",
@@ -268,7 +268,7 @@ fn deactivation_releases_and_distinct_counts_both_users() {
 
 #[test]
 fn compliance_quantity_switches_quantity_metric_and_weights() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.assignment("a-sam", "Sam", EARLY, D0 + 10 * H, true);
     e.assignment("a-jan", "Jan", D0 + 12 * H, OPEN, true);
     let outcome = e.evaluate(r#"{"compliance_quantity":"named_distinct"}"#, 1);
@@ -285,7 +285,7 @@ fn compliance_quantity_switches_quantity_metric_and_weights() {
 
 #[test]
 fn reactivating_a_user_is_not_a_new_distinct_user() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.assignment("a-sam", "Sam", EARLY, D0 + 8 * H, true);
     e.assignment("a-sam", "Sam", D0 + 8 * H, D0 + 12 * H, false);
     e.assignment("a-sam", "Sam", D0 + 12 * H, OPEN, true);
@@ -298,7 +298,7 @@ fn reactivating_a_user_is_not_a_new_distinct_user() {
 
 #[test]
 fn several_assignments_of_one_user_are_one_identity() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.assignment("a-1", "Sam", EARLY, OPEN, true);
     e.assignment("a-2", "Sam", D0 + 3 * H, D0 + 5 * H, true);
     // Another licence type does not count.
@@ -323,7 +323,7 @@ fn several_assignments_of_one_user_are_one_identity() {
 /// It ends at the instant Jan's starts, so they never overlap (SPEC §1.3).
 #[test]
 fn retired_assignment_is_inactive_and_same_instant_end_start_does_not_overlap() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.assignment("a-sam", "Sam", EARLY, D0 + 6 * H, true);
     e.assignment("a-jan", "Jan", D0 + 6 * H, OPEN, true);
     let outcome = e.evaluate("{}", 2);
@@ -338,7 +338,7 @@ fn retired_assignment_is_inactive_and_same_instant_end_start_does_not_overlap() 
 
 #[test]
 fn sessions_ending_and_starting_at_one_instant_do_not_overlap() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.installation("i-1", "PC1", Some("Ann"));
     e.session("s-1", "Bob", "PC1", D0 + 8 * H, D0 + 10 * H);
     e.session("s-2", "Carl", "PC1", D0 + 10 * H, D0 + 12 * H);
@@ -359,7 +359,7 @@ fn sessions_ending_and_starting_at_one_instant_do_not_overlap() {
 
 #[test]
 fn devices_count_like_people_and_are_listed_apart() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.assignment("a-sam", "Sam", EARLY, OPEN, true);
     e.state(
         "assignment",
@@ -387,7 +387,7 @@ fn devices_count_like_people_and_are_listed_apart() {
 
 #[test]
 fn a_day_without_identities_is_zero_with_a_line_saying_so() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.installation("i-1", "PC1", None);
     let outcome = e.evaluate("{}", 1);
     let day = only_day(&outcome);
@@ -401,7 +401,7 @@ fn a_day_without_identities_is_zero_with_a_line_saying_so() {
 
 #[test]
 fn organisation_attributes_come_from_the_latest_active_state_of_the_day() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     let base = [
         ("license_type", V::S(PRODUCT)),
         ("user", V::S("Sam")),
@@ -435,7 +435,7 @@ fn organisation_attributes_come_from_the_latest_active_state_of_the_day() {
 
 #[test]
 fn missing_required_attribute_fails_only_the_days_it_touches() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.assignment("a-sam", "Sam", EARLY, OPEN, true);
     e.state(
         "assignment",
@@ -466,16 +466,16 @@ fn missing_required_attribute_fails_only_the_days_it_touches() {
 
 #[test]
 fn bad_parameters_and_rule_data_name_the_path() {
-    let outcome = Estate::new().evaluate(r#"{"basis":"seats"}"#, 1);
+    let outcome = Fixture::new().evaluate(r#"{"basis":"seats"}"#, 1);
     assert!(outcome.days.is_empty());
     let err = &outcome.errors[0];
     assert_eq!(err.code, "product_parameter_invalid");
     assert_eq!(err.product.as_deref(), Some(PRODUCT));
     assert!(err.message.contains("/basis"), "{}", err.message);
 
-    let outcome = Estate::new().evaluate(r#"{"compliance_quantity":"peak"}"#, 1);
+    let outcome = Fixture::new().evaluate(r#"{"compliance_quantity":"peak"}"#, 1);
     assert!(outcome.errors[0].message.contains("/compliance_quantity"));
-    let outcome = Estate::new().evaluate(r#"{"colour":1}"#, 1);
+    let outcome = Fixture::new().evaluate(r#"{"colour":1}"#, 1);
     assert!(outcome.errors[0].message.contains("colour"));
 
     let err = Named::prepare(r#"{"version":"x","extra":1}"#, &[]).unwrap_err();
@@ -491,7 +491,7 @@ fn long_lists_name_twenty_then_count_the_rest() {
         "u00", "u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09", "u10", "u11", "u12",
         "u13", "u14", "u15", "u16", "u17", "u18", "u19", "u20", "u21", "u22",
     ];
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     for u in USERS {
         e.assignment(&format!("a-{u}"), u, EARLY, OPEN, true);
     }
@@ -509,7 +509,7 @@ fn long_lists_name_twenty_then_count_the_rest() {
 /// while the installation is there; an owner active for part of the day covers it.
 #[test]
 fn unassigned_means_owner_never_active_while_installed_that_day() {
-    let mut e = Estate::new();
+    let mut e = Fixture::new();
     e.assignment("a-sam", "Sam", EARLY, D0 - H, true);
     e.assignment("a-sam", "Sam", D0 - H, OPEN, false);
     e.assignment("a-jan", "Jan", D0 + 20 * H, OPEN, true);

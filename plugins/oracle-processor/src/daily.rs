@@ -10,13 +10,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use licmetric_sdk::estate::{Held, Installation, Organisation};
+use licmetric_sdk::estate::{Installation, Interval, Organisation};
 use licmetric_sdk::types::{Contributor, Day};
-use licmetric_sdk::{Exact, PluginFailure};
+use licmetric_sdk::{Exact, RuleError};
 
-use crate::placement::{self, Piece, Target};
+use crate::placement::{self, OraclePiece, OracleTarget};
 use crate::rules::Scope;
-use crate::snapshot::{
+use crate::units::{
     self, Basis, Context, UnitKey, UnitKind, UnitValue, count_of, rounding, sum_terms,
 };
 
@@ -31,7 +31,7 @@ pub struct Seg<'a> {
 }
 
 /// A span over which no unit of the product changes.
-pub struct Window {
+pub struct Span {
     pub from: i64,
     pub to: i64,
     pub basis: Basis,
@@ -42,20 +42,20 @@ pub struct Window {
 
 /// A product's units valued over a span of time.
 pub struct Counted<'a> {
-    pub windows: Vec<Window>,
+    pub spans: Vec<Span>,
     pub units: BTreeMap<UnitKey<'a>, Vec<Seg<'a>>>,
-    pub errors: Vec<(i64, i64, PluginFailure)>,
+    pub errors: Vec<(i64, i64, RuleError)>,
 }
 
 /// Values the units of a product with `installations` over `[start, end)`.
 pub fn count<'e, 'a>(
     ctx: &Context<'e, 'a>,
-    installations: &[(&'a str, &'e Held<Installation<'a>>)],
+    installations: &[(&'a str, &'e Interval<Installation<'a>>)],
     start: i64,
     end: i64,
 ) -> Counted<'a> {
     let mut errors = Vec::new();
-    let mut pieces: Vec<Piece<'e, 'a>> = Vec::new();
+    let mut pieces: Vec<OraclePiece<'e, 'a>> = Vec::new();
     placement::pieces(
         ctx.estate,
         installations,
@@ -71,7 +71,7 @@ pub fn count<'e, 'a>(
     if scope != Scope::Host {
         let mut watched: BTreeSet<&'a str> = BTreeSet::new();
         for p in &pieces {
-            if let Target::OnVm {
+            if let OracleTarget::OnVm {
                 state,
                 server_state,
                 ..
@@ -91,8 +91,8 @@ pub fn count<'e, 'a>(
 
     pieces.sort_by_key(|p| p.from);
     let mut next = 0;
-    let mut active: Vec<&Piece<'e, 'a>> = Vec::new();
-    let mut windows = Vec::new();
+    let mut active: Vec<&OraclePiece<'e, 'a>> = Vec::new();
+    let mut spans = Vec::new();
     let mut units: BTreeMap<UnitKey<'a>, Vec<Seg<'a>>> = BTreeMap::new();
     for w in cuts.windows(2) {
         let (a, b) = (w[0], w[1]);
@@ -108,19 +108,19 @@ pub fn count<'e, 'a>(
         }
         // Same order whatever the sweep did: the explanation and errors are deterministic.
         active.sort_by_key(|p| (p.installation, p.from));
-        match snapshot::snapshot(ctx, &active, a) {
+        match units::units_at(ctx, &active, a) {
             Err(e) => errors.push((a, b, e)),
-            Ok(snap) => {
+            Ok(found) => {
                 let total =
-                    snapshot::total(snap.basis, snap.units.iter().map(|(k, v)| (k, &v.value)));
-                windows.push(Window {
+                    units::total(found.basis, found.units.iter().map(|(k, v)| (k, &v.value)));
+                spans.push(Span {
                     from: a,
                     to: b,
-                    basis: snap.basis,
+                    basis: found.basis,
                     total,
-                    warnings: snap.warnings,
+                    warnings: found.warnings,
                 });
-                for (key, value) in snap.units {
+                for (key, value) in found.units {
                     let segs = units.entry(key).or_default();
                     match segs.last_mut() {
                         Some(last) if last.to == a && *last.value == value => last.to = b,
@@ -135,7 +135,7 @@ pub fn count<'e, 'a>(
         }
     }
     Counted {
-        windows,
+        spans,
         units,
         errors,
     }
@@ -165,10 +165,7 @@ pub struct ProcessorDay<'a> {
 
 /// The product's count on `day`: `Ok(None)` when nothing of it is installed that day; an error
 /// of any instant of the day fails the day (SPEC §5.3).
-pub fn day<'a>(
-    counted: &Counted<'a>,
-    day: &Day,
-) -> Result<Option<ProcessorDay<'a>>, PluginFailure> {
+pub fn day<'a>(counted: &Counted<'a>, day: &Day) -> Result<Option<ProcessorDay<'a>>, RuleError> {
     let (start, end) = (day.start, day.end);
     let meets = |from: i64, to: i64| from < end && start < to;
     if let Some((_, _, e)) = counted
@@ -180,17 +177,17 @@ pub fn day<'a>(
     {
         return Err(e.clone());
     }
-    let windows: Vec<&Window> = counted
-        .windows
+    let spans: Vec<&Span> = counted
+        .spans
         .iter()
         .filter(|w| meets(w.from, w.to))
         .collect();
-    let Some(first) = windows.first() else {
+    let Some(first) = spans.first() else {
         return Ok(None);
     };
     let basis = first.basis;
-    if let Some(other) = windows.iter().find(|w| w.basis != basis) {
-        return Err(PluginFailure::new(
+    if let Some(other) = spans.iter().find(|w| w.basis != basis) {
+        return Err(RuleError::new(
             "inconsistent_facts",
             format!(
                 "the product's installations count {} and {} on the same day (mixed editions)",
@@ -201,15 +198,15 @@ pub fn day<'a>(
         .at(other.from.max(start))
         .section("SPEC §3.3.1"));
     }
-    let peak_window = windows
+    let peak_window = spans
         .iter()
-        .fold(None::<&&Window>, |best, w| match best {
+        .fold(None::<&&Span>, |best, w| match best {
             Some(b) if b.total >= w.total => Some(b),
             _ => Some(w),
         })
-        .expect("a day with windows");
+        .expect("a day with spans");
     let peak_at = peak_window.from.max(start);
-    let mut warnings: Vec<String> = windows
+    let mut warnings: Vec<String> = spans
         .iter()
         .flat_map(|w| w.warnings.iter().cloned())
         .collect();

@@ -7,7 +7,7 @@
 //!   parameters, parsed strictly;
 //! - [`placement`]: installation → vm / server / pool at each instant, classified;
 //! - [`scope`]: the servers a soft-partitioned vm licenses;
-//! - [`snapshot`]: every unit's value at one instant, with explanation and contributor weights;
+//! - [`units`]: every unit's value at one instant, with explanation and contributor weights;
 //! - [`daily`]: unit peaks per day, core-factor groups, the day's processors or sockets;
 //! - [`nup`]: assignments, identities and minimums of NUP products.
 //!
@@ -19,7 +19,7 @@
 //! this evaluation's rule data. It must not name a product of the evaluation whose own measure is
 //! `nup`.
 
-// Every fallible step returns the SDK's `PluginFailure` (a WIT record), as the other plugins do.
+// Every fallible step returns the SDK's `RuleError` (a WIT record), as the other plugins do.
 #![allow(clippy::result_large_err)]
 
 pub mod daily;
@@ -27,20 +27,20 @@ pub mod nup;
 pub mod placement;
 pub mod rules;
 pub mod scope;
-pub mod snapshot;
+pub mod units;
 
 use std::collections::HashMap;
 
 use licmetric_sdk::estate::states_request;
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Exact, Metric, PluginFailure, export_metric};
+use licmetric_sdk::{Exact, Metric, RuleError, export_metric};
 
 use daily::{Counted, ProcessorDay};
-use placement::Estate;
+use placement::OracleEstate;
 use rules::{Measure, PLUGIN, Parameters, RuleData};
 use scope::ScopeIndex;
-use snapshot::{Basis, Context};
+use units::{Basis, Context};
 
 /// Code name of the processor (or socket) metric.
 pub const PROCESSOR_METRIC: &str = "ORACLE_PROCESSOR";
@@ -60,8 +60,8 @@ fn requests(with_assignments: bool) -> Vec<FactRequest> {
 
 /// Every product's parameters; a `processors_of` naming a `nup` product of the same evaluation
 /// is `product_parameter_invalid`.
-fn parameters(products: &[ProductRef]) -> Vec<Result<Parameters, PluginFailure>> {
-    let parsed: Vec<Result<Parameters, PluginFailure>> =
+fn parameters(products: &[ProductRef]) -> Vec<Result<Parameters, RuleError>> {
+    let parsed: Vec<Result<Parameters, RuleError>> =
         products.iter().map(Parameters::parse).collect();
     let nup: Vec<&str> = products
         .iter()
@@ -75,7 +75,7 @@ fn parameters(products: &[ProductRef]) -> Vec<Result<Parameters, PluginFailure>>
         .map(|(r, p)| {
             let p = p?;
             if p.measure == Measure::Nup && p.processors_of != r.id && nup.contains(&p.processors_of.as_str()) {
-                return Err(PluginFailure::new(
+                return Err(RuleError::new(
                     "product_parameter_invalid",
                     format!(
                         "parameters of product {}: /processors_of: product {} counts NUP, not processors",
@@ -116,10 +116,7 @@ impl Metric for OracleProcessor {
         }
     }
 
-    fn prepare(
-        rule_data: &str,
-        products: &[ProductRef],
-    ) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
         RuleData::parse(rule_data)?;
         let mut nup = false;
         for p in parameters(products) {
@@ -140,7 +137,7 @@ impl Metric for OracleProcessor {
                 return outcome;
             }
         };
-        let estate = Estate::read(facts);
+        let estate = OracleEstate::read(facts);
         let scopes = ScopeIndex::build(&estate.servers);
         let installations = estate.installations_by_product();
         let assignments = nup::Assignment::history(facts);
@@ -235,7 +232,7 @@ fn nup_days(
     product: &ProductDays,
     params: &Parameters,
     counted: &Counted<'_>,
-    assignments: &[(&str, &licmetric_sdk::estate::Held<nup::Assignment<'_>>)],
+    assignments: &[(&str, &licmetric_sdk::estate::Interval<nup::Assignment<'_>>)],
     outcome: &mut Outcome,
 ) {
     let id = product.product.id.as_str();

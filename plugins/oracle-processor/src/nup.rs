@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use licmetric_sdk::estate::{Held, History, Organisation, OrganisationColumns};
+use licmetric_sdk::estate::{History, Interval, Organisation, OrganisationColumns};
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::{Contributor, Day};
-use licmetric_sdk::{Exact, PluginFailure};
+use licmetric_sdk::{Exact, RuleError};
 
 use crate::daily::ProcessorDay;
 use crate::rules::RuleData;
-use crate::snapshot::{Basis, UnitKind, count_of, names, sum_terms};
+use crate::units::{Basis, UnitKind, count_of, names, sum_terms};
 use licmetric_sdk::fail;
 
 /// `assignment` (SPEC §2.13).
@@ -49,7 +49,7 @@ impl<'a> Assignment<'a> {
 pub fn of_type<'h, 'a>(
     history: &'h History<'a, Assignment<'a>>,
     license_type: &str,
-) -> Vec<(&'a str, &'h Held<Assignment<'a>>)> {
+) -> Vec<(&'a str, &'h Interval<Assignment<'a>>)> {
     let mut out: Vec<_> = history
         .iter()
         .flat_map(|(key, states)| states.iter().map(move |h| (key, h)))
@@ -71,9 +71,9 @@ pub struct Identity<'a> {
 
 /// Distinct `user` values among the assignments active at any instant of `day` (step 11).
 pub fn identities<'a>(
-    assignments: &[(&'a str, &Held<Assignment<'a>>)],
+    assignments: &[(&'a str, &Interval<Assignment<'a>>)],
     day: &Day,
-) -> Result<BTreeMap<&'a str, Identity<'a>>, PluginFailure> {
+) -> Result<BTreeMap<&'a str, Identity<'a>>, RuleError> {
     let mut out: BTreeMap<&'a str, Identity<'a>> = BTreeMap::new();
     for &(key, held) in assignments {
         if !(held.from < day.end && day.start < held.to) {

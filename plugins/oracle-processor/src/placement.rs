@@ -2,30 +2,30 @@
 //! pool states it refers to (SPEC §1.13, §2.7), cut into pieces over which none of them changes,
 //! each piece classified by the first matching case of SPEC §3.3.1 steps 1–6 that placement alone
 //! can decide (cloud, direct, on a vm of a known server, unknown host). Whether a vm is soft,
-//! hard or an LPAR is decided when it is valued (`snapshot`), where its attributes are checked.
+//! hard or an LPAR is decided when it is valued (`units`), where its attributes are checked.
 
 use std::collections::HashMap;
 
-use licmetric_sdk::PluginFailure;
+use licmetric_sdk::RuleError;
 use licmetric_sdk::estate::{
-    Held, History, Installation, On, Organisation, Pool, Server, Vm, clip, pool_at, resolve_on,
+    History, Installation, Interval, On, Organisation, Pool, Server, Vm, clip, pool_at, resolve_on,
 };
 use licmetric_sdk::facts::Facts;
 
 use crate::rules::edition_of;
 
 /// The estate kinds the plugin reads, every state of each.
-pub struct Estate<'a> {
+pub struct OracleEstate<'a> {
     pub servers: History<'a, Server<'a>>,
     pub pools: History<'a, Pool<'a>>,
     pub vms: History<'a, Vm<'a>>,
     pub installations: History<'a, Installation<'a>>,
 }
 
-impl<'a> Estate<'a> {
+impl<'a> OracleEstate<'a> {
     /// Reads the estate from an evaluation's facts.
     pub fn read(facts: &Facts<'a>) -> Self {
-        Estate {
+        OracleEstate {
             servers: Server::history(facts),
             pools: Pool::history(facts),
             vms: Vm::history(facts),
@@ -36,8 +36,8 @@ impl<'a> Estate<'a> {
     /// Every installation state by product, each product's states by key and time.
     pub fn installations_by_product(
         &self,
-    ) -> HashMap<&'a str, Vec<(&'a str, &Held<Installation<'a>>)>> {
-        let mut out: HashMap<&'a str, Vec<(&'a str, &Held<Installation<'a>>)>> = HashMap::new();
+    ) -> HashMap<&'a str, Vec<(&'a str, &Interval<Installation<'a>>)>> {
+        let mut out: HashMap<&'a str, Vec<(&'a str, &Interval<Installation<'a>>)>> = HashMap::new();
         for (key, states) in self.installations.iter() {
             for held in states {
                 out.entry(held.value.product).or_default().push((key, held));
@@ -52,7 +52,7 @@ impl<'a> Estate<'a> {
 
 /// How a piece is counted (SPEC §3.3.1, first match wins).
 #[derive(Debug, Clone, Copy)]
-pub enum Target<'e, 'a> {
+pub enum OracleTarget<'e, 'a> {
     /// Step 1: a vm with `cloud` or on a server with `cloud` (SPEC §4.5).
     CloudVm {
         vm: &'a str,
@@ -85,7 +85,7 @@ pub enum Target<'e, 'a> {
 
 /// One installation of the product over `[from, to)`, with everything it depends on constant.
 #[derive(Debug, Clone)]
-pub struct Piece<'e, 'a> {
+pub struct OraclePiece<'e, 'a> {
     pub from: i64,
     pub to: i64,
     pub installation: &'a str,
@@ -94,18 +94,18 @@ pub struct Piece<'e, 'a> {
     /// Organisation attributes of the installation, then its vm, then the vm's server (or the
     /// server of a direct installation): SPEC §4.8.2.
     pub organisation: Organisation<'a>,
-    pub target: Target<'e, 'a>,
+    pub target: OracleTarget<'e, 'a>,
 }
 
 /// Resolves every state of the installations that meets `[start, end)`. A reference that cannot
 /// be resolved fails the instants it concerns (`errors`).
 pub fn pieces<'e, 'a>(
-    estate: &'e Estate<'a>,
-    installations: &[(&'a str, &'e Held<Installation<'a>>)],
+    estate: &'e OracleEstate<'a>,
+    installations: &[(&'a str, &'e Interval<Installation<'a>>)],
     start: i64,
     end: i64,
-    out: &mut Vec<Piece<'e, 'a>>,
-    errors: &mut Vec<(i64, i64, PluginFailure)>,
+    out: &mut Vec<OraclePiece<'e, 'a>>,
+    errors: &mut Vec<(i64, i64, RuleError)>,
 ) {
     for &(key, held) in installations {
         let Some((from, to)) = clip(held.from, held.to, start, end) else {
@@ -115,7 +115,7 @@ pub fn pieces<'e, 'a>(
         let on = install.on;
         for (a, b, resolved) in resolve_on(&estate.vms, &estate.servers, key, install, from, to) {
             let mut push = |from, to, target, vm_org: Organisation<'a>, server_org| {
-                out.push(Piece {
+                out.push(OraclePiece {
                     from,
                     to,
                     installation: key,
@@ -129,9 +129,9 @@ pub fn pieces<'e, 'a>(
                 Ok(On::Server(server)) => {
                     let state = &server.value;
                     let target = if state.cloud.is_some() {
-                        Target::CloudServer { server: on, state }
+                        OracleTarget::CloudServer { server: on, state }
                     } else {
-                        Target::Direct { server: on, state }
+                        OracleTarget::Direct { server: on, state }
                     };
                     push(a, b, target, Organisation::default(), state.organisation);
                 }
@@ -143,13 +143,13 @@ pub fn pieces<'e, 'a>(
 
 /// Splits a vm piece by the states of its server and pool, and classifies each part.
 fn on_vm<'e, 'a>(
-    estate: &'e Estate<'a>,
+    estate: &'e OracleEstate<'a>,
     vm_key: &'a str,
-    vm: &'e Held<Vm<'a>>,
+    vm: &'e Interval<Vm<'a>>,
     from: i64,
     to: i64,
-    push: &mut dyn FnMut(i64, i64, Target<'e, 'a>, Organisation<'a>, Organisation<'a>),
-    errors: &mut Vec<(i64, i64, PluginFailure)>,
+    push: &mut dyn FnMut(i64, i64, OracleTarget<'e, 'a>, Organisation<'a>, Organisation<'a>),
+    errors: &mut Vec<(i64, i64, RuleError)>,
 ) {
     let state = &vm.value;
     // Only capped and uncapped LPARs are capped by their pool (SPEC §3.3.1 step 5, §4.1).
@@ -171,7 +171,7 @@ fn on_vm<'e, 'a>(
             .and_then(|s| estate.servers.at(s, a).map(|h| (s, &h.value)));
         let server_org = server.map(|s| s.1.organisation).unwrap_or_default();
         if state.cloud.is_some() || server.is_some_and(|(_, s)| s.cloud.is_some()) {
-            let target = Target::CloudVm {
+            let target = OracleTarget::CloudVm {
                 vm: vm_key,
                 state,
                 server: server.map(|s| s.1),
@@ -180,7 +180,7 @@ fn on_vm<'e, 'a>(
             continue;
         }
         let Some((server_key, server_state)) = server else {
-            let target = Target::UnknownHost { vm: vm_key, state };
+            let target = OracleTarget::UnknownHost { vm: vm_key, state };
             push(a, b, target, vm_org, server_org);
             continue;
         };
@@ -194,7 +194,7 @@ fn on_vm<'e, 'a>(
             },
             _ => None,
         };
-        let target = Target::OnVm {
+        let target = OracleTarget::OnVm {
             vm: vm_key,
             state,
             server: server_key,

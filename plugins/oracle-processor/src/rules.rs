@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use licmetric_sdk::estate::Server;
 use licmetric_sdk::serde_json::Value;
 use licmetric_sdk::types::ProductRef;
-use licmetric_sdk::{Exact, PluginFailure, config};
+use licmetric_sdk::{Exact, RuleError, config};
 use serde::{Deserialize, Deserializer};
 
 use licmetric_sdk::fail;
@@ -292,7 +292,7 @@ pub struct CoreFactor {
 
 impl RuleData {
     /// Parses and validates the document (`rule_data_invalid` naming the pointer).
-    pub fn parse(text: &str) -> Result<RuleData, PluginFailure> {
+    pub fn parse(text: &str) -> Result<RuleData, RuleError> {
         let rules: RuleData = config::rule_data(PLUGIN, text)?;
         let positive = |pointer: &str, f: &Factor| {
             if f.0 > Exact::ZERO {
@@ -355,7 +355,7 @@ impl RuleData {
         key: &str,
         server: &Server<'_>,
         at: i64,
-    ) -> Result<CoreFactor, PluginFailure> {
+    ) -> Result<CoreFactor, RuleError> {
         if let Some(f) = self.overrides.get(key) {
             return Ok(CoreFactor {
                 factor: f.0,
@@ -447,11 +447,11 @@ pub struct Parameters {
 
 impl Parameters {
     /// Parses a product's parameters (`product_parameter_invalid` naming the pointer).
-    pub fn parse(product: &ProductRef) -> Result<Parameters, PluginFailure> {
+    pub fn parse(product: &ProductRef) -> Result<Parameters, RuleError> {
         let raw: RawParameters = config::parameters(product)?;
         let id = product.id.as_str();
         let nonempty = |name: &str, v: Option<String>| match v {
-            Some(v) if v.trim().is_empty() => Err(PluginFailure::new(
+            Some(v) if v.trim().is_empty() => Err(RuleError::new(
                 "product_parameter_invalid",
                 format!("parameters of product {id}: /{name}: must not be empty"),
             )

@@ -7,7 +7,7 @@ mod table;
 use licmetric_sdk::estate::{Node, Server};
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, PluginFailure, config, export_metric};
+use licmetric_sdk::{Metric, RuleError, config, export_metric};
 use licmetric_subcapacity::{self as subcapacity, Rate, Rating};
 
 use table::{Processor, RuleData};
@@ -79,10 +79,7 @@ impl Metric for Pvu {
         }
     }
 
-    fn prepare(
-        rule_data: &str,
-        products: &[ProductRef],
-    ) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
         RuleData::parse(rule_data)?;
         for product in products {
             config::parameters::<Parameters>(product)?;

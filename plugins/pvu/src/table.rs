@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use licmetric_sdk::PluginFailure;
+use licmetric_sdk::RuleError;
 use licmetric_sdk::config;
 use licmetric_subcapacity::Rate;
 use serde::Deserialize;
@@ -150,7 +150,7 @@ fn in_list(list: &Option<Vec<String>>, value: Option<&str>) -> bool {
 
 impl RuleData {
     /// Parses and validates the document.
-    pub fn parse(text: &str) -> Result<RuleData, PluginFailure> {
+    pub fn parse(text: &str) -> Result<RuleData, RuleError> {
         let rules: RuleData = config::rule_data("pvu", text)?;
         if rules.default_pvu_per_core == 0 {
             return Err(config::invalid_rule_data(

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 
 use licmetric_sdk::estate::Server;
-use licmetric_sdk::{Exact, PluginFailure};
+use licmetric_sdk::{Exact, RuleError};
 
 use crate::placement::{Piece, Target, UnitKind};
-use crate::{Rating, Share, UnitValue, failure, missing, partition_of, rated, required_decimal};
+use crate::{
+    ConsumerShare, Rating, UnitValue, failure, missing, partition_of, rated, required_decimal,
+};
 
 /// The value of a unit whose active pieces at instant `at` are `pieces` (all of one unit).
 /// Explanation lines and contributor weights only when `explaining`: they cost string
@@ -20,7 +22,7 @@ pub fn value<'a>(
     pieces: &[&Piece<'_, 'a>],
     at: i64,
     explaining: bool,
-) -> Result<UnitValue<'a>, PluginFailure> {
+) -> Result<UnitValue<'a>, RuleError> {
     let mut value = match kind {
         UnitKind::Server => server(rating, key, pieces, at, explaining),
         UnitKind::Cloud => cloud(rating, key, pieces, at),
@@ -35,13 +37,13 @@ pub fn value<'a>(
 }
 
 /// Shares `value` among `pieces` equally (several installations of the product on one unit).
-fn equal_shares<'a>(value: Exact, pieces: &[&Piece<'_, 'a>]) -> Vec<Share<'a>> {
+fn equal_shares<'a>(value: Exact, pieces: &[&Piece<'_, 'a>]) -> Vec<ConsumerShare<'a>> {
     let mut keys: Vec<&Piece<'_, 'a>> = pieces.to_vec();
     keys.sort_by_key(|p| p.installation);
     keys.dedup_by_key(|p| p.installation);
     let n = Exact::int(keys.len() as i128);
     keys.iter()
-        .map(|p| Share {
+        .map(|p| ConsumerShare {
             kind: "installation",
             key: p.installation,
             weight: value / n,
@@ -50,7 +52,7 @@ fn equal_shares<'a>(value: Exact, pieces: &[&Piece<'_, 'a>]) -> Vec<Share<'a>> {
         .collect()
 }
 
-fn cores_of(key: &str, server: &Server<'_>, at: i64) -> Result<Exact, PluginFailure> {
+fn cores_of(key: &str, server: &Server<'_>, at: i64) -> Result<Exact, RuleError> {
     server
         .cores
         .map(|c| Exact::int(c as i128))
@@ -64,7 +66,7 @@ fn server<'a>(
     pieces: &[&Piece<'_, 'a>],
     at: i64,
     explaining: bool,
-) -> Result<UnitValue<'a>, PluginFailure> {
+) -> Result<UnitValue<'a>, RuleError> {
     let server = pieces[0]
         .target
         .server()
@@ -236,7 +238,7 @@ fn cloud<'a>(
     key: &'a str,
     pieces: &[&Piece<'_, 'a>],
     at: i64,
-) -> Result<UnitValue<'a>, PluginFailure> {
+) -> Result<UnitValue<'a>, RuleError> {
     let (vcpus, server) = match pieces[0].target {
         Target::CloudVm { state, server, .. } => (
             match (state.threads, state.vcpus) {
@@ -270,7 +272,7 @@ fn default<'a>(
     key: &'a str,
     pieces: &[&Piece<'_, 'a>],
     at: i64,
-) -> Result<UnitValue<'a>, PluginFailure> {
+) -> Result<UnitValue<'a>, RuleError> {
     let (capacity, what, server, why) = match pieces[0].target {
         Target::DefaultVm { state, server, .. } => (
             Exact::int(

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use licmetric_sdk::estate::{Held, Namespace, Node, Pod, clip};
-use licmetric_sdk::{Exact, PluginFailure};
+use licmetric_sdk::estate::{Interval, Namespace, Node, Pod, clip};
+use licmetric_sdk::{Exact, RuleError};
 
-use crate::{Estate, Rating, Share, UnitValue, decimal, failure, rated, required_decimal};
+use crate::{ConsumerShare, Estate, Rating, UnitValue, decimal, failure, rated, required_decimal};
 
 /// One pod of the product over `[from, to)`, with its node and namespace states constant.
 #[derive(Debug, Clone)]
@@ -24,11 +24,11 @@ pub struct PodPiece<'e, 'a> {
 /// Resolves the product's pod states that meet `[start, end)`; unscheduled pods count nothing.
 pub fn pieces<'e, 'a>(
     estate: &'e Estate<'a>,
-    pods: &[(&'a str, &'e Held<Pod<'a>>)],
+    pods: &[(&'a str, &'e Interval<Pod<'a>>)],
     start: i64,
     end: i64,
     out: &mut Vec<PodPiece<'e, 'a>>,
-    errors: &mut Vec<(i64, i64, PluginFailure)>,
+    errors: &mut Vec<(i64, i64, RuleError)>,
 ) {
     for &(key, held) in pods {
         let Some((from, to)) = clip(held.from, held.to, start, end) else {
@@ -117,7 +117,7 @@ pub fn value<'a>(
     cluster: &'a str,
     pieces: &[&PodPiece<'_, 'a>],
     at: i64,
-) -> Result<UnitValue<'a>, PluginFailure> {
+) -> Result<UnitValue<'a>, RuleError> {
     struct NodeSum<'p, 'e, 'a> {
         state: &'e Node<'a>,
         capacity: Exact,
@@ -242,7 +242,7 @@ pub fn value<'a>(
             if let Some(g) = piece.namespace.group {
                 attrs.push(("namespace_group".into(), g.to_string()));
             }
-            contributors.push(Share {
+            contributors.push(ConsumerShare {
                 kind: "pod",
                 key: piece.pod,
                 weight,

@@ -17,13 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use licmetric_sdk::estate::{
-    Held, History, Installation, Namespace, Node, Pod, Pool, Server, Vm, states_request,
+    History, Installation, Interval, Namespace, Node, Pod, Pool, Server, Vm, states_request,
 };
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::{
     BundleClaim, Contributor, DayResult, Evaluation, FactRequest, Outcome, ProductDays,
 };
-use licmetric_sdk::{Exact, PluginFailure};
+use licmetric_sdk::{Exact, RuleError};
 
 use placement::{Piece, UnitKind};
 
@@ -61,13 +61,13 @@ pub struct UnitValue<'a> {
     /// `region:<r>` or `region:none` (SPEC §4.3).
     pub partition: String,
     pub lines: Vec<String>,
-    pub contributors: Vec<Share<'a>>,
+    pub contributors: Vec<ConsumerShare<'a>>,
     pub warnings: Vec<String>,
 }
 
 /// A consumer's share of a unit's value.
 #[derive(Debug, Clone)]
-pub struct Share<'a> {
+pub struct ConsumerShare<'a> {
     pub kind: &'static str,
     pub key: &'a str,
     pub weight: Exact,
@@ -117,8 +117,8 @@ pub fn requests() -> Vec<FactRequest> {
 }
 
 /// A plugin error with a SPEC §5.3 code.
-pub fn failure(code: &str, message: String) -> PluginFailure {
-    PluginFailure::new(code, message)
+pub fn failure(code: &str, message: String) -> RuleError {
+    RuleError::new(code, message)
 }
 
 // The SPEC §5.3 fact errors are the SDK's, shared with every plugin.
@@ -173,8 +173,8 @@ struct Segment<'a> {
 fn segments<'a, P>(
     pieces: &[&P],
     span: impl Fn(&P) -> (i64, i64),
-    value: impl Fn(&[&P], i64) -> Result<UnitValue<'a>, PluginFailure>,
-    errors: &mut Vec<(i64, i64, PluginFailure)>,
+    value: impl Fn(&[&P], i64) -> Result<UnitValue<'a>, RuleError>,
+    errors: &mut Vec<(i64, i64, RuleError)>,
 ) -> Vec<Segment<'a>> {
     let mut cuts: Vec<i64> = pieces
         .iter()
@@ -214,7 +214,7 @@ fn segments<'a, P>(
 /// Counts every product of the evaluation with `rating`.
 pub fn evaluate(input: &Evaluation, facts: &Facts<'_>, rating: &dyn Rating) -> Outcome {
     let estate = Estate::read(facts);
-    let mut installations: HashMap<&str, Vec<(&str, &Held<Installation<'_>>)>> = HashMap::new();
+    let mut installations: HashMap<&str, Vec<(&str, &Interval<Installation<'_>>)>> = HashMap::new();
     for (key, states) in estate.installations.iter() {
         for held in states {
             installations
@@ -223,7 +223,7 @@ pub fn evaluate(input: &Evaluation, facts: &Facts<'_>, rating: &dyn Rating) -> O
                 .push((key, held));
         }
     }
-    let mut pods: HashMap<&str, Vec<(&str, &Held<Pod<'_>>)>> = HashMap::new();
+    let mut pods: HashMap<&str, Vec<(&str, &Interval<Pod<'_>>)>> = HashMap::new();
     for (key, states) in estate.pods.iter() {
         for held in states {
             pods.entry(held.value.product)
@@ -254,8 +254,8 @@ fn product_days<'e, 'a>(
     estate: &'e Estate<'a>,
     rating: &dyn Rating,
     product: &ProductDays,
-    installations: &[(&'a str, &'e Held<Installation<'a>>)],
-    pods: &[(&'a str, &'e Held<Pod<'a>>)],
+    installations: &[(&'a str, &'e Interval<Installation<'a>>)],
+    pods: &[(&'a str, &'e Interval<Pod<'a>>)],
     explaining: bool,
     outcome: &mut Outcome,
 ) {
@@ -313,7 +313,7 @@ fn product_days<'e, 'a>(
 
     // A day with an error gets no quantity (SPEC §5.3); of several, the one SPEC §4.10.12
     // ranks first (then the first found) is reported.
-    let mut failed: BTreeMap<&str, PluginFailure> = BTreeMap::new();
+    let mut failed: BTreeMap<&str, RuleError> = BTreeMap::new();
     for (a, b, e) in errors {
         for day in product.days.iter().filter(|d| d.start < b && a < d.end) {
             let rank = licmetric_sdk::fail::precedence(&e.0.code);

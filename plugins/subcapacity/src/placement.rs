@@ -2,9 +2,9 @@
 //! pool states it refers to (SPEC §1.13, §2.7), cut into pieces over which nothing it depends on
 //! changes, and each piece classified into its counting unit (SPEC §3.1.1 step 1).
 
-use licmetric_sdk::PluginFailure;
+use licmetric_sdk::RuleError;
 use licmetric_sdk::estate::{
-    Held, Installation, On, Organisation, Pool, Server, Vm, clip, pool_at, resolve_on,
+    Installation, Interval, On, Organisation, Pool, Server, Vm, clip, pool_at, resolve_on,
 };
 
 use crate::Estate;
@@ -125,11 +125,11 @@ pub struct Piece<'e, 'a> {
 /// that cannot be resolved fails the instants it concerns.
 pub fn pieces<'e, 'a>(
     estate: &'e Estate<'a>,
-    installations: &[(&'a str, &'e Held<Installation<'a>>)],
+    installations: &[(&'a str, &'e Interval<Installation<'a>>)],
     start: i64,
     end: i64,
     out: &mut Vec<Piece<'e, 'a>>,
-    errors: &mut Vec<(i64, i64, PluginFailure)>,
+    errors: &mut Vec<(i64, i64, RuleError)>,
 ) {
     for &(key, held) in installations {
         let Some((from, to)) = clip(held.from, held.to, start, end) else {
@@ -178,11 +178,11 @@ pub fn pieces<'e, 'a>(
 fn on_vm<'e, 'a>(
     estate: &'e Estate<'a>,
     vm_key: &'a str,
-    vm: &'e Held<Vm<'a>>,
+    vm: &'e Interval<Vm<'a>>,
     from: i64,
     to: i64,
     push: &mut dyn FnMut(i64, i64, Target<'e, 'a>),
-    errors: &mut Vec<(i64, i64, PluginFailure)>,
+    errors: &mut Vec<(i64, i64, RuleError)>,
 ) {
     let state = &vm.value;
     let mut cuts = vec![from, to];

@@ -4,7 +4,7 @@
 use licmetric_sdk::estate::{Node, Server};
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, PluginFailure, config, export_metric};
+use licmetric_sdk::{Metric, RuleError, config, export_metric};
 use licmetric_subcapacity::{self as subcapacity, Rate, Rating};
 
 /// The vpc metric (public so benchmarks can run the same logic natively).
@@ -66,10 +66,7 @@ impl Metric for Vpc {
         }
     }
 
-    fn prepare(
-        rule_data: &str,
-        products: &[ProductRef],
-    ) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
         config::rule_data::<RuleData>("vpc", rule_data)?;
         for product in products {
             config::parameters::<Parameters>(product)?;

@@ -6,17 +6,16 @@
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::serde_json::{self, Value};
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, PluginFailure, export_metric};
+use licmetric_sdk::{Metric, RuleError, export_metric};
 
 const NAME: &str = "fixed";
 
 struct Fixed;
 
 /// The product's `units` (a whole number ≥ 0), or why not.
-fn units(product: &ProductRef) -> Result<u64, PluginFailure> {
+fn units(product: &ProductRef) -> Result<u64, RuleError> {
     let refuse = |why: &str| {
-        PluginFailure::new("product_parameter_invalid", format!("units: {why}"))
-            .product(&product.id)
+        RuleError::new("product_parameter_invalid", format!("units: {why}")).product(&product.id)
     };
     let parameters: Value =
         serde_json::from_str(&product.parameters).map_err(|_| refuse("parameters are not JSON"))?;
@@ -46,10 +45,7 @@ impl Metric for Fixed {
         }
     }
 
-    fn prepare(
-        rule_data: &str,
-        products: &[ProductRef],
-    ) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
         let _ = rule_data;
         for p in products {
             units(p)?;

@@ -10,7 +10,7 @@
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::serde_json::{self, Value};
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, PluginFailure, export_metric};
+use licmetric_sdk::{Metric, RuleError, export_metric};
 
 struct Liar;
 
@@ -56,7 +56,7 @@ impl Metric for Liar {
         }
     }
 
-    fn prepare(_: &str, _: &[ProductRef]) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(_: &str, _: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
         Ok(Vec::new())
     }
 

@@ -7,7 +7,7 @@ mod common;
 
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, PluginFailure, export_metric};
+use licmetric_sdk::{Metric, RuleError, export_metric};
 
 const NAME: &str = "memory-bomb";
 
@@ -18,10 +18,7 @@ impl Metric for Hostile {
         common::describe(NAME)
     }
 
-    fn prepare(
-        _rule_data: &str,
-        _products: &[ProductRef],
-    ) -> Result<Vec<FactRequest>, PluginFailure> {
+    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
         Ok(Vec::new())
     }
 

@@ -10,16 +10,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use licmetric_sdk::estate::{Organisation, Server};
-use licmetric_sdk::{Exact, PluginFailure};
+use licmetric_sdk::{Exact, RuleError};
 
-use crate::placement::{Estate, Piece, Target};
+use crate::placement::{OracleEstate, OraclePiece, OracleTarget};
 use crate::rules::{ChargebackKey, RuleData, UncappedLpar};
 use crate::scope::{Resolved, ScopeIndex};
 use licmetric_sdk::fail;
 
 /// Everything valuing a unit needs besides its pieces.
 pub struct Context<'e, 'a> {
-    pub estate: &'e Estate<'a>,
+    pub estate: &'e OracleEstate<'a>,
     pub rules: &'e RuleData,
     pub scopes: &'e ScopeIndex<'a>,
 }
@@ -64,12 +64,12 @@ pub struct UnitValue<'a> {
     /// Editions of the installations counted in the unit (sorted).
     pub editions: Vec<&'a str>,
     pub line: String,
-    pub shares: Vec<Share<'a>>,
+    pub shares: Vec<InstallationShare<'a>>,
 }
 
 /// An installation's share of a unit's raw value (SPEC §3.3.4).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Share<'a> {
+pub struct InstallationShare<'a> {
     pub installation: &'a str,
     /// Contributor unit: `server:<key>`, `scope:<kind>:<name>`, `cloud:<key>` or `vm:<key>`.
     pub unit: Rc<str>,
@@ -79,7 +79,7 @@ pub struct Share<'a> {
 
 /// All units of a product at an instant.
 #[derive(Debug)]
-pub struct Snapshot<'a> {
+pub struct UnitsAt<'a> {
     pub basis: Basis,
     pub units: Vec<(UnitKey<'a>, UnitValue<'a>)>,
     pub warnings: Vec<String>,
@@ -151,11 +151,11 @@ struct VcpuWork<'a> {
 const RULE: &str = "SPEC §3.3.1";
 
 /// Values every unit of the product whose active pieces at instant `at` are `pieces`.
-pub fn snapshot<'e, 'a>(
+pub fn units_at<'e, 'a>(
     ctx: &Context<'e, 'a>,
-    pieces: &[&Piece<'e, 'a>],
+    pieces: &[&OraclePiece<'e, 'a>],
     at: i64,
-) -> Result<Snapshot<'a>, PluginFailure> {
+) -> Result<UnitsAt<'a>, RuleError> {
     let rules = ctx.rules;
     let basis = basis_of(rules, pieces, at)?;
     let equal = rules.chargeback_key == ChargebackKey::EqualSplit;
@@ -176,7 +176,7 @@ pub fn snapshot<'e, 'a>(
             organisation: piece.organisation,
         };
         match piece.target {
-            Target::CloudVm { vm, state, server } => {
+            OracleTarget::CloudVm { vm, state, server } => {
                 let vcpus = match (state.threads, state.vcpus) {
                     (Some(t), _) => Exact::int(t as i128),
                     (None, Some(v)) => Exact::int(v as i128),
@@ -203,7 +203,7 @@ pub fn snapshot<'e, 'a>(
                     .members
                     .push(claimant(("vm", vm), format!("cloud:{vm}").into(), vcpus));
             }
-            Target::CloudServer { server, state } => {
+            OracleTarget::CloudServer { server, state } => {
                 let cores =
                     fail::required_int(state.cores, "server", server, "cores", at, "SPEC §4.5")?;
                 let tpc =
@@ -224,7 +224,7 @@ pub fn snapshot<'e, 'a>(
                         vcpus,
                     ));
             }
-            Target::Direct { server, state } => {
+            OracleTarget::Direct { server, state } => {
                 let w = server_work(&mut servers, server, state);
                 let weight = state.cores.map_or(Exact::ONE, |c| Exact::int(c as i128));
                 w.full.push(claimant(
@@ -237,7 +237,7 @@ pub fn snapshot<'e, 'a>(
                     .or_default()
                     .insert(piece.installation);
             }
-            Target::UnknownHost { vm, state } => {
+            OracleTarget::UnknownHost { vm, state } => {
                 let vcpus =
                     fail::required_int(state.vcpus, "vm", vm, "vcpus", at, "SPEC §3.3.1 step 6")?;
                 unknown
@@ -251,7 +251,7 @@ pub fn snapshot<'e, 'a>(
                     .members
                     .push(claimant(("vm", vm), format!("vm:{vm}").into(), vcpus));
             }
-            Target::OnVm {
+            OracleTarget::OnVm {
                 vm,
                 state,
                 server,
@@ -447,7 +447,7 @@ pub fn snapshot<'e, 'a>(
     for (key, w) in unknown {
         units.push(unknown_value(rules, basis, key, w, &mut warnings));
     }
-    Ok(Snapshot {
+    Ok(UnitsAt {
         basis,
         units,
         warnings,
@@ -468,7 +468,7 @@ fn server_work<'w, 'e, 'a>(
 }
 
 /// Threads per core must be positive (`invalid_value` for 0, SPEC §5.3).
-fn positive_threads(t: i64, kind: &str, key: &str, at: i64) -> Result<i64, PluginFailure> {
+fn positive_threads(t: i64, kind: &str, key: &str, at: i64) -> Result<i64, RuleError> {
     if t >= 1 {
         Ok(t)
     } else {
@@ -484,8 +484,12 @@ fn positive_threads(t: i64, kind: &str, key: &str, at: i64) -> Result<i64, Plugi
 }
 
 /// The basis every active installation shares, or `inconsistent_facts` (SPEC §3.3.1).
-fn basis_of(rules: &RuleData, pieces: &[&Piece<'_, '_>], at: i64) -> Result<Basis, PluginFailure> {
-    let basis = |p: &Piece<'_, '_>| {
+fn basis_of(
+    rules: &RuleData,
+    pieces: &[&OraclePiece<'_, '_>],
+    at: i64,
+) -> Result<Basis, RuleError> {
+    let basis = |p: &OraclePiece<'_, '_>| {
         if rules.socket_basis(p.edition) {
             Basis::Sockets
         } else {
@@ -537,7 +541,7 @@ pub fn sum_terms(terms: &[String], max: usize) -> String {
 
 /// Shares `value` among claimants in proportion to their weights; claimants of one group (one
 /// vm, or direct installations on one server) split their group's weight equally.
-fn share_out<'a>(value: Exact, claimants: &[Claimant<'a>], out: &mut Vec<Share<'a>>) {
+fn share_out<'a>(value: Exact, claimants: &[Claimant<'a>], out: &mut Vec<InstallationShare<'a>>) {
     let mut per_group: BTreeMap<(&str, &str), (Exact, usize)> = BTreeMap::new();
     for c in claimants {
         let g = per_group.entry(c.group).or_insert((c.weight, 0));
@@ -551,7 +555,7 @@ fn share_out<'a>(value: Exact, claimants: &[Claimant<'a>], out: &mut Vec<Share<'
         } else {
             value * w / total / Exact::int(n as i128)
         };
-        out.push(Share {
+        out.push(InstallationShare {
             installation: c.installation,
             unit: c.unit.clone(),
             weight,
@@ -592,7 +596,7 @@ fn server_value<'a>(
     w: ServerWork<'_, 'a>,
     at: i64,
     warnings: &mut Vec<String>,
-) -> Result<(UnitKey<'a>, UnitValue<'a>), PluginFailure> {
+) -> Result<(UnitKey<'a>, UnitValue<'a>), RuleError> {
     let s = w.state;
     let members: Vec<&Claimant<'a>> = w
         .full
@@ -799,9 +803,9 @@ fn server_value<'a>(
 }
 
 /// Shares a unit's own value equally among its installations (one vm, one cloud instance).
-fn share_own<'a>(value: Exact, members: &[Claimant<'a>], out: &mut Vec<Share<'a>>) {
+fn share_own<'a>(value: Exact, members: &[Claimant<'a>], out: &mut Vec<InstallationShare<'a>>) {
     let n = Exact::int(members.len().max(1) as i128);
-    out.extend(members.iter().map(|c| Share {
+    out.extend(members.iter().map(|c| InstallationShare {
         installation: c.installation,
         unit: c.unit.clone(),
         weight: value / n,

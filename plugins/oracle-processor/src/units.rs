@@ -158,23 +158,91 @@ pub fn units_at<'e, 'a>(
 ) -> Result<UnitsAt<'a>, RuleError> {
     let rules = ctx.rules;
     let basis = basis_of(rules, pieces, at)?;
-    let equal = rules.chargeback_key == ChargebackKey::EqualSplit;
-    let mut servers: BTreeMap<&'a str, ServerWork<'e, 'a>> = BTreeMap::new();
-    let mut clouds: BTreeMap<&'a str, VcpuWork<'a>> = BTreeMap::new();
-    let mut unknown: BTreeMap<&'a str, VcpuWork<'a>> = BTreeMap::new();
-    let mut warnings: Vec<String> = Vec::new();
-    let mut scope_members: HashMap<(Resolved<'a>, &'a str), Vec<(&'a str, &'e Server<'a>)>> =
-        HashMap::new();
-
+    let mut collected = Collected::default();
     for piece in pieces {
-        let claimant = |group: (&'static str, &'a str), unit: Rc<str>, weight: Exact| Claimant {
-            installation: piece.installation,
-            group,
-            unit,
-            weight: if equal { Exact::ONE } else { weight },
-            edition: piece.edition,
-            organisation: piece.organisation,
-        };
+        collected.add(ctx, piece, at)?;
+    }
+    let Collected {
+        servers,
+        clouds,
+        unknown,
+        mut warnings,
+        ..
+    } = collected;
+    let mut units = Vec::new();
+    for (key, w) in servers {
+        let (unit_key, value) = server_value(rules, basis, key, w, at, &mut warnings)?;
+        units.push((unit_key, value));
+    }
+    for (key, w) in clouds {
+        units.push(cloud_value(rules, basis, key, w, &mut warnings));
+    }
+    for (key, w) in unknown {
+        units.push(unknown_value(rules, basis, key, w, &mut warnings));
+    }
+    Ok(UnitsAt {
+        basis,
+        units,
+        warnings,
+    })
+}
+
+/// What the pieces active at one instant bring to each unit, before any unit is valued.
+#[derive(Default)]
+struct Collected<'e, 'a> {
+    servers: BTreeMap<&'a str, ServerWork<'e, 'a>>,
+    clouds: BTreeMap<&'a str, VcpuWork<'a>>,
+    unknown: BTreeMap<&'a str, VcpuWork<'a>>,
+    warnings: Vec<String>,
+    /// The servers of each partitioning scope, listed once per scope.
+    scope_members: HashMap<(Resolved<'a>, &'a str), Vec<(&'a str, &'e Server<'a>)>>,
+}
+
+/// The piece's installation as counted in a unit: `weight` before scaling (1 for every
+/// installation when the chargeback key is an equal split).
+fn claimant<'a>(
+    piece: &OraclePiece<'_, 'a>,
+    equal: bool,
+    group: (&'static str, &'a str),
+    unit: Rc<str>,
+    weight: Exact,
+) -> Claimant<'a> {
+    Claimant {
+        installation: piece.installation,
+        group,
+        unit,
+        weight: if equal { Exact::ONE } else { weight },
+        edition: piece.edition,
+        organisation: piece.organisation,
+    }
+}
+
+/// A vCPU-counted unit's work (a cloud instance or an unknown-host vm), made on first use.
+fn vcpu_work<'w, 'a>(
+    units: &'w mut BTreeMap<&'a str, VcpuWork<'a>>,
+    key: &'a str,
+    vcpus: Exact,
+    threads_per_core: i64,
+    named_server: Option<&'a str>,
+) -> &'w mut VcpuWork<'a> {
+    units.entry(key).or_insert(VcpuWork {
+        vcpus,
+        threads_per_core,
+        named_server,
+        members: Vec::new(),
+    })
+}
+
+impl<'e, 'a> Collected<'e, 'a> {
+    /// Adds one piece to the unit its target says it is counted in (SPEC §3.3.1 steps 1–6).
+    fn add(
+        &mut self,
+        ctx: &Context<'e, 'a>,
+        piece: &OraclePiece<'e, 'a>,
+        at: i64,
+    ) -> Result<(), RuleError> {
+        let equal = ctx.rules.chargeback_key == ChargebackKey::EqualSplit;
+        let claim = |group, unit, weight| claimant(piece, equal, group, unit, weight);
         match piece.target {
             OracleTarget::CloudVm { vm, state, server } => {
                 let vcpus = match (state.threads, state.vcpus) {
@@ -192,16 +260,9 @@ pub fn units_at<'e, 'a>(
                     }
                     (None, None) => 1,
                 };
-                clouds
-                    .entry(vm)
-                    .or_insert(VcpuWork {
-                        vcpus,
-                        threads_per_core: tpc,
-                        named_server: None,
-                        members: Vec::new(),
-                    })
+                vcpu_work(&mut self.clouds, vm, vcpus, tpc, None)
                     .members
-                    .push(claimant(("vm", vm), format!("cloud:{vm}").into(), vcpus));
+                    .push(claim(("vm", vm), format!("cloud:{vm}").into(), vcpus));
             }
             OracleTarget::CloudServer { server, state } => {
                 let cores =
@@ -209,25 +270,18 @@ pub fn units_at<'e, 'a>(
                 let tpc =
                     positive_threads(state.threads_per_core.unwrap_or(1), "server", server, at)?;
                 let vcpus = cores * Exact::int(tpc as i128);
-                clouds
-                    .entry(server)
-                    .or_insert(VcpuWork {
-                        vcpus,
-                        threads_per_core: tpc,
-                        named_server: None,
-                        members: Vec::new(),
-                    })
+                vcpu_work(&mut self.clouds, server, vcpus, tpc, None)
                     .members
-                    .push(claimant(
+                    .push(claim(
                         ("server", server),
                         format!("cloud:{server}").into(),
                         vcpus,
                     ));
             }
             OracleTarget::Direct { server, state } => {
-                let w = server_work(&mut servers, server, state);
+                let w = server_work(&mut self.servers, server, state);
                 let weight = state.cores.map_or(Exact::ONE, |c| Exact::int(c as i128));
-                w.full.push(claimant(
+                w.full.push(claim(
                     ("server", server),
                     format!("server:{server}").into(),
                     weight,
@@ -240,16 +294,9 @@ pub fn units_at<'e, 'a>(
             OracleTarget::UnknownHost { vm, state } => {
                 let vcpus =
                     fail::required_int(state.vcpus, "vm", vm, "vcpus", at, "SPEC §3.3.1 step 6")?;
-                unknown
-                    .entry(vm)
-                    .or_insert(VcpuWork {
-                        vcpus,
-                        threads_per_core: 1,
-                        named_server: state.server,
-                        members: Vec::new(),
-                    })
+                vcpu_work(&mut self.unknown, vm, vcpus, 1, state.server)
                     .members
-                    .push(claimant(("vm", vm), format!("vm:{vm}").into(), vcpus));
+                    .push(claim(("vm", vm), format!("vm:{vm}").into(), vcpus));
             }
             OracleTarget::OnVm {
                 vm,
@@ -258,8 +305,10 @@ pub fn units_at<'e, 'a>(
                 server_state,
                 pool,
             } => {
-                let partitioning = state.partitioning;
-                if let Some(p) = partitioning.filter(|p| !matches!(*p, "soft" | "hard")) {
+                if let Some(p) = state
+                    .partitioning
+                    .filter(|p| !matches!(*p, "soft" | "hard"))
+                {
                     return Err(fail::invalid(
                         "vm",
                         vm,
@@ -269,189 +318,214 @@ pub fn units_at<'e, 'a>(
                         format!("partitioning {p:?} of vm {vm:?} is neither \"soft\" nor \"hard\""),
                     ));
                 }
-                let vcpu_weight = state.vcpus.map_or(Exact::ONE, |v| Exact::int(v as i128));
-                let server_cores =
-                    || fail::required_int(server_state.cores, "server", server, "cores", at, RULE);
-                let pool_cores = |(p, q): (&'a str, &'e licmetric_sdk::estate::Pool<'a>)| {
-                    fail::required_decimal(q.cores, "pool", p, "cores", at, "SPEC §4.1")
-                        .map(|c| (p, c))
+                let on = OnVm {
+                    vm,
+                    state,
+                    server,
+                    server_state,
+                    pool,
                 };
-                let (cores, pool, text) = match state.lpar_mode {
-                    None if partitioning == Some("hard") => {
-                        let v = fail::required_int(
-                            state.vcpus,
-                            "vm",
-                            vm,
-                            "vcpus",
-                            at,
-                            "SPEC §3.3.1 step 4",
-                        )?;
-                        (v, None, format!("{v} ({vm}, hard partition)"))
-                    }
-                    None => {
-                        // Step 3: soft partitioning licenses every server of the scope in full.
-                        let (resolved, narrowed) =
-                            ScopeIndex::narrow(rules.partitioning_scope, server, server_state);
-                        // Every vm of one scope licenses the same servers: list them once (`all` adds the
-                        // vm's own server, so it is part of the key there).
-                        let memo_key = (
-                            resolved,
-                            if resolved == Resolved::All {
-                                server
-                            } else {
-                                ""
-                            },
-                        );
-                        let members = scope_members.entry(memo_key).or_insert_with(|| {
-                            ctx.scopes.members(
-                                &ctx.estate.servers,
-                                resolved,
-                                server,
-                                server_state,
-                                at,
-                            )
-                        });
-                        if let Some(attribute) = narrowed {
-                            warnings.push(format!(
-                                "scope_fallback: server {server} of vm {vm} has no {attribute}; partitioning scope {} narrowed to {} (SPEC §3.3.1 step 3)",
-                                rules.partitioning_scope.name(),
-                                resolved.text()
-                            ));
-                        }
-                        let reason = format!("soft partitioning, {}", resolved.text());
-                        let unit: Rc<str> = resolved.unit().into();
-                        for &(key, s) in members.iter() {
-                            let w = server_work(&mut servers, key, s);
-                            w.full.push(claimant(("vm", vm), unit.clone(), vcpu_weight));
-                            w.reasons.entry(reason.clone()).or_default().insert(vm);
-                        }
-                        continue;
-                    }
-                    Some("dedicated") => {
-                        let v = fail::required_int(
-                            state.vcpus,
-                            "vm",
-                            vm,
-                            "vcpus",
-                            at,
-                            "SPEC §3.3.1 step 5",
-                        )?;
-                        let note = state
-                            .pool
-                            .map(|p| format!(", its pool {p} ignored"))
-                            .unwrap_or_default();
-                        (v, None, format!("{v} ({vm}, dedicated LPAR{note})"))
-                    }
-                    Some("capped") => {
-                        let ec = fail::required_decimal(
-                            state.entitled_capacity,
-                            "vm",
-                            vm,
-                            "entitled_capacity",
-                            at,
-                            "SPEC §3.3.1 step 5",
-                        )?;
-                        let pool = pool.map(pool_cores).transpose()?;
-                        (
-                            ec,
-                            pool,
-                            format!("{ec} ({vm}, capped LPAR, entitled capacity)"),
-                        )
-                    }
-                    Some("uncapped") => {
-                        let setting = rules.uncapped_lpar;
-                        let pool = pool.map(pool_cores).transpose()?;
-                        let (cap, of) = match pool {
-                            Some((p, c)) => (c, format!("pool {p} cores")),
-                            None => (server_cores()?, "server cores".to_string()),
-                        };
-                        match setting {
-                            UncappedLpar::VirtualProcessors => {
-                                let vp = fail::required_int(
-                                    state.virtual_processors,
-                                    "vm",
-                                    vm,
-                                    "virtual_processors",
-                                    at,
-                                    "SPEC §3.3.1 step 5",
-                                )?;
-                                let c = vp.min(cap);
-                                (
-                                    c,
-                                    pool,
-                                    format!(
-                                        "{c} ({vm}, uncapped LPAR, uncapped_lpar virtual_processors: min({vp} VP, {cap} {of}))"
-                                    ),
-                                )
-                            }
-                            UncappedLpar::Pool => (
-                                cap,
-                                pool,
-                                format!("{cap} ({vm}, uncapped LPAR, uncapped_lpar pool: {of})"),
-                            ),
-                            UncappedLpar::Server => {
-                                let w = server_work(&mut servers, server, server_state);
-                                let weight = server_state
-                                    .cores
-                                    .map_or(Exact::ONE, |c| Exact::int(c as i128));
-                                w.full.push(claimant(
-                                    ("vm", vm),
-                                    format!("server:{server}").into(),
-                                    weight,
-                                ));
-                                w.reasons
-                                    .entry("uncapped LPAR, uncapped_lpar server".into())
-                                    .or_default()
-                                    .insert(vm);
-                                continue;
-                            }
-                        }
-                    }
-                    Some(other) => {
-                        return Err(fail::invalid(
-                            "vm",
-                            vm,
-                            "lpar_mode",
-                            at,
-                            "SPEC §2.6",
-                            format!(
-                                "lpar_mode {other:?} of vm {vm:?} is not dedicated, capped or uncapped"
-                            ),
-                        ));
-                    }
+                let Some((cores, pool, text)) = self.partial(ctx, &on, &claim, at)? else {
+                    return Ok(());
                 };
-                let w = server_work(&mut servers, server, server_state);
+                let w = server_work(&mut self.servers, server, server_state);
                 let item = w.items.entry(vm).or_insert_with(|| Item {
                     cores,
                     pool,
                     text,
                     members: Vec::new(),
                 });
-                item.members.push(claimant(
-                    ("vm", vm),
-                    format!("server:{server}").into(),
-                    cores,
-                ));
+                item.members
+                    .push(claim(("vm", vm), format!("server:{server}").into(), cores));
             }
         }
+        Ok(())
     }
 
-    let mut units = Vec::new();
-    for (key, w) in servers {
-        let (unit_key, value) = server_value(rules, basis, key, w, at, &mut warnings)?;
-        units.push((unit_key, value));
+    /// A vm on a known server (SPEC §3.3.1 steps 3–5): its cores as a partial item of the
+    /// server (hard partition, dedicated, capped or uncapped LPAR), or `None` when it licenses
+    /// whole servers instead (soft partitioning, or `uncapped_lpar: server`), which this adds.
+    fn partial(
+        &mut self,
+        ctx: &Context<'e, 'a>,
+        on: &OnVm<'e, 'a>,
+        claim: &dyn Fn((&'static str, &'a str), Rc<str>, Exact) -> Claimant<'a>,
+        at: i64,
+    ) -> Result<Option<(Exact, Option<(&'a str, Exact)>, String)>, RuleError> {
+        let OnVm {
+            vm,
+            state,
+            server,
+            server_state,
+            pool,
+        } = *on;
+        let rules = ctx.rules;
+        let pool_cores = |(p, q): (&'a str, &'e licmetric_sdk::estate::Pool<'a>)| {
+            fail::required_decimal(q.cores, "pool", p, "cores", at, "SPEC §4.1").map(|c| (p, c))
+        };
+        Ok(Some(match state.lpar_mode {
+            None if state.partitioning == Some("hard") => {
+                let v =
+                    fail::required_int(state.vcpus, "vm", vm, "vcpus", at, "SPEC §3.3.1 step 4")?;
+                (v, None, format!("{v} ({vm}, hard partition)"))
+            }
+            None => {
+                self.soft_partition(ctx, on, claim, at);
+                return Ok(None);
+            }
+            Some("dedicated") => {
+                let v =
+                    fail::required_int(state.vcpus, "vm", vm, "vcpus", at, "SPEC §3.3.1 step 5")?;
+                let note = state
+                    .pool
+                    .map(|p| format!(", its pool {p} ignored"))
+                    .unwrap_or_default();
+                (v, None, format!("{v} ({vm}, dedicated LPAR{note})"))
+            }
+            Some("capped") => {
+                let ec = fail::required_decimal(
+                    state.entitled_capacity,
+                    "vm",
+                    vm,
+                    "entitled_capacity",
+                    at,
+                    "SPEC §3.3.1 step 5",
+                )?;
+                let pool = pool.map(pool_cores).transpose()?;
+                (
+                    ec,
+                    pool,
+                    format!("{ec} ({vm}, capped LPAR, entitled capacity)"),
+                )
+            }
+            Some("uncapped") => {
+                let pool = pool.map(pool_cores).transpose()?;
+                let (cap, of) = match pool {
+                    Some((p, c)) => (c, format!("pool {p} cores")),
+                    None => (
+                        fail::required_int(
+                            server_state.cores,
+                            "server",
+                            server,
+                            "cores",
+                            at,
+                            RULE,
+                        )?,
+                        "server cores".to_string(),
+                    ),
+                };
+                match rules.uncapped_lpar {
+                    UncappedLpar::VirtualProcessors => {
+                        let vp = fail::required_int(
+                            state.virtual_processors,
+                            "vm",
+                            vm,
+                            "virtual_processors",
+                            at,
+                            "SPEC §3.3.1 step 5",
+                        )?;
+                        let c = vp.min(cap);
+                        (
+                            c,
+                            pool,
+                            format!(
+                                "{c} ({vm}, uncapped LPAR, uncapped_lpar virtual_processors: min({vp} VP, {cap} {of}))"
+                            ),
+                        )
+                    }
+                    UncappedLpar::Pool => (
+                        cap,
+                        pool,
+                        format!("{cap} ({vm}, uncapped LPAR, uncapped_lpar pool: {of})"),
+                    ),
+                    UncappedLpar::Server => {
+                        let w = server_work(&mut self.servers, server, server_state);
+                        let weight = server_state
+                            .cores
+                            .map_or(Exact::ONE, |c| Exact::int(c as i128));
+                        w.full
+                            .push(claim(("vm", vm), format!("server:{server}").into(), weight));
+                        w.reasons
+                            .entry("uncapped LPAR, uncapped_lpar server".into())
+                            .or_default()
+                            .insert(vm);
+                        return Ok(None);
+                    }
+                }
+            }
+            Some(other) => {
+                return Err(fail::invalid(
+                    "vm",
+                    vm,
+                    "lpar_mode",
+                    at,
+                    "SPEC §2.6",
+                    format!(
+                        "lpar_mode {other:?} of vm {vm:?} is not dedicated, capped or uncapped"
+                    ),
+                ));
+            }
+        }))
     }
-    for (key, w) in clouds {
-        units.push(cloud_value(rules, basis, key, w, &mut warnings));
+
+    /// Step 3: soft partitioning licenses every server of the vm's partitioning scope in full.
+    fn soft_partition(
+        &mut self,
+        ctx: &Context<'e, 'a>,
+        on: &OnVm<'e, 'a>,
+        claim: &dyn Fn((&'static str, &'a str), Rc<str>, Exact) -> Claimant<'a>,
+        at: i64,
+    ) {
+        let OnVm {
+            vm,
+            state,
+            server,
+            server_state,
+            ..
+        } = *on;
+        let rules = ctx.rules;
+        let (resolved, narrowed) =
+            ScopeIndex::narrow(rules.partitioning_scope, server, server_state);
+        // Every vm of one scope licenses the same servers: list them once (`all` adds the vm's
+        // own server, so it is part of the key there).
+        let memo_key = (
+            resolved,
+            if resolved == Resolved::All {
+                server
+            } else {
+                ""
+            },
+        );
+        let members = self.scope_members.entry(memo_key).or_insert_with(|| {
+            ctx.scopes
+                .members(&ctx.estate.servers, resolved, server, server_state, at)
+        });
+        if let Some(attribute) = narrowed {
+            self.warnings.push(format!(
+                "scope_fallback: server {server} of vm {vm} has no {attribute}; partitioning scope {} narrowed to {} (SPEC §3.3.1 step 3)",
+                rules.partitioning_scope.name(),
+                resolved.text()
+            ));
+        }
+        let reason = format!("soft partitioning, {}", resolved.text());
+        let unit: Rc<str> = resolved.unit().into();
+        let weight = state.vcpus.map_or(Exact::ONE, |v| Exact::int(v as i128));
+        for &(key, s) in members.iter() {
+            let w = server_work(&mut self.servers, key, s);
+            w.full.push(claim(("vm", vm), unit.clone(), weight));
+            w.reasons.entry(reason.clone()).or_default().insert(vm);
+        }
     }
-    for (key, w) in unknown {
-        units.push(unknown_value(rules, basis, key, w, &mut warnings));
-    }
-    Ok(UnitsAt {
-        basis,
-        units,
-        warnings,
-    })
+}
+
+/// An installation's vm on a known server, as its target names them.
+#[derive(Clone, Copy)]
+struct OnVm<'e, 'a> {
+    vm: &'a str,
+    state: &'e licmetric_sdk::estate::Vm<'a>,
+    server: &'a str,
+    server_state: &'e Server<'a>,
+    pool: Option<(&'a str, &'e licmetric_sdk::estate::Pool<'a>)>,
 }
 
 fn server_work<'w, 'e, 'a>(
@@ -626,19 +700,7 @@ fn server_value<'a>(
     };
     let suffix = factor.map(|f| format!(" (factor {f})")).unwrap_or_default();
     let mut shares = Vec::new();
-
-    if !w.full.is_empty() {
-        let reasons: Vec<String> = w
-            .reasons
-            .iter()
-            .map(|(why, who)| {
-                if why == "installed on the server" {
-                    why.clone()
-                } else {
-                    format!("{why}: {}", names(who.iter().copied(), 5))
-                }
-            })
-            .collect();
+    let (value, line) = if !w.full.is_empty() {
         let raw = capacity * factor.unwrap_or(Exact::ONE);
         // Partial items on a server licensed in full weigh their own cores beside the others.
         let mut claimants = w.full.clone();
@@ -648,37 +710,94 @@ fn server_value<'a>(
         share_out(raw, &claimants, &mut shares);
         let line = format!(
             "{key}: licensed in full ({}) = {}{suffix}",
-            reasons.join("; "),
+            full_reasons(&w).join("; "),
             count_of(capacity, unit)
         );
-        return Ok((
-            (key, UnitKind::Server, factor),
-            UnitValue {
-                value: capacity,
-                vcpus: None,
-                editions: eds,
-                line,
-                shares,
-            },
-        ));
-    }
+        (capacity, line)
+    } else {
+        let parts = pool_parts(&w);
+        match basis {
+            Basis::Cores => {
+                let (value, terms) = cores_value(&parts, capacity, factor, &mut shares);
+                let line = format!(
+                    "{key}: min({}, {}) = {}{suffix}",
+                    terms,
+                    count_of(capacity, "cores"),
+                    count_of(value, "cores")
+                );
+                (value, line)
+            }
+            Basis::Sockets => {
+                let cores = fail::required_int(s.cores, "server", key, "cores", at, RULE)?;
+                if cores.is_zero() {
+                    return Err(fail::invalid(
+                        "server",
+                        key,
+                        "cores",
+                        at,
+                        RULE,
+                        format!(
+                            "server {key:?} has 0 cores, so its sockets cannot be shared among partitions"
+                        ),
+                    ));
+                }
+                let (value, terms) = sockets_value(&parts, capacity, cores, &mut shares);
+                let line = format!(
+                    "{key}: min({}, {}) = {}",
+                    terms,
+                    count_of(capacity, "sockets"),
+                    count_of(value, "sockets")
+                );
+                (value, line)
+            }
+        }
+    };
+    Ok((
+        (key, UnitKind::Server, factor),
+        UnitValue {
+            value,
+            vcpus: None,
+            editions: eds,
+            line,
+            shares,
+        },
+    ))
+}
 
-    // Partial items: each pool's LPARs capped together at the pool's cores (SPEC §4.1 layer 2).
-    struct Part<'i, 'a> {
-        cores: Exact,
-        text: String,
-        /// (item, its share of the part's cores)
-        items: Vec<(&'i Item<'a>, Exact)>,
-    }
-    let mut parts: Vec<Part<'_, 'a>> = Vec::new();
-    let mut pools: BTreeMap<&'a str, (Exact, Vec<&Item<'a>>)> = BTreeMap::new();
+/// Why a server is licensed in full, each reason with the installations or vms that give it.
+fn full_reasons(w: &ServerWork<'_, '_>) -> Vec<String> {
+    w.reasons
+        .iter()
+        .map(|(why, who)| {
+            if why == "installed on the server" {
+                why.clone()
+            } else {
+                format!("{why}: {}", names(who.iter().copied(), 5))
+            }
+        })
+        .collect()
+}
+
+/// A part of a server licensed in part: one partial item, or a pool's LPARs together.
+struct PoolPart<'i, 'a> {
+    cores: Exact,
+    text: String,
+    /// (item, its share of the part's cores)
+    items: Vec<(&'i Item<'a>, Exact)>,
+}
+
+/// The server's partial items, each pool's LPARs capped together at the pool's cores (SPEC
+/// §4.1 layer 2).
+fn pool_parts<'i, 'a>(w: &'i ServerWork<'_, 'a>) -> Vec<PoolPart<'i, 'a>> {
+    let mut parts: Vec<PoolPart<'i, 'a>> = Vec::new();
+    let mut pools: BTreeMap<&'a str, (Exact, Vec<&'i Item<'a>>)> = BTreeMap::new();
     for item in w.items.values() {
         match item.pool {
             Some((p, cap)) => {
                 let e = pools.entry(p).or_insert((cap, Vec::new()));
                 e.1.push(item);
             }
-            None => parts.push(Part {
+            None => parts.push(PoolPart {
                 cores: item.cores,
                 text: item.text.clone(),
                 items: vec![(item, item.cores)],
@@ -689,7 +808,7 @@ fn server_value<'a>(
         let sum: Exact = items.iter().map(|i| i.cores).sum();
         let capped = sum.min(cap);
         let inner: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
-        parts.push(Part {
+        parts.push(PoolPart {
             cores: capped,
             text: format!(
                 "pool {p}: min({}, {cap} cores) = {capped}",
@@ -708,98 +827,73 @@ fn server_value<'a>(
                 .collect(),
         });
     }
+    parts
+}
 
-    let (value, line) = match basis {
-        Basis::Cores => {
-            let uncapped: Exact = parts.iter().map(|p| p.cores).sum();
-            let l = uncapped.min(capacity);
-            for part in &parts {
-                for (item, cores) in &part.items {
-                    let own = if uncapped.is_zero() {
-                        Exact::ZERO
-                    } else {
-                        *cores * l / uncapped * factor.unwrap_or(Exact::ONE)
-                    };
-                    share_own(own, &item.members, &mut shares);
-                }
-            }
-            let terms: Vec<String> = parts.iter().map(|p| p.text.clone()).collect();
-            (
-                l,
-                format!(
-                    "{key}: min({}, {}) = {}{suffix}",
-                    sum_terms(&terms, 20),
-                    count_of(capacity, "cores"),
-                    count_of(l, "cores")
-                ),
-            )
+/// Cores basis: the parts' cores capped at the server's (`L_s`), each installation's share at
+/// the core factor; with the terms of the explanation.
+fn cores_value<'a>(
+    parts: &[PoolPart<'_, 'a>],
+    capacity: Exact,
+    factor: Option<Exact>,
+    shares: &mut Vec<InstallationShare<'a>>,
+) -> (Exact, String) {
+    let uncapped: Exact = parts.iter().map(|p| p.cores).sum();
+    let l = uncapped.min(capacity);
+    for part in parts {
+        for (item, cores) in &part.items {
+            let own = if uncapped.is_zero() {
+                Exact::ZERO
+            } else {
+                *cores * l / uncapped * factor.unwrap_or(Exact::ONE)
+            };
+            share_own(own, &item.members, shares);
         }
-        Basis::Sockets => {
-            let cores = fail::required_int(s.cores, "server", key, "cores", at, RULE)?;
-            if cores.is_zero() {
-                return Err(fail::invalid(
-                    "server",
-                    key,
-                    "cores",
-                    at,
-                    RULE,
-                    format!(
-                        "server {key:?} has 0 cores, so its sockets cannot be shared among partitions"
-                    ),
-                ));
-            }
-            let counts: Vec<Exact> = parts
-                .iter()
-                .map(|p| Exact::int((p.cores * capacity / cores).ceil()))
-                .collect();
-            let sum: Exact = counts.iter().copied().sum();
-            let n = sum.min(capacity);
-            for (part, count) in parts.iter().zip(&counts) {
-                let part_value = if sum.is_zero() {
-                    Exact::ZERO
-                } else {
-                    n * *count / sum
-                };
-                for (item, cores) in &part.items {
-                    let own = if part.cores.is_zero() {
-                        Exact::ZERO
-                    } else {
-                        part_value * *cores / part.cores
-                    };
-                    share_own(own, &item.members, &mut shares);
-                }
-            }
-            let terms: Vec<String> = parts
-                .iter()
-                .zip(&counts)
-                .map(|(p, c)| {
-                    format!(
-                        "ceil({} × {capacity} / {cores}) = {c} [{}]",
-                        p.cores, p.text
-                    )
-                })
-                .collect();
-            (
-                n,
-                format!(
-                    "{key}: min({}, {}) = {}",
-                    sum_terms(&terms, 20),
-                    count_of(capacity, "sockets"),
-                    count_of(n, "sockets")
-                ),
-            )
+    }
+    let terms: Vec<String> = parts.iter().map(|p| p.text.clone()).collect();
+    (l, sum_terms(&terms, 20))
+}
+
+/// Sockets basis: each part's sockets `ceil(cores × sockets / server cores)`, their sum capped
+/// at the server's sockets; with the terms of the explanation.
+fn sockets_value<'a>(
+    parts: &[PoolPart<'_, 'a>],
+    capacity: Exact,
+    cores: Exact,
+    shares: &mut Vec<InstallationShare<'a>>,
+) -> (Exact, String) {
+    let counts: Vec<Exact> = parts
+        .iter()
+        .map(|p| Exact::int((p.cores * capacity / cores).ceil()))
+        .collect();
+    let sum: Exact = counts.iter().copied().sum();
+    let n = sum.min(capacity);
+    for (part, count) in parts.iter().zip(&counts) {
+        let part_value = if sum.is_zero() {
+            Exact::ZERO
+        } else {
+            n * *count / sum
+        };
+        for (item, item_cores) in &part.items {
+            let own = if part.cores.is_zero() {
+                Exact::ZERO
+            } else {
+                part_value * *item_cores / part.cores
+            };
+            share_own(own, &item.members, shares);
         }
-    };
-    Ok((
-        (key, UnitKind::Server, factor),
-        UnitValue {
-            value,
-            vcpus: None,
-            editions: eds,
-            line,
-            shares,
-        },
-    ))
+    }
+    let terms: Vec<String> = parts
+        .iter()
+        .zip(&counts)
+        .map(|(p, c)| {
+            format!(
+                "ceil({} × {capacity} / {cores}) = {c} [{}]",
+                p.cores, p.text
+            )
+        })
+        .collect();
+    (n, sum_terms(&terms, 20))
 }
 
 /// Shares a unit's own value equally among its installations (one vm, one cloud instance).

@@ -6,6 +6,57 @@ use serde::de::DeserializeOwned;
 use crate::RuleError;
 use crate::types::ProductRef;
 
+/// A plugin's rule-data document ([`crate::Metric::RuleData`]): parsed strictly by the SDK
+/// once per call, then checked for what its type alone cannot say.
+pub trait RuleDocument: DeserializeOwned {
+    /// The rule section a parse error cites (`SPEC §3.5.1`), if any.
+    const SECTION: Option<&'static str> = None;
+
+    /// Rules across fields; an error is `rule_data_invalid` naming the JSON pointer
+    /// ([`invalid_rule_data`]). None by default.
+    fn check(&self) -> Result<(), RuleError> {
+        Ok(())
+    }
+}
+
+/// A product's parameters ([`crate::Metric::Parameters`]), likewise.
+pub trait ParameterDocument: DeserializeOwned {
+    /// The rule section a parse error cites, if any.
+    const SECTION: Option<&'static str> = None;
+
+    /// Rules across fields; an error is `product_parameter_invalid` naming the product. None by
+    /// default.
+    fn check(&self, _product: &ProductRef) -> Result<(), RuleError> {
+        Ok(())
+    }
+}
+
+/// Reads a rule-data document as the SDK does before every call: strictly (an error names the
+/// JSON pointer, citing the type's section), then [`RuleDocument::check`].
+pub fn read_rules<T: RuleDocument>(plugin: &str, text: &str) -> Result<T, RuleError> {
+    let rules: T = rule_data(plugin, text).map_err(|e| cite(e, T::SECTION))?;
+    rules.check()?;
+    Ok(rules)
+}
+
+/// Reads a product's parameters as the SDK does before every call.
+pub fn read_parameters<T: ParameterDocument>(product: &ProductRef) -> Result<T, RuleError> {
+    let p: T = parameters(product).map_err(|e| cite(e, T::SECTION))?;
+    p.check(product)?;
+    Ok(p)
+}
+
+fn cite(e: RuleError, section: Option<&str>) -> RuleError {
+    match section {
+        Some(s) => e.section(s),
+        None => e,
+    }
+}
+
+/// Any JSON: for a plugin that takes no rule data or parameters, or reads them itself.
+impl RuleDocument for serde_json::Value {}
+impl ParameterDocument for serde_json::Value {}
+
 /// Parses a rule-data document; an error names the path, e.g. `/table/0/max_sockets`.
 pub fn rule_data<T: DeserializeOwned>(plugin: &str, text: &str) -> Result<T, RuleError> {
     parse(text).map_err(|m| RuleError::new("rule_data_invalid", format!("{plugin} rule data: {m}")))

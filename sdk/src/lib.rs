@@ -31,6 +31,9 @@ pub mod testing;
 mod plugin;
 
 pub use exact::Exact;
+/// What the contract's `prepare` answers for a metric, as a plugin's own tests call it: the rule data
+/// and every product's parameters read and checked, and the facts to send.
+pub use plugin::prepare_parsed as prepare;
 pub use plugin::{Metric, RuleError};
 pub use serde_json;
 
@@ -164,5 +167,5 @@ macro_rules! bundle_example {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::plugin::{count, describe, evaluate, explain, prepare};
+    pub use crate::plugin::{count, describe, evaluate, explain, prepare, prepare_parsed};
 }

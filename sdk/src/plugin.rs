@@ -1,22 +1,62 @@
 //! The trait a plugin implements, and the glue between it and the generated bindings.
 
+use crate::config::{self, ParameterDocument, RuleDocument};
 use crate::facts::Facts;
 use crate::types::{Evaluation, FactRequest, Outcome, PluginError, PluginInfo, ProductRef, wire};
 
 /// A metric plugin. Implement it on a unit struct and export it with [`crate::export_metric!`].
+///
+/// The SDK parses the rule data and every product's parameters once per call, strictly, into
+/// [`Metric::RuleData`] and [`Metric::Parameters`] ([`crate::config`]: an error names the JSON
+/// pointer at fault, `rule_data_invalid` or `product_parameter_invalid`), and hands them to
+/// [`Metric::requests`] and [`Metric::evaluate`] already typed.
 pub trait Metric {
+    /// The rule-data document (e.g. a PVU table); `serde_json::Value` to take any.
+    type RuleData: RuleDocument;
+    /// A product's parameters; `serde_json::Value` to take any.
+    type Parameters: ParameterDocument;
+
     /// Name, version, metrics, the facts read and the schemas (static).
     fn describe() -> PluginInfo;
 
-    /// Validates the rule data and every product's parameters, and says which facts to send.
-    /// Called before every evaluation and when an operator loads rule data, so keep it cheap.
-    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError>;
+    /// Rules across products of one call (e.g. one product naming another); an error fails
+    /// the call. None by default.
+    fn check(
+        _rules: &Self::RuleData,
+        _products: &[ProductRef],
+        _parameters: &[Self::Parameters],
+    ) -> Result<(), RuleError> {
+        Ok(())
+    }
 
-    /// Counts. `facts` reads the timelines of the requests `prepare` returned. Contributors and
-    /// explanation lines are wanted only when [`Facts::is_explaining`] is true (a distinct-union
-    /// metric lists its day's identities as contributors either way); building them for every
-    /// day of a large estate is most of a plugin's cost.
-    fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome;
+    /// Which facts to send for these products (`parameters` in the order of the products).
+    /// Called before every evaluation and when an operator loads rule data, so keep it cheap.
+    fn requests(rules: &Self::RuleData, parameters: &[Self::Parameters]) -> Vec<FactRequest>;
+
+    /// Counts. `parameters` are `input.products`' in order; `facts` reads the timelines of the
+    /// requests [`Metric::requests`] returned. Contributors and explanation lines are wanted
+    /// only when [`Facts::is_explaining`] is true (a distinct-union metric lists its day's
+    /// identities as contributors either way); building them for every day of a large estate
+    /// is most of a plugin's cost.
+    fn evaluate(
+        input: &Evaluation,
+        rules: &Self::RuleData,
+        parameters: &[Self::Parameters],
+        facts: &Facts<'_>,
+    ) -> Outcome;
+}
+
+/// The rule data and each product's parameters, parsed and checked once.
+type Parsed<M> = (<M as Metric>::RuleData, Vec<<M as Metric>::Parameters>);
+
+fn parse<M: Metric>(rule_data: &str, products: &[ProductRef]) -> Result<Parsed<M>, RuleError> {
+    let rules = config::read_rules::<M::RuleData>(&M::describe().name, rule_data)?;
+    let parameters = products
+        .iter()
+        .map(config::read_parameters::<M::Parameters>)
+        .collect::<Result<Vec<_>, RuleError>>()?;
+    M::check(&rules, products, &parameters)?;
+    Ok((rules, parameters))
 }
 
 /// A plugin error under construction: `RuleError::new("invalid-value", "…").product("mq")`.
@@ -111,7 +151,17 @@ pub fn prepare<M: Metric>(
     products: Vec<ProductRef>,
 ) -> Result<Vec<FactRequest>, PluginError> {
     install_panic_hook();
-    M::prepare(&rule_data, &products).map_err(PluginError::from)
+    prepare_parsed::<M>(&rule_data, &products).map_err(PluginError::from)
+}
+
+/// Validates the rule data and every product's parameters and says which facts to send
+/// (the contract's `prepare`, and test inputs').
+pub fn prepare_parsed<M: Metric>(
+    rule_data: &str,
+    products: &[ProductRef],
+) -> Result<Vec<FactRequest>, RuleError> {
+    let (rules, parameters) = parse::<M>(rule_data, products)?;
+    Ok(M::requests(&rules, &parameters))
 }
 
 /// Runs the metric on `input`; `explaining` says whether contributors and explanations are
@@ -120,8 +170,8 @@ pub fn prepare<M: Metric>(
 pub fn run<M: Metric>(input: Evaluation, explaining: bool) -> Outcome {
     install_panic_hook();
     let refs: Vec<ProductRef> = input.products.iter().map(|p| p.product.clone()).collect();
-    let requests = match M::prepare(&input.rule_data, &refs) {
-        Ok(requests) => requests,
+    let (rules, parameters) = match parse::<M>(&input.rule_data, &refs) {
+        Ok(parsed) => parsed,
         Err(failure) => {
             return Outcome {
                 days: Vec::new(),
@@ -129,8 +179,9 @@ pub fn run<M: Metric>(input: Evaluation, explaining: bool) -> Outcome {
             };
         }
     };
+    let requests = M::requests(&rules, &parameters);
     let facts = Facts::new(&input, &requests).explaining(explaining);
-    M::evaluate(&input, &facts)
+    M::evaluate(&input, &rules, &parameters, &facts)
 }
 
 /// The whole answer, contributors and explanations included (native tests).

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Attribute values are written as in a fact file (text, integers, decimals, `true`/`false`,
-//! RFC 3339 times) and converted to the type the plugin's `prepare` asked for. A value or a kind
+//! RFC 3339 times) and converted to the type the plugin's `requests` asked for. A value or a kind
 //! the plugin did not ask for panics with a message naming it: these are test helpers, a typo
 //! should fail the test. Cost: one string-table entry per distinct string, one column value per
 //! requested attribute and state.
@@ -65,7 +65,7 @@ struct Row {
 
 impl TestInput {
     /// An input for `products` (id, parameters as JSON text) under `rule_data`. The fact kinds
-    /// and attributes are the ones `M::prepare` asks for; panics with its error if it refuses.
+    /// and attributes are the ones `M::requests` asks for; panics with the error if the rule data or parameters are refused.
     pub fn new<M: Metric>(rule_data: &str, products: &[(&str, &str)]) -> Self {
         let products: Vec<ProductRef> = products
             .iter()
@@ -74,7 +74,7 @@ impl TestInput {
                 parameters: parameters.to_string(),
             })
             .collect();
-        let requests = M::prepare(rule_data, &products)
+        let requests = crate::plugin::prepare_parsed::<M>(rule_data, &products)
             .unwrap_or_else(|e| panic!("prepare refused the test input: {:?}", e.0));
         let rows = requests.iter().map(|_| Vec::new()).collect();
         TestInput {
@@ -216,31 +216,57 @@ mod tests {
     /// and time values it read, so the encoding can be checked.
     struct Echo;
 
+    /// Rule data must be `{"ok": true}`.
+    #[derive(serde::Deserialize)]
+    struct Rules {
+        ok: bool,
+    }
+
+    impl crate::config::RuleDocument for Rules {
+        fn check(&self) -> Result<(), RuleError> {
+            match self.ok {
+                true => Ok(()),
+                false => Err(RuleError::new("rule_data_invalid", "not ok")),
+            }
+        }
+    }
+
     impl Metric for Echo {
+        type RuleData = Rules;
+        type Parameters = serde_json::Value;
+
         fn describe() -> PluginInfo {
-            unreachable!("not called by these tests")
+            PluginInfo {
+                name: "echo".into(),
+                version: "0.0.0".into(),
+                sdk_version: crate::SDK_VERSION.into(),
+                metrics: Vec::new(),
+                facts: Vec::new(),
+                rule_data_schema: String::new(),
+                parameter_schema: String::new(),
+                default_rule_data: String::new(),
+            }
         }
 
-        fn prepare(
-            rule_data: &str,
-            _products: &[ProductRef],
-        ) -> Result<Vec<FactRequest>, RuleError> {
-            if rule_data != "ok" {
-                return Err(RuleError::new("rule_data_invalid", "not ok"));
-            }
+        fn requests(_: &Rules, _: &[serde_json::Value]) -> Vec<FactRequest> {
             let attrs = [
                 ("product", ValueType::Text),
                 ("count", ValueType::Integer),
                 ("seen", ValueType::Time),
             ];
-            Ok(vec![crate::facts::request(
+            vec![crate::facts::request(
                 "installation",
                 &attrs,
                 Selection::States,
-            )])
+            )]
         }
 
-        fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome {
+        fn evaluate(
+            input: &Evaluation,
+            _: &Rules,
+            _: &[serde_json::Value],
+            facts: &Facts<'_>,
+        ) -> Outcome {
             let kind = facts.kind("installation").expect("requested");
             let days = input.products[0]
                 .days
@@ -283,7 +309,7 @@ mod tests {
 
     #[test]
     fn states_reach_the_metric_as_the_host_encodes_them() {
-        let mut input = TestInput::new::<Echo>("ok", &[("db", "{}")]);
+        let mut input = TestInput::new::<Echo>(r#"{"ok": true}"#, &[("db", "{}")]);
         input
             .state(
                 "installation",
@@ -321,7 +347,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "attribute \"colour\" of kind \"installation\" was not requested")]
     fn an_attribute_not_requested_panics_naming_it() {
-        let mut input = TestInput::new::<Echo>("ok", &[("db", "{}")]);
+        let mut input = TestInput::new::<Echo>(r#"{"ok": true}"#, &[("db", "{}")]);
         input.state(
             "installation",
             "a",
@@ -334,6 +360,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "prepare refused the test input")]
     fn a_refused_input_panics_with_the_error() {
-        TestInput::new::<Echo>("not ok", &[]);
+        TestInput::new::<Echo>(r#"{"ok": false}"#, &[]);
     }
 }

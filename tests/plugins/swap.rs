@@ -3,13 +3,17 @@
 //! every figure tells which version computed it. Used by the lifecycle tests (rollback,
 //! activation, swaps under load).
 
+use licmetric_sdk::Metric;
 use licmetric_sdk::facts::{Facts, request};
+use licmetric_sdk::serde_json::Value;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, RuleError};
 
 pub struct Swap;
 
 impl Metric for Swap {
+    type RuleData = Value;
+    type Parameters = Value;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: "swap".into(),
@@ -32,11 +36,11 @@ impl Metric for Swap {
         }
     }
 
-    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        Ok(Self::describe().facts)
+    fn requests(_: &Value, _: &[Value]) -> Vec<FactRequest> {
+        Self::describe().facts
     }
 
-    fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome {
+    fn evaluate(input: &Evaluation, _: &Value, _: &[Value], facts: &Facts<'_>) -> Outcome {
         let mut days = Vec::new();
         for product in &input.products {
             for day in &product.days {

@@ -22,6 +22,9 @@ const SECTION: &str = "SPEC §3.4.1";
 const NAMED_HOLDERS: usize = 20;
 
 impl Metric for Concurrent {
+    type RuleData = RuleData;
+    type Parameters = Parameters;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: "concurrent".into(),
@@ -40,28 +43,22 @@ impl Metric for Concurrent {
         }
     }
 
-    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        let rules = RuleData::parse(rule_data)?;
-        for product in products {
-            Parameters::parse(product)?;
-        }
-        Ok(vec![
+    fn requests(rules: &RuleData, _: &[Parameters]) -> Vec<FactRequest> {
+        vec![
             facts::session_request(rules.max_linger_ms()),
             facts::denial_request(rules.denial_fold_ms()),
-        ])
+        ]
     }
 
-    fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome {
+    fn evaluate(
+        input: &Evaluation,
+        rules: &RuleData,
+        parameters: &[Parameters],
+        facts: &Facts<'_>,
+    ) -> Outcome {
         let mut outcome = Outcome {
             days: Vec::new(),
             errors: Vec::new(),
-        };
-        let rules = match RuleData::parse(&input.rule_data) {
-            Ok(r) => r,
-            Err(e) => {
-                outcome.errors.push(e.0);
-                return outcome;
-            }
         };
         let sessions = match Session::all(facts) {
             Ok(s) => s,
@@ -78,9 +75,9 @@ impl Metric for Concurrent {
             }
         };
         let explaining = facts.is_explaining();
-        let counter = Counter::new(&rules, &sessions, &denials, input.run_at, explaining);
-        for product in &input.products {
-            match counter.product(product, explaining) {
+        let counter = Counter::new(rules, &sessions, &denials, input.run_at, explaining);
+        for (product, params) in input.products.iter().zip(parameters) {
+            match counter.product(product, params, explaining) {
                 Ok(days) => outcome.days.extend(days),
                 Err(e) => outcome.errors.push(e.product(&product.product.id).0),
             }
@@ -146,9 +143,9 @@ impl<'a> Counter<'a> {
     fn product(
         &self,
         product: &ProductDays,
+        params: &Parameters,
         explaining: bool,
     ) -> Result<Vec<DayResult>, RuleError> {
-        let params = Parameters::parse(&product.product)?;
         let license_type = params
             .license_type
             .as_deref()

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 
 use licmetric_sdk::RuleError;
-use licmetric_sdk::serde_json;
-use licmetric_sdk::types::ProductRef;
 use serde::Deserialize;
 
 /// The reserved licence type that selects the ALL CONCURRENT aggregate.
@@ -62,21 +60,17 @@ impl LicenseType {
     }
 }
 
-/// serde_json's message names the unknown field or the wrong type, with line and column.
-fn invalid(code: &str, what: &str, error: serde_json::Error) -> RuleError {
-    RuleError::new(code, format!("{what}: {error}")).section("SPEC §3.4.2")
-}
-
 static NO_SETTINGS: LicenseType = LicenseType {
     linger_publisher_s: 0,
     linger_operator_s: 0,
     dup_group: Vec::new(),
 };
 
-impl RuleData {
-    pub fn parse(text: &str) -> Result<RuleData, RuleError> {
-        let rules: RuleData = serde_json::from_str(text)
-            .map_err(|e| invalid("rule_data_invalid", "concurrent rule data", e))?;
+impl licmetric_sdk::config::RuleDocument for RuleData {
+    const SECTION: Option<&'static str> = Some("SPEC §3.4.2");
+
+    fn check(&self) -> Result<(), RuleError> {
+        let rules = self;
         for (name, t) in &rules.license_types {
             for (i, attribute) in t.dup_group.iter().enumerate() {
                 if !matches!(attribute.as_str(), "user" | "host" | "display") {
@@ -90,9 +84,11 @@ impl RuleData {
                 }
             }
         }
-        Ok(rules)
+        Ok(())
     }
+}
 
+impl RuleData {
     /// Settings of a licence type; a type absent from the rule data has no linger and no grouping.
     pub fn license_type(&self, name: &str) -> &LicenseType {
         self.license_types.get(name).unwrap_or(&NO_SETTINGS)
@@ -118,20 +114,6 @@ pub struct Parameters {
     pub license_type: Option<String>,
 }
 
-impl Parameters {
-    pub fn parse(product: &ProductRef) -> Result<Parameters, RuleError> {
-        let text = if product.parameters.trim().is_empty() {
-            "{}"
-        } else {
-            &product.parameters
-        };
-        serde_json::from_str(text).map_err(|e| {
-            invalid(
-                "product_parameter_invalid",
-                &format!("parameters of product {}", product.id),
-                e,
-            )
-            .product(&product.id)
-        })
-    }
+impl licmetric_sdk::config::ParameterDocument for Parameters {
+    const SECTION: Option<&'static str> = Some("SPEC §3.4.2");
 }

@@ -18,11 +18,11 @@ mod tests;
 
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, RuleError, export_metric};
+use licmetric_sdk::{Metric, export_metric};
 
 use identity::Population;
 use inputs::{Assignment, Installed, Use};
-use rules::{Basis, RuleData, Settings};
+use rules::{Basis, Parameters, RuleData, Settings};
 
 /// The named metric (public so benchmarks can run the same logic natively).
 pub struct Named;
@@ -35,6 +35,9 @@ pub const DISTINCT_METRIC: &str = "NAMED_DISTINCT";
 const SECTION: &str = "SPEC §3.5.1";
 
 impl Metric for Named {
+    type RuleData = RuleData;
+    type Parameters = Parameters;
+
     fn describe() -> PluginInfo {
         let metric = |code: &str, name: &str, period_rule| MetricInfo {
             code_name: code.into(),
@@ -66,34 +69,25 @@ impl Metric for Named {
         }
     }
 
-    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        RuleData::parse(rule_data)?;
-        for product in products {
-            Settings::of(product)?;
-        }
-        Ok(inputs::requests())
+    fn requests(_: &RuleData, _: &[Parameters]) -> Vec<FactRequest> {
+        inputs::requests()
     }
 
-    fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome {
+    fn evaluate(
+        input: &Evaluation,
+        _: &RuleData,
+        parameters: &[Parameters],
+        facts: &Facts<'_>,
+    ) -> Outcome {
         let mut outcome = Outcome {
             days: Vec::new(),
             errors: Vec::new(),
         };
-        if let Err(e) = RuleData::parse(&input.rule_data) {
-            outcome.errors.push(e.0);
-            return outcome;
-        }
         let assignments = Assignment::all(facts);
         let installed = Installed::all(facts);
         let uses = Use::all(facts, input.run_at);
-        for product in &input.products {
-            let settings = match Settings::of(&product.product) {
-                Ok(s) => s,
-                Err(e) => {
-                    outcome.errors.push(e.0);
-                    continue;
-                }
-            };
+        for (product, params) in input.products.iter().zip(parameters) {
+            let settings = Settings::of(&product.product, params);
             let id = &product.product.id;
             let lt = &settings.license_type;
             let population = match settings.basis {

@@ -1,7 +1,6 @@
 //! Rule data and product parameters of the named metric (SPEC §3.5.1), validated strictly: an
 //! unknown key, a wrong type or an unknown choice names its JSON pointer (SPEC §5.3).
 
-use licmetric_sdk::RuleError;
 use licmetric_sdk::config;
 use licmetric_sdk::types::ProductRef;
 use serde::Deserialize;
@@ -33,10 +32,8 @@ pub struct RuleData {
     pub version: String,
 }
 
-impl RuleData {
-    pub fn parse(text: &str) -> Result<RuleData, RuleError> {
-        config::rule_data(PLUGIN, text).map_err(|e| e.section("SPEC §3.5.1"))
-    }
+impl config::RuleDocument for RuleData {
+    const SECTION: Option<&'static str> = Some("SPEC §3.5.1");
 }
 
 /// Where identities come from (SPEC §3.5.1).
@@ -90,10 +87,8 @@ pub struct Parameters {
     pub compliance_quantity: Compliance,
 }
 
-impl Parameters {
-    pub fn parse(product: &ProductRef) -> Result<Parameters, RuleError> {
-        config::parameters(product).map_err(|e| e.section("SPEC §3.5.1"))
-    }
+impl config::ParameterDocument for Parameters {
+    const SECTION: Option<&'static str> = Some("SPEC §3.5.1");
 }
 
 /// A product's settings with the defaults applied.
@@ -106,12 +101,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn of(product: &ProductRef) -> Result<Settings, RuleError> {
-        let p = Parameters::parse(product)?;
-        Ok(Settings {
-            license_type: p.license_type.unwrap_or_else(|| product.id.clone()),
+    /// `product`'s parameters with the defaults applied.
+    pub fn of(product: &ProductRef, p: &Parameters) -> Settings {
+        Settings {
+            license_type: p.license_type.clone().unwrap_or_else(|| product.id.clone()),
             basis: p.basis,
             compliance: p.compliance_quantity,
-        })
+        }
     }
 }

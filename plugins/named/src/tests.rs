@@ -32,7 +32,8 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let requests = Named::prepare(r#"{"version":"t"}"#, &[]).expect("requests");
+        let requests =
+            licmetric_sdk::prepare::<Named>(r#"{"version":"t"}"#, &[]).expect("requests");
         let timelines = requests
             .iter()
             .map(|r| Timeline {
@@ -171,7 +172,7 @@ fn describes_two_metrics_and_three_fact_kinds() {
     ));
     let kinds: Vec<&str> = info.facts.iter().map(|f| f.kind.as_str()).collect();
     assert_eq!(kinds, ["assignment", "installation", "session"]);
-    assert!(Named::prepare(&info.default_rule_data, &[]).is_ok());
+    assert!(licmetric_sdk::prepare::<Named>(&info.default_rule_data, &[]).is_ok());
 }
 
 /// NU-A [FLX-NAMED]: allocation restricts counting.
@@ -478,10 +479,10 @@ fn bad_parameters_and_rule_data_name_the_path() {
     let outcome = Fixture::new().evaluate(r#"{"colour":1}"#, 1);
     assert!(outcome.errors[0].message.contains("colour"));
 
-    let err = Named::prepare(r#"{"version":"x","extra":1}"#, &[]).unwrap_err();
+    let err = licmetric_sdk::prepare::<Named>(r#"{"version":"x","extra":1}"#, &[]).unwrap_err();
     assert_eq!(err.0.code, "rule_data_invalid");
     assert!(err.0.message.contains("extra"), "{}", err.0.message);
-    let err = Named::prepare(r#"{}"#, &[]).unwrap_err();
+    let err = licmetric_sdk::prepare::<Named>(r#"{}"#, &[]).unwrap_err();
     assert!(err.0.message.contains("version"), "{}", err.0.message);
 }
 

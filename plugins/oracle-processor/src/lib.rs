@@ -38,7 +38,7 @@ use licmetric_sdk::{Exact, Metric, RuleError, export_metric};
 
 use daily::{Counted, ProcessorDay};
 use placement::OracleEstate;
-use rules::{Measure, PLUGIN, Parameters, RuleData};
+use rules::{Measure, PLUGIN, Parameters, RawParameters, RuleData};
 use scope::ScopeIndex;
 use units::{Basis, Context};
 
@@ -58,38 +58,10 @@ fn requests(with_assignments: bool) -> Vec<FactRequest> {
     kinds.into_iter().map(states_request).collect()
 }
 
-/// Every product's parameters; a `processors_of` naming a `nup` product of the same evaluation
-/// is `product_parameter_invalid`.
-fn parameters(products: &[ProductRef]) -> Vec<Result<Parameters, RuleError>> {
-    let parsed: Vec<Result<Parameters, RuleError>> =
-        products.iter().map(Parameters::parse).collect();
-    let nup: Vec<&str> = products
-        .iter()
-        .zip(&parsed)
-        .filter(|(_, p)| matches!(p, Ok(p) if p.measure == Measure::Nup))
-        .map(|(r, _)| r.id.as_str())
-        .collect();
-    products
-        .iter()
-        .zip(parsed)
-        .map(|(r, p)| {
-            let p = p?;
-            if p.measure == Measure::Nup && p.processors_of != r.id && nup.contains(&p.processors_of.as_str()) {
-                return Err(RuleError::new(
-                    "product_parameter_invalid",
-                    format!(
-                        "parameters of product {}: /processors_of: product {} counts NUP, not processors",
-                        r.id, p.processors_of
-                    ),
-                )
-                .product(&r.id));
-            }
-            Ok(p)
-        })
-        .collect()
-}
-
 impl Metric for OracleProcessor {
+    type RuleData = RuleData;
+    type Parameters = RawParameters;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: PLUGIN.into(),
@@ -116,26 +88,55 @@ impl Metric for OracleProcessor {
         }
     }
 
-    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        RuleData::parse(rule_data)?;
-        let mut nup = false;
-        for p in parameters(products) {
-            nup |= p?.measure == Measure::Nup;
+    /// A `processors_of` naming a `nup` product of the same evaluation is
+    /// `product_parameter_invalid`.
+    fn check(
+        _: &RuleData,
+        products: &[ProductRef],
+        parameters: &[RawParameters],
+    ) -> Result<(), RuleError> {
+        let all: Vec<Parameters> = products
+            .iter()
+            .zip(parameters)
+            .map(|(r, raw)| Parameters::of(r, raw))
+            .collect();
+        let nup: Vec<&str> = products
+            .iter()
+            .zip(&all)
+            .filter(|(_, p)| p.measure == Measure::Nup)
+            .map(|(r, _)| r.id.as_str())
+            .collect();
+        for (r, p) in products.iter().zip(&all) {
+            if p.measure == Measure::Nup
+                && p.processors_of != r.id
+                && nup.contains(&p.processors_of.as_str())
+            {
+                return Err(RuleError::new(
+                    "product_parameter_invalid",
+                    format!(
+                        "parameters of product {}: /processors_of: product {} counts NUP, not processors",
+                        r.id, p.processors_of
+                    ),
+                )
+                .product(&r.id));
+            }
         }
-        Ok(requests(nup))
+        Ok(())
     }
 
-    fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome {
+    fn requests(_: &RuleData, parameters: &[RawParameters]) -> Vec<FactRequest> {
+        requests(parameters.iter().any(|p| p.measure == Measure::Nup))
+    }
+
+    fn evaluate(
+        input: &Evaluation,
+        rules: &RuleData,
+        parameters: &[RawParameters],
+        facts: &Facts<'_>,
+    ) -> Outcome {
         let mut outcome = Outcome {
             days: Vec::new(),
             errors: Vec::new(),
-        };
-        let rules = match RuleData::parse(&input.rule_data) {
-            Ok(r) => r,
-            Err(e) => {
-                outcome.errors.push(e.0);
-                return outcome;
-            }
         };
         let estate = OracleEstate::read(facts);
         let scopes = ScopeIndex::build(&estate.servers);
@@ -143,20 +144,13 @@ impl Metric for OracleProcessor {
         let assignments = nup::Assignment::history(facts);
         let ctx = Context {
             estate: &estate,
-            rules: &rules,
+            rules,
             scopes: &scopes,
         };
-        let refs: Vec<ProductRef> = input.products.iter().map(|p| p.product.clone()).collect();
         // Products counted once per span, whoever needs them (a NUP product's processors_of).
         let mut counted: HashMap<(String, i64, i64), Counted<'_>> = HashMap::new();
-        for (product, params) in input.products.iter().zip(parameters(&refs)) {
-            let params = match params {
-                Ok(p) => p,
-                Err(e) => {
-                    outcome.errors.push(e.product(&product.product.id).0);
-                    continue;
-                }
-            };
+        for (product, raw) in input.products.iter().zip(parameters) {
+            let params = Parameters::of(&product.product, raw);
             let (Some(start), Some(end)) = (
                 product.days.iter().map(|d| d.start).min(),
                 product.days.iter().map(|d| d.end).max(),
@@ -179,7 +173,7 @@ impl Metric for OracleProcessor {
                 Measure::Processor => processor_days(product, count, &mut outcome),
                 Measure::Nup => {
                     let of_type = nup::of_type(&assignments, &params.license_type);
-                    nup_days(&rules, product, &params, count, &of_type, &mut outcome)
+                    nup_days(rules, product, &params, count, &of_type, &mut outcome)
                 }
             }
         }

@@ -290,10 +290,10 @@ pub struct CoreFactor {
     pub warning: Option<String>,
 }
 
-impl RuleData {
-    /// Parses and validates the document (`rule_data_invalid` naming the pointer).
-    pub fn parse(text: &str) -> Result<RuleData, RuleError> {
-        let rules: RuleData = config::rule_data(PLUGIN, text)?;
+impl config::RuleDocument for RuleData {
+    /// Factors above 0, cloud blocks of at least 1 vCPU (`rule_data_invalid` naming the pointer).
+    fn check(&self) -> Result<(), RuleError> {
+        let rules = self;
         let positive = |pointer: &str, f: &Factor| {
             if f.0 > Exact::ZERO {
                 Ok(())
@@ -321,9 +321,11 @@ impl RuleData {
                 ));
             }
         }
-        Ok(rules)
+        Ok(())
     }
+}
 
+impl RuleData {
     /// True when `edition` counts occupied sockets (SPEC §3.3.1).
     pub fn socket_basis(&self, edition: &str) -> bool {
         self.socket_editions.iter().any(|e| same(e, Some(edition)))
@@ -427,9 +429,9 @@ pub enum Measure {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawParameters {
+pub struct RawParameters {
     #[serde(default)]
-    measure: Measure,
+    pub measure: Measure,
     license_type: Option<String>,
     processors_of: Option<String>,
 }
@@ -445,25 +447,35 @@ pub struct Parameters {
     pub processors_of: String,
 }
 
-impl Parameters {
-    /// Parses a product's parameters (`product_parameter_invalid` naming the pointer).
-    pub fn parse(product: &ProductRef) -> Result<Parameters, RuleError> {
-        let raw: RawParameters = config::parameters(product)?;
+impl config::ParameterDocument for RawParameters {
+    /// `license_type` and `processors_of` may be absent, never empty.
+    fn check(&self, product: &ProductRef) -> Result<(), RuleError> {
         let id = product.id.as_str();
-        let nonempty = |name: &str, v: Option<String>| match v {
-            Some(v) if v.trim().is_empty() => Err(RuleError::new(
-                "product_parameter_invalid",
-                format!("parameters of product {id}: /{name}: must not be empty"),
-            )
-            .product(id)),
-            Some(v) => Ok(v),
-            None => Ok(id.to_string()),
-        };
-        Ok(Parameters {
+        for (name, value) in [
+            ("license_type", &self.license_type),
+            ("processors_of", &self.processors_of),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(RuleError::new(
+                    "product_parameter_invalid",
+                    format!("parameters of product {id}: /{name}: must not be empty"),
+                )
+                .product(id));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Parameters {
+    /// `product`'s parameters with their defaults applied.
+    pub fn of(product: &ProductRef, raw: &RawParameters) -> Parameters {
+        let or_id = |v: &Option<String>| v.clone().unwrap_or_else(|| product.id.clone());
+        Parameters {
             measure: raw.measure,
-            license_type: nonempty("license_type", raw.license_type)?,
-            processors_of: nonempty("processors_of", raw.processors_of)?,
-        })
+            license_type: or_id(&raw.license_type),
+            processors_of: or_id(&raw.processors_of),
+        }
     }
 }
 
@@ -494,7 +506,7 @@ mod tests {
 
     #[test]
     fn default_rule_data_parses_with_the_example_rows() {
-        let r = RuleData::parse(DEFAULT_RULE_DATA).unwrap();
+        let r = config::read_rules::<RuleData>(PLUGIN, DEFAULT_RULE_DATA).unwrap();
         assert_eq!(r.partitioning_scope, Scope::Cluster);
         assert_eq!(r.default_core_factor.0, Exact::ONE);
         let f = r
@@ -523,7 +535,7 @@ mod tests {
 
     #[test]
     fn override_then_collector_then_rows() {
-        let r = RuleData::parse(
+        let r = config::read_rules::<RuleData>(PLUGIN,
             r#"{"version":"t","overrides":{"db-host-3":0.25},"core_factors":[{"vendor":"HP","brand":"PA-RISC","factor":0.75}]}"#,
         )
         .unwrap();
@@ -596,10 +608,14 @@ mod tests {
             (r#"{"partitioning_scope":"host"}"#, "version"),
         ];
         for (text, pointer) in cases {
-            let e = RuleData::parse(text).unwrap_err();
+            let e = config::read_rules::<RuleData>(PLUGIN, text).unwrap_err();
             assert_eq!(e.0.code, "rule_data_invalid", "{text}");
             assert!(e.0.message.contains(pointer), "{text}: {}", e.0.message);
         }
+    }
+
+    fn parse_parameters(product: &ProductRef) -> Result<Parameters, RuleError> {
+        config::read_parameters::<RawParameters>(product).map(|raw| Parameters::of(product, &raw))
     }
 
     #[test]
@@ -609,14 +625,14 @@ mod tests {
             parameters: json.into(),
         };
         assert_eq!(
-            Parameters::parse(&p("")).unwrap(),
+            parse_parameters(&p("")).unwrap(),
             Parameters {
                 measure: Measure::Processor,
                 license_type: "ora".into(),
                 processors_of: "ora".into()
             }
         );
-        let nup = Parameters::parse(&p(r#"{"measure":"nup","processors_of":"ora-ee"}"#)).unwrap();
+        let nup = parse_parameters(&p(r#"{"measure":"nup","processors_of":"ora-ee"}"#)).unwrap();
         assert_eq!(nup.measure, Measure::Nup);
         assert_eq!(nup.processors_of, "ora-ee");
         for (json, pointer) in [
@@ -625,7 +641,7 @@ mod tests {
             (r#"{"license_type":""}"#, "/license_type"),
             (r#"{"processors_of":7}"#, "/processors_of"),
         ] {
-            let e = Parameters::parse(&p(json)).unwrap_err();
+            let e = parse_parameters(&p(json)).unwrap_err();
             assert_eq!(e.0.code, "product_parameter_invalid");
             assert_eq!(e.0.product.as_deref(), Some("ora"));
             assert!(e.0.message.contains(pointer), "{json}: {}", e.0.message);

@@ -136,7 +136,7 @@ impl World {
                 parameters: p.to_string(),
             })
             .collect();
-        let requests = match OracleProcessor::prepare(&rule_data, &refs) {
+        let requests = match licmetric_sdk::prepare::<OracleProcessor>(&rule_data, &refs) {
             Ok(r) => r,
             Err(e) => {
                 return Outcome {

@@ -7,7 +7,7 @@ mod table;
 use licmetric_sdk::estate::{Node, Server};
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, RuleError, config, export_metric};
+use licmetric_sdk::{Metric, config, export_metric};
 use licmetric_subcapacity::{self as subcapacity, Rate, Rating};
 
 use table::{Processor, RuleData};
@@ -18,7 +18,9 @@ pub struct Pvu;
 /// pvu products take no parameters.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Parameters {}
+pub struct Parameters {}
+
+impl config::ParameterDocument for Parameters {}
 
 impl Rating for RuleData {
     fn unit_name(&self) -> &'static str {
@@ -61,6 +63,9 @@ impl Rating for RuleData {
 }
 
 impl Metric for Pvu {
+    type RuleData = RuleData;
+    type Parameters = Parameters;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: "pvu".into(),
@@ -79,22 +84,17 @@ impl Metric for Pvu {
         }
     }
 
-    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        RuleData::parse(rule_data)?;
-        for product in products {
-            config::parameters::<Parameters>(product)?;
-        }
-        Ok(subcapacity::requests())
+    fn requests(_: &RuleData, _: &[Parameters]) -> Vec<FactRequest> {
+        subcapacity::requests()
     }
 
-    fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome {
-        match RuleData::parse(&input.rule_data) {
-            Ok(rules) => subcapacity::evaluate(input, facts, &rules),
-            Err(e) => Outcome {
-                days: Vec::new(),
-                errors: vec![e.0],
-            },
-        }
+    fn evaluate(
+        input: &Evaluation,
+        rules: &RuleData,
+        _: &[Parameters],
+        facts: &Facts<'_>,
+    ) -> Outcome {
+        subcapacity::evaluate(input, facts, rules)
     }
 }
 

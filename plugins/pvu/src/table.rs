@@ -149,53 +149,6 @@ fn in_list(list: &Option<Vec<String>>, value: Option<&str>) -> bool {
 }
 
 impl RuleData {
-    /// Parses and validates the document.
-    pub fn parse(text: &str) -> Result<RuleData, RuleError> {
-        let rules: RuleData = config::rule_data("pvu", text)?;
-        if rules.default_pvu_per_core == 0 {
-            return Err(config::invalid_rule_data(
-                "pvu",
-                "/default_pvu_per_core",
-                "must be at least 1",
-            ));
-        }
-        if rules.cloud_pvu_per_vcpu == 0 {
-            return Err(config::invalid_rule_data(
-                "pvu",
-                "/cloud_pvu_per_vcpu",
-                "must be at least 1",
-            ));
-        }
-        for (key, rate) in &rules.overrides {
-            if *rate == 0 {
-                return Err(config::invalid_rule_data(
-                    "pvu",
-                    &format!("/overrides/{key}"),
-                    "must be at least 1",
-                ));
-            }
-        }
-        for (i, row) in rules.table.iter().enumerate() {
-            if row.pvu_per_core == 0 {
-                return Err(config::invalid_rule_data(
-                    "pvu",
-                    &format!("/table/{i}/pvu_per_core"),
-                    "must be at least 1",
-                ));
-            }
-            if let Some(s) = &row.max_sockets {
-                if Sockets::parse(s).is_none() {
-                    return Err(config::invalid_rule_data(
-                        "pvu",
-                        &format!("/table/{i}/max_sockets"),
-                        format!("{s:?} is not \"all\", \"N\", \"<=N\" or \">N\""),
-                    ));
-                }
-            }
-        }
-        Ok(rules)
-    }
-
     /// The rate of a server or node at an instant (SPEC §3.1.2 steps 3–7).
     pub fn rate(
         &self,
@@ -293,7 +246,7 @@ mod tests {
 
     #[test]
     fn default_table_matches_case_insensitively_with_socket_conditions() {
-        let rules = RuleData::parse(DEFAULT_RULE_DATA).unwrap();
+        let rules = config::read_rules::<RuleData>("pvu", DEFAULT_RULE_DATA).unwrap();
         let r = rules.rate("server", "p1", true, None, &power("e1080", Some(8)));
         assert_eq!(
             r,
@@ -316,7 +269,7 @@ mod tests {
 
     #[test]
     fn override_then_collector_then_table() {
-        let rules = RuleData::parse(
+        let rules = config::read_rules::<RuleData>("pvu",
             r#"{"version":"t","overrides":{"esx-12":70},"table":[{"vendor":"Intel","brand":"Xeon","processor_models":["E5-26*"],"pvu_per_core":70}]}"#,
         )
         .unwrap();
@@ -354,13 +307,61 @@ mod tests {
 
     #[test]
     fn invalid_rows_name_their_path() {
-        let e = RuleData::parse(r#"{"version":"t","table":[{"vendor":"IBM","brand":"P","pvu_per_core":1,"max_sockets":"4+"}]}"#).unwrap_err();
+        let e = config::read_rules::<RuleData>("pvu", r#"{"version":"t","table":[{"vendor":"IBM","brand":"P","pvu_per_core":1,"max_sockets":"4+"}]}"#).unwrap_err();
         assert!(
             e.0.message.contains("/table/0/max_sockets"),
             "{}",
             e.0.message
         );
-        let e = RuleData::parse(r#"{"version":"t","tabel":[]}"#).unwrap_err();
+        let e = config::read_rules::<RuleData>("pvu", r#"{"version":"t","tabel":[]}"#).unwrap_err();
         assert_eq!(e.0.code, "rule_data_invalid");
+    }
+}
+
+impl config::RuleDocument for RuleData {
+    fn check(&self) -> Result<(), RuleError> {
+        let rules = self;
+        if rules.default_pvu_per_core == 0 {
+            return Err(config::invalid_rule_data(
+                "pvu",
+                "/default_pvu_per_core",
+                "must be at least 1",
+            ));
+        }
+        if rules.cloud_pvu_per_vcpu == 0 {
+            return Err(config::invalid_rule_data(
+                "pvu",
+                "/cloud_pvu_per_vcpu",
+                "must be at least 1",
+            ));
+        }
+        for (key, rate) in &rules.overrides {
+            if *rate == 0 {
+                return Err(config::invalid_rule_data(
+                    "pvu",
+                    &format!("/overrides/{key}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        for (i, row) in rules.table.iter().enumerate() {
+            if row.pvu_per_core == 0 {
+                return Err(config::invalid_rule_data(
+                    "pvu",
+                    &format!("/table/{i}/pvu_per_core"),
+                    "must be at least 1",
+                ));
+            }
+            if let Some(s) = &row.max_sockets {
+                if Sockets::parse(s).is_none() {
+                    return Err(config::invalid_rule_data(
+                        "pvu",
+                        &format!("/table/{i}/max_sockets"),
+                        format!("{s:?} is not \"all\", \"N\", \"<=N\" or \">N\""),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use licmetric_sdk::estate::{Node, Server};
 use licmetric_sdk::facts::Facts;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, RuleError, config, export_metric};
+use licmetric_sdk::{Metric, config, export_metric};
 use licmetric_subcapacity::{self as subcapacity, Rate, Rating};
 
 /// The vpc metric (public so benchmarks can run the same logic natively).
@@ -13,15 +13,19 @@ pub struct Vpc;
 /// Rule data: a version and nothing else (SPEC §3.2.1).
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RuleData {
+pub struct RuleData {
     #[allow(dead_code)]
     version: String,
 }
 
+impl config::RuleDocument for RuleData {}
+
 /// vpc products take no parameters.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Parameters {}
+pub struct Parameters {}
+
+impl config::ParameterDocument for Parameters {}
 
 /// Every core, vCPU or thread-divided container core counts one.
 struct OnePerCore;
@@ -48,6 +52,9 @@ impl Rating for OnePerCore {
 }
 
 impl Metric for Vpc {
+    type RuleData = RuleData;
+    type Parameters = Parameters;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: "vpc".into(),
@@ -66,22 +73,12 @@ impl Metric for Vpc {
         }
     }
 
-    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        config::rule_data::<RuleData>("vpc", rule_data)?;
-        for product in products {
-            config::parameters::<Parameters>(product)?;
-        }
-        Ok(subcapacity::requests())
+    fn requests(_: &RuleData, _: &[Parameters]) -> Vec<FactRequest> {
+        subcapacity::requests()
     }
 
-    fn evaluate(input: &Evaluation, facts: &Facts<'_>) -> Outcome {
-        match config::rule_data::<RuleData>("vpc", &input.rule_data) {
-            Ok(_) => subcapacity::evaluate(input, facts, &OnePerCore),
-            Err(e) => Outcome {
-                days: Vec::new(),
-                errors: vec![e.0],
-            },
-        }
+    fn evaluate(input: &Evaluation, _: &RuleData, _: &[Parameters], facts: &Facts<'_>) -> Outcome {
+        subcapacity::evaluate(input, facts, &OnePerCore)
     }
 }
 

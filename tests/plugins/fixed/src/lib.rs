@@ -4,28 +4,32 @@
 #![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
 use licmetric_sdk::facts::Facts;
-use licmetric_sdk::serde_json::{self, Value};
+use licmetric_sdk::serde_json::Value;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, RuleError, export_metric};
+use licmetric_sdk::{Metric, export_metric};
 
 const NAME: &str = "fixed";
 
 struct Fixed;
 
 /// The product's `units` (a whole number ≥ 0), or why not.
-fn units(product: &ProductRef) -> Result<u64, RuleError> {
-    let refuse = |why: &str| {
-        RuleError::new("product_parameter_invalid", format!("units: {why}")).product(&product.id)
-    };
-    let parameters: Value =
-        serde_json::from_str(&product.parameters).map_err(|_| refuse("parameters are not JSON"))?;
-    match parameters.get("units") {
-        None => Ok(1),
-        Some(v) => v.as_u64().ok_or_else(|| refuse("not a whole number ≥ 0")),
-    }
+/// A product's parameters: `units` per day (default 1).
+#[derive(serde::Deserialize)]
+struct Parameters {
+    #[serde(default = "one")]
+    units: u64,
 }
 
+fn one() -> u64 {
+    1
+}
+
+impl licmetric_sdk::config::ParameterDocument for Parameters {}
+
 impl Metric for Fixed {
+    type RuleData = Value;
+    type Parameters = Parameters;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: NAME.into(),
@@ -45,18 +49,19 @@ impl Metric for Fixed {
         }
     }
 
-    fn prepare(rule_data: &str, products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        let _ = rule_data;
-        for p in products {
-            units(p)?;
-        }
-        Ok(Vec::new())
+    fn requests(_: &Value, _: &[Parameters]) -> Vec<FactRequest> {
+        Vec::new()
     }
 
-    fn evaluate(input: &Evaluation, _facts: &Facts<'_>) -> Outcome {
+    fn evaluate(
+        input: &Evaluation,
+        _: &Value,
+        parameters: &[Parameters],
+        _facts: &Facts<'_>,
+    ) -> Outcome {
         let mut days = Vec::new();
-        for p in &input.products {
-            let units = units(&p.product).unwrap_or(0);
+        for (p, parameters) in input.products.iter().zip(parameters) {
+            let units = parameters.units;
             for day in &p.days {
                 days.push(DayResult {
                     product: p.product.id.clone(),

@@ -8,16 +8,17 @@
 #![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
 use licmetric_sdk::facts::Facts;
-use licmetric_sdk::serde_json::{self, Value};
+use licmetric_sdk::serde_json::Value;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, RuleError, export_metric};
+use licmetric_sdk::{Metric, export_metric};
 
 struct Liar;
 
-fn lie(product: &ProductRef) -> String {
-    serde_json::from_str::<Value>(&product.parameters)
-        .ok()
-        .and_then(|p| p.get("lie").and_then(Value::as_str).map(str::to_string))
+/// The lie a product's parameters ask for (`{"lie": "negative"}` …), none by default.
+fn lie(parameters: &Value) -> &str {
+    parameters
+        .get("lie")
+        .and_then(Value::as_str)
         .unwrap_or_default()
 }
 
@@ -38,6 +39,9 @@ fn result(product: &str, day: &Day, quantity: &str, peak_at: i64) -> DayResult {
 }
 
 impl Metric for Liar {
+    type RuleData = Value;
+    type Parameters = Value;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: "liar".into(),
@@ -56,16 +60,21 @@ impl Metric for Liar {
         }
     }
 
-    fn prepare(_: &str, _: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        Ok(Vec::new())
+    fn requests(_: &Value, _: &[Value]) -> Vec<FactRequest> {
+        Vec::new()
     }
 
-    fn evaluate(input: &Evaluation, _facts: &Facts<'_>) -> Outcome {
+    fn evaluate(
+        input: &Evaluation,
+        _: &Value,
+        parameters: &[Value],
+        _facts: &Facts<'_>,
+    ) -> Outcome {
         let mut days = Vec::new();
-        for p in &input.products {
+        for (p, parameters) in input.products.iter().zip(parameters) {
             let id = p.product.id.as_str();
             for day in &p.days {
-                match lie(&p.product).as_str() {
+                match lie(parameters) {
                     "negative" => days.push(result(id, day, "-7", day.start)),
                     "twice" => {
                         days.push(result(id, day, "7", day.start));

@@ -6,23 +6,27 @@
 mod common;
 
 use licmetric_sdk::facts::Facts;
+use licmetric_sdk::serde_json::Value;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, RuleError, export_metric};
+use licmetric_sdk::{Metric, export_metric};
 
 const NAME: &str = "panic";
 
 struct Hostile;
 
 impl Metric for Hostile {
+    type RuleData = Value;
+    type Parameters = Value;
+
     fn describe() -> PluginInfo {
         common::describe(NAME)
     }
 
-    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        Ok(Vec::new())
+    fn requests(_: &Value, _: &[Value]) -> Vec<FactRequest> {
+        Vec::new()
     }
 
-    fn evaluate(input: &Evaluation, _facts: &Facts<'_>) -> Outcome {
+    fn evaluate(input: &Evaluation, _: &Value, _: &[Value], _facts: &Facts<'_>) -> Outcome {
         panic!(
             "deliberate test panic for {} products",
             input.products.len()

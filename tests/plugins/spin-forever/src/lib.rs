@@ -6,23 +6,27 @@
 mod common;
 
 use licmetric_sdk::facts::Facts;
+use licmetric_sdk::serde_json::Value;
 use licmetric_sdk::types::*;
-use licmetric_sdk::{Metric, RuleError, export_metric};
+use licmetric_sdk::{Metric, export_metric};
 
 const NAME: &str = "spin-forever";
 
 struct Hostile;
 
 impl Metric for Hostile {
+    type RuleData = Value;
+    type Parameters = Value;
+
     fn describe() -> PluginInfo {
         common::describe(NAME)
     }
 
-    fn prepare(_rule_data: &str, _products: &[ProductRef]) -> Result<Vec<FactRequest>, RuleError> {
-        Ok(Vec::new())
+    fn requests(_: &Value, _: &[Value]) -> Vec<FactRequest> {
+        Vec::new()
     }
 
-    fn evaluate(input: &Evaluation, _facts: &Facts<'_>) -> Outcome {
+    fn evaluate(input: &Evaluation, _: &Value, _: &[Value], _facts: &Facts<'_>) -> Outcome {
         let mut n: u64 = input.run_at as u64;
         loop {
             n = std::hint::black_box(n.wrapping_mul(6364136223846793005).wrapping_add(1));

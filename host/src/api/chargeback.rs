@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
+use super::params::period_of;
 use super::problem::Problem;
-use super::read::{bundle_record, eval_problem, every_product, period_of, product_days};
+use super::read::{bundle_record, eval_problem, every_product, product_days};
 use super::routes::{Route, route};
 use super::state::{AppState, blocking};
 use super::usage::SUBJECT_AND_PERIOD;

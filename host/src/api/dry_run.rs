@@ -23,9 +23,10 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
+use super::params::{PeriodDefaults, inclusive_period};
 use super::plugins::{candidate_problem, rule_data_problem, semver_parameter};
 use super::problem::Problem;
-use super::read::{PeriodDefaults, eval_problem, inclusive_period};
+use super::read::eval_problem;
 use super::routes::{Route, route};
 use super::state::{AppState, blocking};
 use crate::eval::period::{self, Usage};

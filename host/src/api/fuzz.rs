@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 
 use super::ilmt::criteria::Criteria;
-use super::{ilmt, octane, read};
+use super::{ilmt, octane, params};
 use crate::eval::scope::Scope;
 use crate::store::fact;
 
@@ -111,10 +111,10 @@ proptest! {
 
     #[test]
     fn periods_and_dates_never_panic(start in inputs(DATES), end in inputs(DATES)) {
-        let _ = read::parse_date("start", &start);
+        let _ = params::parse_date("start", &start);
         let q: HashMap<String, String> =
             [("start".to_string(), start), ("end".to_string(), end)].into();
-        if let Ok((from, to)) = read::period_of(&q) {
+        if let Ok((from, to)) = params::period_of(&q) {
             prop_assert!(from < to);
         }
     }

@@ -19,8 +19,9 @@ use chrono::NaiveDate;
 
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
+use super::params::{PeriodDefaults, inclusive_period};
 use super::problem::Problem;
-use super::read::{PeriodDefaults, detailed_report, inclusive_period, report};
+use super::read::{detailed_report, report};
 use super::routes::{Route, route};
 use super::state::{AppState, blocking};
 use crate::eval::Detail;

@@ -13,6 +13,7 @@ mod meta;
 mod metrics;
 mod octane;
 pub mod openapi;
+mod params;
 pub mod plugins;
 pub mod problem;
 mod products;

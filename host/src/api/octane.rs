@@ -22,8 +22,9 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
+use super::params::{self, PeriodDefaults};
 use super::problem::Problem;
-use super::read::{self, PeriodDefaults, eval_problem};
+use super::read::{self, eval_problem};
 use super::routes::{Route, route};
 use super::state::{AppState, blocking};
 use crate::eval::report::{ProductFigures, Report};
@@ -281,7 +282,7 @@ pub(super) fn parse_filter_query(text: &str) -> Result<Vec<String>, Problem> {
 
 fn parse_usage_query(space: &str, q: &[(String, String)]) -> Result<UsageQuery, Problem> {
     let space = space_id(space)?;
-    let (start, end) = read::inclusive_period(
+    let (start, end) = params::inclusive_period(
         ("start_date", single(q, "start_date")?),
         ("end_date", single(q, "end_date")?),
         PeriodDefaults {

@@ -1,9 +1,8 @@
 //! The read side every query family shares: a caller's report ([`crate::eval::report`]) kept
 //! in memory per (period, scope) until facts, records or plugins change, so a dashboard
-//! polling `/products` costs a map lookup; and the query parameters every family reads
-//! (periods, dates) with the problems their errors make.
+//! polling `/products` costs a map lookup; a product's days and a bundle's record as a caller
+//! may see them; and the problems evaluation errors make. Query parameters are `params`'.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -186,45 +185,6 @@ pub fn every_product(
     )?)
 }
 
-/// The `[start, end)` dates of a query: both required, end after start, at most ten years.
-pub fn period_of(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {
-    let start = date(q, "start")?;
-    let end = date(q, "end")?;
-    check_period("end", start, end)?;
-    Ok((start, end))
-}
-
-/// Refuses an empty, reversed or over-long period, naming `parameter` (the end's name).
-pub fn check_period(parameter: &str, start: NaiveDate, end: NaiveDate) -> Result<(), Problem> {
-    if end <= start {
-        return Err(Problem::bad_parameter(
-            parameter,
-            format!("{end} is not after start {start}"),
-        ));
-    }
-    if (end - start).num_days() > 3660 {
-        return Err(Problem::bad_parameter(
-            parameter,
-            "the period is longer than ten years",
-        ));
-    }
-    Ok(())
-}
-
-/// A required `YYYY-MM-DD` query parameter.
-pub fn date(q: &HashMap<String, String>, name: &str) -> Result<NaiveDate, Problem> {
-    let text = q
-        .get(name)
-        .ok_or_else(|| Problem::bad_parameter(name, "is required (YYYY-MM-DD)"))?;
-    parse_date(name, text)
-}
-
-/// `text` as a `YYYY-MM-DD` date, or a 400 naming `name`.
-pub fn parse_date(name: &str, text: &str) -> Result<NaiveDate, Problem> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| Problem::bad_parameter(name, format!("{text:?} is not a date (YYYY-MM-DD)")))
-}
-
 /// Plugin-reported errors are 422 (the facts or rules are at fault), plugin failures 502.
 pub fn eval_problem(e: EvalError) -> Problem {
     let (status, code) = match &e {
@@ -236,54 +196,4 @@ pub fn eval_problem(e: EvalError) -> Problem {
         EvalError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     Problem::new(status, code, e.to_string()).with("error", &e)
-}
-
-/// What an inclusive period defaults to when the client leaves a date out: the last day, and
-/// how many days before the last day (the given one or the default) the first day is.
-#[derive(Debug, Clone, Copy)]
-pub struct PeriodDefaults {
-    /// The last day (included) when the end parameter is absent.
-    pub last: NaiveDate,
-    /// First day = last day − this many days when the start parameter is absent.
-    pub start_days_before: u64,
-}
-
-/// The `[start, end)` of a query whose dates are both included, as the compatible APIs (License
-/// Service, Octane, ILMT, the status page) take them: `start` and `end` are each a parameter's
-/// name and its text (`YYYY-MM-DD`) when the client sent one. A last day before the first is a
-/// 400 naming the end parameter, showing the dates as sent; then [`check_period`] applies.
-pub fn inclusive_period(
-    start: (&str, Option<&str>),
-    end: (&str, Option<&str>),
-    defaults: PeriodDefaults,
-) -> Result<(NaiveDate, NaiveDate), Problem> {
-    let (start_name, start_text) = start;
-    let (end_name, end_text) = end;
-    let last = match end_text {
-        Some(t) => parse_date(end_name, t)?,
-        None => defaults.last,
-    };
-    let first = match start_text {
-        Some(t) => parse_date(start_name, t)?,
-        None => last
-            .checked_sub_days(chrono::Days::new(defaults.start_days_before))
-            .ok_or_else(|| Problem::bad_parameter(end_name, format!("{last} is too early")))?,
-    };
-    if last < first {
-        let shown =
-            |text: Option<&str>, date: NaiveDate| text.map_or(date.to_string(), str::to_string);
-        return Err(Problem::bad_parameter(
-            end_name,
-            format!(
-                "{} is before {start_name} {}",
-                shown(end_text, last),
-                shown(start_text, first)
-            ),
-        ));
-    }
-    let end = last
-        .succ_opt()
-        .ok_or_else(|| Problem::bad_parameter(end_name, format!("{last} is too late")))?;
-    check_period(end_name, first, end)?;
-    Ok((first, end))
 }

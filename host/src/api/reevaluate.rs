@@ -21,8 +21,9 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::RouteDoc;
+use super::params::check_period;
 use super::problem::Problem;
-use super::read::{check_period, eval_problem};
+use super::read::eval_problem;
 use super::routes::{Route, route};
 use super::state::{AppState, blocking};
 use super::usage::{buckets, product_usage};

@@ -13,8 +13,9 @@ use licmetric_sdk::calendar::TimeUnit;
 
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
+use super::params::period_of;
 use super::problem::Problem;
-use super::read::{bundle_record, eval_problem, every_product, period_of, product_days};
+use super::read::{bundle_record, eval_problem, every_product, product_days};
 use super::routes::{Route, route};
 use super::state::{AppState, blocking};
 use crate::eval::bundle::{self, BundleUsage};

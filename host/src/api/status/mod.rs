@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::read::{self, PeriodDefaults};
+use super::params::{self, PeriodDefaults};
+use super::read;
 use super::routes::{Route, route};
 use crate::api::problem::Problem;
 use crate::api::state::{AppState, blocking};
@@ -221,7 +222,7 @@ pub fn escape(text: &str) -> String {
 
 /// The `[start, end)` of a status request (`endDate` included; default the 30 days to today).
 fn period(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {
-    read::inclusive_period(
+    params::inclusive_period(
         ("startDate", q.get("startDate").map(String::as_str)),
         ("endDate", q.get("endDate").map(String::as_str)),
         PeriodDefaults {

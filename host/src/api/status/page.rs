@@ -69,6 +69,55 @@ struct Item<'r> {
     error: Option<String>,
 }
 
+/// A product's or bundle's period figures, as the page reads them.
+struct Figures<'r> {
+    quantity: &'r str,
+    threshold: Option<&'r String>,
+    peak_date: Option<&'r str>,
+    daily: &'r [DailyValue],
+}
+
+impl<'r> Item<'r> {
+    /// `(kind, id, name)`, its metric, its figures (or why there are none) and, for a failed
+    /// one, the licensed quantity its record names.
+    fn new<E: std::fmt::Display>(
+        (kind, id, name): (&'static str, &'r str, Option<&'r str>),
+        metric: String,
+        figures: Result<Figures<'r>, E>,
+        record_threshold: Option<Exact>,
+    ) -> Item<'r> {
+        let (state, used, licensed, peak_date, daily, error) = match figures {
+            Ok(f) => {
+                let used = f.quantity.parse::<Exact>().unwrap_or(Exact::ZERO);
+                let licensed = f.threshold.and_then(|t| t.parse::<Exact>().ok());
+                let state = State::of(&used, licensed.as_ref());
+                (state, Some(used), licensed, f.peak_date, f.daily, None)
+            }
+            Err(e) => (
+                State::Failed,
+                None,
+                record_threshold,
+                None,
+                &[][..],
+                Some(e.to_string()),
+            ),
+        };
+        Item {
+            anchor: format!("{kind}-{id}"),
+            kind,
+            id,
+            name: name.unwrap_or(id),
+            metric,
+            state,
+            used,
+            licensed,
+            peak_date,
+            daily,
+            error,
+        }
+    }
+}
+
 impl Item<'_> {
     /// Worst first: by state, then the most over (or nearest) first.
     fn sort_key(&self) -> (State, Exact) {
@@ -81,86 +130,36 @@ impl Item<'_> {
 }
 
 fn items(report: &Report) -> Vec<Item<'_>> {
-    let parse = |s: Option<&String>| s.and_then(|t| t.parse::<Exact>().ok());
     let mut out = Vec::new();
     for p in &report.products {
-        let metric = p
-            .metric
-            .as_ref()
-            .map_or(p.record.metric.clone(), |m| m.code_name.clone());
-        let base = |state, used, licensed, peak_date, daily, error| Item {
-            anchor: format!("product-{}", p.record.id),
-            kind: "product",
-            id: &p.record.id,
-            name: p.record.name.as_deref().unwrap_or(&p.record.id),
-            metric: metric.clone(),
-            state,
-            used,
-            licensed,
-            peak_date,
-            daily,
-            error,
-        };
-        out.push(match &p.usage {
-            Ok(u) => {
-                let used = parse(Some(&u.quantity)).unwrap_or(Exact::ZERO);
-                let licensed = parse(u.threshold.as_ref());
-                base(
-                    State::of(&used, licensed.as_ref()),
-                    Some(used),
-                    licensed,
-                    u.peak_date.as_deref(),
-                    &u.daily[..],
-                    None,
-                )
-            }
-            Err(e) => base(
-                State::Failed,
-                None,
-                p.record.threshold(),
-                None,
-                &[],
-                Some(e.to_string()),
-            ),
+        let figures = p.usage.as_ref().map(|u| Figures {
+            quantity: &u.quantity,
+            threshold: u.threshold.as_ref(),
+            peak_date: u.peak_date.as_deref(),
+            daily: &u.daily,
         });
+        out.push(Item::new(
+            ("product", &p.record.id, p.record.name.as_deref()),
+            p.metric
+                .as_ref()
+                .map_or(p.record.metric.clone(), |m| m.code_name.clone()),
+            figures,
+            p.record.threshold(),
+        ));
     }
     for b in &report.bundles {
-        let metric = b.record.metric_name.clone().unwrap_or_default();
-        let base = |state, used, licensed, peak_date, daily, error| Item {
-            anchor: format!("bundle-{}", b.record.id),
-            kind: "bundle",
-            id: &b.record.id,
-            name: b.record.name.as_deref().unwrap_or(&b.record.id),
-            metric: metric.clone(),
-            state,
-            used,
-            licensed,
-            peak_date,
-            daily,
-            error,
-        };
-        out.push(match &b.usage {
-            Ok(u) => {
-                let used = parse(Some(&u.quantity)).unwrap_or(Exact::ZERO);
-                let licensed = parse(u.threshold.as_ref());
-                base(
-                    State::of(&used, licensed.as_ref()),
-                    Some(used),
-                    licensed,
-                    u.peak_date.as_deref(),
-                    &u.daily[..],
-                    None,
-                )
-            }
-            Err(e) => base(
-                State::Failed,
-                None,
-                b.record.threshold(),
-                None,
-                &[],
-                Some(e.to_string()),
-            ),
+        let figures = b.usage.as_ref().map(|u| Figures {
+            quantity: &u.quantity,
+            threshold: u.threshold.as_ref(),
+            peak_date: u.peak_date.as_deref(),
+            daily: &u.daily,
         });
+        out.push(Item::new(
+            ("bundle", &b.record.id, b.record.name.as_deref()),
+            b.record.metric_name.clone().unwrap_or_default(),
+            figures,
+            b.record.threshold(),
+        ));
     }
     out.sort_by_key(Item::sort_key);
     out

@@ -36,7 +36,7 @@ fn evaluator() -> anyhow::Result<(tempfile::TempDir, Evaluator)> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(Store::open(dir.path())?);
     let runtime =
-        Runtime::with_standard_plugins(licmetric::cli::default_cache_dir(), Limits::default())?;
+        Runtime::with_standard_plugins(licmetric::runtime::default_cache_dir(), Limits::default())?;
     Ok((dir, Evaluator::new(store, runtime)))
 }
 

@@ -108,7 +108,8 @@ pub fn test_limits() -> Limits {
 
 /// A runtime with the standard plugins, compiling into the shared test cache.
 pub fn runtime(limits: Limits) -> Arc<Runtime> {
-    Runtime::with_standard_plugins(licmetric::cli::default_cache_dir(), limits).expect("runtime")
+    Runtime::with_standard_plugins(licmetric::runtime::default_cache_dir(), limits)
+        .expect("runtime")
 }
 
 /// A licmetric API served on 127.0.0.1 from a background thread; stops when dropped.

@@ -204,7 +204,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             batch_lines,
         } => ingest::run(&file, &data, batch_lines),
         Command::Replay { dirs, plugin } => {
-            let runtime = Runtime::with_standard_plugins(default_cache_dir(), Limits::default())?;
+            let runtime = Runtime::with_standard_plugins(
+                crate::runtime::default_cache_dir(),
+                Limits::default(),
+            )?;
             for p in &plugin {
                 let loaded = runtime.load_file(p)?;
                 eprintln!(
@@ -231,11 +234,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Snapshot { command } => snapshot::run(command),
         Command::Plugin { command } => plugin::run(command),
     }
-}
-
-/// Where compiled plugins are cached when no store directory is at hand.
-pub fn default_cache_dir() -> PathBuf {
-    std::env::temp_dir().join("licmetric-compiled")
 }
 
 fn token(command: TokenCommand) -> anyhow::Result<i32> {

@@ -72,8 +72,10 @@ pub fn run(command: PluginCommand) -> anyhow::Result<i32> {
             let store = Store::open(&data)?;
             // What a service on this store would hold, so the same conflicts and activation
             // order apply as for an upload.
-            let runtime =
-                Runtime::with_standard_plugins(super::default_cache_dir(), Limits::default())?;
+            let runtime = Runtime::with_standard_plugins(
+                crate::runtime::default_cache_dir(),
+                Limits::default(),
+            )?;
             crate::lifecycle::install::restore(&store, &runtime)?;
             let plugin = install::install(&store, &runtime, &wasm, None, "cli")
                 .with_context(|| format!("{} was not loaded", file.display()))?;
@@ -100,7 +102,7 @@ fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
 /// nothing.
 pub fn prepare_file(file: &Path) -> anyhow::Result<std::sync::Arc<LoadedPlugin>> {
     let wasm = read(file)?;
-    let runtime = Runtime::new(super::default_cache_dir(), Limits::default())?;
+    let runtime = Runtime::new(crate::runtime::default_cache_dir(), Limits::default())?;
     runtime
         .prepare(&wasm)
         .with_context(|| format!("{} does not load", file.display()))

@@ -131,7 +131,7 @@ mod tests {
     use crate::runtime::{Limits, STANDARD_PLUGINS};
 
     fn standard() -> Arc<Runtime> {
-        Runtime::with_standard_plugins(crate::cli::default_cache_dir(), Limits::default())
+        Runtime::with_standard_plugins(crate::runtime::default_cache_dir(), Limits::default())
             .expect("runtime")
     }
 

@@ -39,6 +39,11 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub const STANDARD_PLUGINS: &[(&str, &[u8])] =
     include!(concat!(env!("OUT_DIR"), "/standard_plugins.rs"));
 
+/// Where compiled plugins are cached when no store directory is at hand.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::temp_dir().join("licmetric-compiled")
+}
+
 /// The engine, the compile cache and the registry of plugin versions.
 pub struct Runtime {
     engine: wasmtime::Engine,

@@ -428,12 +428,14 @@ impl Evaluator {
         let mut needed: Vec<Needed> = Vec::new();
         // One calendar per time zone, not one per product.
         let mut calendars: Calendars = HashMap::new();
+        let first_date = start.to_string();
         for (index, product) in products.iter().enumerate() {
+            let parameters = product.parameters.to_string();
             let served = self.served(
                 plugin,
                 &rule_version,
-                product,
-                (start, end, run_at),
+                (product, &parameters),
+                (start, end, run_at, &first_date),
                 earlier,
                 &mut stamps,
                 &mut calendars,
@@ -451,7 +453,7 @@ impl Evaluator {
                     index,
                     product: sdk::ProductRef {
                         id: product.id.clone(),
-                        parameters: product.parameters.to_string(),
+                        parameters,
                     },
                     days: missing,
                 });
@@ -484,20 +486,21 @@ impl Evaluator {
     /// from an earlier evaluation where no fact changed, else from the day cache (or the
     /// failure memo); with what the earlier evaluation had on the days filled again, and the
     /// days still missing. `Err` inside: the product cannot be evaluated at all (its time zone).
+    /// `parameters` is the product's parameters as text, `first_date` the period's first day.
     #[allow(clippy::too_many_arguments)]
     fn served<'p>(
         &self,
         plugin: &LoadedPlugin,
         rule_version: &str,
-        product: &'p Product,
-        (start, end, run_at): (NaiveDate, NaiveDate, i64),
+        (product, parameters): (&'p Product, &str),
+        (start, end, run_at, first_date): (NaiveDate, NaiveDate, i64, &str),
         earlier: &mut Earlier,
         stamps: &mut Stamps<'_>,
         calendars: &mut Calendars<'p>,
     ) -> Result<Result<Served, EvalError>, EvalError> {
         // Candidates are evaluated afresh and leave the cache and the health notes alone.
         let cached = self.candidate.is_none();
-        let parameters_digest = short_digest(&product.parameters.to_string());
+        let parameters_digest = short_digest(parameters);
         let key = ResultKey {
             plugin_digest: plugin.digest(),
             rule_version,
@@ -509,7 +512,7 @@ impl Evaluator {
             plugin,
             rule_version,
             product,
-            (&start.to_string(), period_days),
+            (first_date, period_days),
             earlier,
             stamps,
         )?;

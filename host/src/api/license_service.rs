@@ -19,7 +19,7 @@ use chrono::NaiveDate;
 
 use super::auth::Caller;
 use super::openapi::{Param, RouteDoc, param};
-use super::params::{PeriodDefaults, inclusive_period};
+use super::params::{END_DATE, START_DATE, start_and_end_dates};
 use super::problem::Problem;
 use super::read::{detailed_report, report};
 use super::routes::{Route, route};
@@ -28,20 +28,6 @@ use crate::eval::Detail;
 use crate::snapshot::{self, PluginLine, tables};
 use crate::store::tokens::Role;
 
-const START: Param = param(
-    "startDate",
-    "query",
-    false,
-    "date",
-    "first day (YYYY-MM-DD); default endDate − 29 days",
-);
-const END: Param = param(
-    "endDate",
-    "query",
-    false,
-    "date",
-    "last day, inclusive (YYYY-MM-DD); default today (UTC)",
-);
 const METRIC: Param = param(
     "metricName",
     "query",
@@ -69,7 +55,7 @@ pub fn routes() -> Vec<Route> {
                     path: "/products",
                     role: Some(Role::Reader),
                     summary: "License Service: each product's peak quantity and peak day over the period",
-                    params: &[START, END, METRIC, GROUP, FORMAT],
+                    params: &[START_DATE, END_DATE, METRIC, GROUP, FORMAT],
                     produces: "application/json",
                 }
             },
@@ -83,7 +69,7 @@ pub fn routes() -> Vec<Route> {
                     role: Some(Role::Reader),
                     summary: "License Service: bundle (Cloud Pak) members' measured and converted quantity \
                   on the bundle's peak day",
-                    params: &[START, END, METRIC, GROUP, FORMAT],
+                    params: &[START_DATE, END_DATE, METRIC, GROUP, FORMAT],
                     produces: "application/json",
                 }
             },
@@ -97,7 +83,7 @@ pub fn routes() -> Vec<Route> {
                     role: Some(Role::Reader),
                     summary: "License Service: what each consumer of a bundled product contributed on the \
                   bundle's peak day",
-                    params: &[START, END, METRIC, GROUP, FORMAT],
+                    params: &[START_DATE, END_DATE, METRIC, GROUP, FORMAT],
                     produces: "application/json",
                 }
             },
@@ -110,7 +96,7 @@ pub fn routes() -> Vec<Route> {
                     path: "/snapshot",
                     role: Some(Role::Reader),
                     summary: "License Service: signed audit snapshot (zip of CSV reports) for the period",
-                    params: &[START, END, METRIC],
+                    params: &[START_DATE, END_DATE, METRIC],
                     produces: "application/zip",
                 }
             },
@@ -123,7 +109,7 @@ pub fn routes() -> Vec<Route> {
                     path: "/api/v1/snapshot",
                     role: Some(Role::Reader),
                     summary: "Signed audit snapshot (zip of CSV reports) for the period",
-                    params: &[START, END, METRIC],
+                    params: &[START_DATE, END_DATE, METRIC],
                     produces: "application/zip",
                 }
             },
@@ -143,14 +129,7 @@ struct Request {
 }
 
 fn parse(q: &HashMap<String, String>) -> Result<Request, Problem> {
-    let (start, end) = inclusive_period(
-        ("startDate", q.get("startDate").map(String::as_str)),
-        ("endDate", q.get("endDate").map(String::as_str)),
-        PeriodDefaults {
-            last: chrono::Utc::now().date_naive(),
-            start_days_before: 29,
-        },
-    )?;
+    let (start, end) = start_and_end_dates(q)?;
     let text = |name: &str| -> Result<Option<String>, Problem> {
         match q.get(name) {
             Some(v) if v.trim().is_empty() => Err(Problem::bad_parameter(name, "is empty")),

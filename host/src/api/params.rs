@@ -5,7 +5,38 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
+use super::openapi::{Param, param};
 use super::problem::Problem;
+
+/// License Service's `startDate` (as the status page takes it too).
+pub const START_DATE: Param = param(
+    "startDate",
+    "query",
+    false,
+    "date",
+    "first day (YYYY-MM-DD); default endDate − 29 days",
+);
+/// License Service's `endDate`, included.
+pub const END_DATE: Param = param(
+    "endDate",
+    "query",
+    false,
+    "date",
+    "last day, inclusive (YYYY-MM-DD); default today (UTC)",
+);
+
+/// The `[start, end)` of [`START_DATE`] and [`END_DATE`]: both included, by default the 30 days
+/// ending today (UTC), as License Service reads them.
+pub fn start_and_end_dates(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {
+    inclusive_period(
+        ("startDate", q.get("startDate").map(String::as_str)),
+        ("endDate", q.get("endDate").map(String::as_str)),
+        PeriodDefaults {
+            last: chrono::Utc::now().date_naive(),
+            start_days_before: 29,
+        },
+    )
+}
 
 /// The `[start, end)` dates of a query: both required, end after start, at most ten years.
 pub fn period_of(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {

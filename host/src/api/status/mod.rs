@@ -14,12 +14,11 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, http::HeaderValue};
-use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::openapi::{RouteDoc, param};
-use super::params::{self, PeriodDefaults};
+use super::params::{END_DATE, START_DATE, start_and_end_dates};
 use super::read;
 use super::routes::{Route, route};
 use crate::api::problem::Problem;
@@ -77,7 +76,7 @@ pub fn routes() -> Vec<Route> {
                     path: "/status",
                     role: Some(Role::Reader),
                     summary: "Status page (HTML): compliance, usage charts, freshness, warnings, plugins",
-                    params: &PERIOD,
+                    params: &[START_DATE, END_DATE],
                     produces: "text/html",
                 }
             },
@@ -92,8 +91,8 @@ pub fn routes() -> Vec<Route> {
                     summary: "A product's peak day (HTML): explanation, top consumers with their groups, \
                   chargeback lines; one table as CSV with table and format=csv",
                     params: &[
-                        PERIOD[0],
-                        PERIOD[1],
+                        START_DATE,
+                        END_DATE,
                         param("id", "path", true, "string", "product id"),
                         param(
                             "table",
@@ -111,23 +110,6 @@ pub fn routes() -> Vec<Route> {
         ),
     ]
 }
-
-const PERIOD: [super::openapi::Param; 2] = [
-    param(
-        "startDate",
-        "query",
-        false,
-        "date",
-        "first day (YYYY-MM-DD); default 29 days before endDate",
-    ),
-    param(
-        "endDate",
-        "query",
-        false,
-        "date",
-        "last day, included (YYYY-MM-DD); default today (UTC)",
-    ),
-];
 
 /// The service answers; nothing else is said without a token.
 pub async fn liveness() -> Json<Value> {
@@ -220,18 +202,6 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// The `[start, end)` of a status request (`endDate` included; default the 30 days to today).
-fn period(q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Problem> {
-    params::inclusive_period(
-        ("startDate", q.get("startDate").map(String::as_str)),
-        ("endDate", q.get("endDate").map(String::as_str)),
-        PeriodDefaults {
-            last: chrono::Utc::now().date_naive(),
-            start_days_before: 29,
-        },
-    )
-}
-
 /// `&token=…` for links when the page was asked for with `?token=` (License Service's way), so
 /// a browser that holds no header keeps its access while following them.
 fn token_query(q: &HashMap<String, String>) -> String {
@@ -266,7 +236,7 @@ pub async fn status(
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let (start, end) = period(&q)?;
+    let (start, end) = start_and_end_dates(&q)?;
     let token_query = token_query(&q);
     let page = blocking(move || {
         let report = read::report(&state, &caller, start, end)?;
@@ -309,7 +279,7 @@ pub async fn product(
     axum::extract::Path(id): axum::extract::Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let (start, end) = period(&q)?;
+    let (start, end) = start_and_end_dates(&q)?;
     let csv = match q.get("format").map(String::as_str) {
         None | Some("html") => None,
         Some("csv") => Some(match q.get("table").map(String::as_str) {
@@ -354,7 +324,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        super::period(&q)
+        super::start_and_end_dates(&q)
             .map(|(s, e)| (s.to_string(), e.to_string()))
             .map_err(|p| format!("{} {}", p.status, p.detail))
     }

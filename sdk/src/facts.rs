@@ -28,42 +28,75 @@ pub const ABSENT: i64 = i64::MIN;
 /// The `to` of a state that still holds.
 pub const OPEN: i64 = i64::MAX;
 
+/// The hasher state of [`FastMap`], for tables keyed the same way.
+#[cfg(not(target_family = "wasm"))]
+type FastState = foldhash::fast::RandomState;
+#[cfg(target_family = "wasm")]
+type FastState = foldhash::fast::FixedState;
+
 /// Builds a [`StringTable`] the way the host does for an evaluation: each distinct string once,
 /// index 0 the empty string. The host uses it to send facts; tests use it to build evaluations
 /// by hand.
+///
+/// Cost: one hash and, on a hit, one comparison per string; a new string is copied once, into
+/// the table itself (the index holds only its number), so interning a million distinct session
+/// keys allocates no string of its own.
 #[derive(Debug, Clone)]
 pub struct Interner {
     bytes: Vec<u8>,
     ends: Vec<u32>,
-    index: FastMap<String, u32>,
+    index: hashbrown::HashTable<u32>,
+    state: FastState,
 }
 
 impl Default for Interner {
     fn default() -> Self {
-        Interner {
+        let mut interner = Interner {
             bytes: Vec::new(),
-            ends: vec![0],
-            index: FastMap::from_iter([(String::new(), 0)]),
-        }
+            ends: Vec::new(),
+            index: hashbrown::HashTable::new(),
+            state: FastState::default(),
+        };
+        interner.intern("");
+        interner
     }
+}
+
+/// String `i` of a table being built.
+fn entry<'t>(bytes: &'t [u8], ends: &[u32], i: u32) -> &'t [u8] {
+    let i = i as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    &bytes[start..ends[i] as usize]
 }
 
 impl Interner {
     /// The index of `s`, adding it on first use.
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
+        use std::hash::BuildHasher;
+        let Interner {
+            bytes,
+            ends,
+            index,
+            state,
+        } = self;
+        let hash = state.hash_one(s.as_bytes());
+        if let Some(&i) = index.find(hash, |&i| entry(bytes, ends, i) == s.as_bytes()) {
             return i;
         }
-        self.bytes.extend_from_slice(s.as_bytes());
-        self.ends.push(self.bytes.len() as u32);
-        let i = (self.ends.len() - 1) as u32;
-        self.index.insert(s.to_string(), i);
+        bytes.extend_from_slice(s.as_bytes());
+        ends.push(bytes.len() as u32);
+        let i = (ends.len() - 1) as u32;
+        index.insert_unique(hash, i, |&i| state.hash_one(entry(bytes, ends, i)));
         i
     }
 
     /// The index of `s`, if it was interned.
     pub fn get(&self, s: &str) -> Option<u32> {
-        self.index.get(s).copied()
+        use std::hash::BuildHasher;
+        let hash = self.state.hash_one(s.as_bytes());
+        self.index
+            .find(hash, |&i| entry(&self.bytes, &self.ends, i) == s.as_bytes())
+            .copied()
     }
 
     /// A copy of the table so far.

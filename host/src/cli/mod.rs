@@ -58,6 +58,10 @@ enum Command {
         /// batch naming the line.
         #[arg(long, default_value_t = 1024)]
         max_line_kib: usize,
+        /// Memory for the store's page cache, in MiB: pages evicted from it are read from
+        /// disk again, which the first report after a large ingest pays.
+        #[arg(long, default_value_t = 1024)]
+        store_cache_mib: u64,
         /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -175,9 +179,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             plugin_memory_total_mib,
             stored_day_mib,
             max_line_kib,
+            store_cache_mib,
             tls_cert,
             tls_key,
         } => serve(
+            Store::open_with_cache(&data, store_cache_mib << 20)?,
             data,
             listen,
             match (tls_cert, tls_key) {
@@ -308,6 +314,7 @@ fn first_admin_token(store: &Store, data: &std::path::Path) -> anyhow::Result<()
 
 /// Opens the store and runtime under `data` and serves the API until Ctrl-C.
 fn serve(
+    store: Store,
     data: PathBuf,
     listen: SocketAddr,
     tls: Option<api::serve::Tls>,
@@ -315,7 +322,7 @@ fn serve(
     limits: Limits,
     settings: api::Settings,
 ) -> anyhow::Result<()> {
-    let store = Arc::new(Store::open(&data)?);
+    let store = Arc::new(store);
     first_admin_token(&store, &data)?;
     let runtime = Runtime::with_standard_plugins(data.join("compiled"), limits)?;
     for p in runtime.plugins() {

@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod calendar;
+mod calls;
 pub mod chargeback;
 pub mod failures;
 pub mod membership;
@@ -744,15 +745,16 @@ impl Evaluator {
     /// Prepares `needed`'s products (a product whose parameters the plugin refuses fails
     /// alone), reads the timelines their days need, and runs `call` on chunks of at most
     /// `per_call` product-days, each in a fresh instance (so that one call's output and memory
-    /// stay within the caps). Returns each chunk's answer and the refused products.
-    fn run<T>(
+    /// stay within the caps), the chunks spread over the cores ([`calls`]). Returns each
+    /// chunk's answer and the refused products.
+    fn run<T: Send>(
         &self,
         plugin: &Arc<LoadedPlugin>,
         rule_data: &str,
         needed: &[Needed],
         run_at: i64,
         per_call: usize,
-        mut call_chunk: impl FnMut(&mut Call<'_>, sdk::Evaluation) -> Result<T, PluginFailure>,
+        call_chunk: impl Fn(&mut Call<'_>, sdk::Evaluation) -> Result<T, PluginFailure> + Sync,
     ) -> Result<(Vec<T>, Vec<(String, EvalError)>), EvalError> {
         // One call at a time: each holds its memory cap from the service budget, so the old
         // one is dropped before the next is made.
@@ -792,50 +794,25 @@ impl Evaluator {
             end: days().map(|d| d.end).max().unwrap_or(0),
         };
         let mut strings = Interner::default();
-        let mut timelines = self.store.timelines(&requests, window, &mut strings)?;
-        let mut strings = strings.into_table();
-        let mut answers = Vec::new();
-        let mut chunk: Vec<sdk::ProductDays> = Vec::new();
-        let mut chunk_days = 0;
-        for (i, n) in accepted.iter().enumerate() {
-            chunk.push(sdk::ProductDays {
+        let timelines = self.store.timelines(&requests, window, &mut strings)?;
+        let products: Vec<sdk::ProductDays> = accepted
+            .iter()
+            .map(|n| sdk::ProductDays {
                 product: n.product.clone(),
                 days: n.days.clone(),
-            });
-            chunk_days += n.days.len();
-            let last = i + 1 == accepted.len();
-            if chunk_days < per_call && !last {
-                continue;
-            }
-            let input = sdk::Evaluation {
-                rule_data: rule_data.to_string(),
-                run_at,
-                products: std::mem::take(&mut chunk),
-                // The last chunk takes the timelines instead of copying them.
-                strings: if last {
-                    std::mem::replace(
-                        &mut strings,
-                        sdk::StringTable {
-                            bytes: Vec::new(),
-                            ends: Vec::new(),
-                        },
-                    )
-                } else {
-                    strings.clone()
-                },
-                timelines: if last {
-                    std::mem::take(&mut timelines)
-                } else {
-                    timelines.clone()
-                },
-            };
-            if !answers.is_empty() {
-                drop(call.take());
-                call = Some(plugin.call()?);
-            }
-            answers.push(call_chunk(call.as_mut().expect("a call"), input)?);
-            chunk_days = 0;
-        }
+            })
+            .collect();
+        let workers = calls::workers_for(products.len());
+        let chunks = calls::chunks(products, per_call, workers);
+        // The chunks' calls reserve their own memory: give this one's back first.
+        drop(call);
+        let shared = calls::Shared {
+            rule_data: rule_data.to_string(),
+            run_at,
+            strings: strings.into_table(),
+            timelines,
+        };
+        let answers = calls::run_chunks(plugin, shared, chunks, workers, &call_chunk)?;
         Ok((answers, refused))
     }
 

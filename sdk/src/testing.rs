@@ -146,8 +146,20 @@ impl TestInput {
     }
 
     /// Evaluates every product on the UTC days from `start` to `end` (dates, `end` excluded),
-    /// with "now" at the end, as the host would call the plugin.
+    /// with "now" at the end, as the host would call the plugin, contributors and explanations
+    /// included.
     pub fn evaluate<M: Metric>(&self, start: &str, end: &str) -> Outcome {
+        crate::plugin::evaluate::<M>(self.input(start, end))
+    }
+
+    /// The same evaluation as [`TestInput::evaluate`], numbers only (the contract's
+    /// `evaluate`, which a plugin may compute by a faster path than when explaining).
+    pub fn count<M: Metric>(&self, start: &str, end: &str) -> Outcome {
+        crate::plugin::run::<M>(self.input(start, end), false)
+    }
+
+    /// The input the host would send for the UTC days from `start` to `end`.
+    pub fn input(&self, start: &str, end: &str) -> Evaluation {
         let (first, last) = (midnight(start), midnight(end));
         let days: Vec<Day> = (0..(last - first) / DAY_MS)
             .map(|i| {
@@ -187,7 +199,7 @@ impl TestInput {
                 t
             })
             .collect();
-        let input = Evaluation {
+        Evaluation {
             rule_data: self.rule_data.clone(),
             run_at: last,
             products: self
@@ -200,8 +212,7 @@ impl TestInput {
                 .collect(),
             strings: self.strings.table(),
             timelines,
-        };
-        crate::plugin::evaluate::<M>(input)
+        }
     }
 }
 

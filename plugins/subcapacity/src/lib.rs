@@ -377,7 +377,8 @@ struct Cell<'u> {
 /// earliest instant of the highest instantaneous total (SPEC §4.2.4). `days` are ascending
 /// and disjoint (not necessarily adjacent: only the days a report needs).
 ///
-/// Cost: one pass over each unit's segments and the days each one spans, then one sweep over
+/// Cost: one pass over each unit's segments, touching each segment's first and last day (every
+/// day it spans when explaining), one pass over the days per partition, then one sweep over
 /// each partition's start and end instants; no per-day scan of every unit. Contributors and
 /// explanation lines only when `explaining` (they are most of the cost of a large estate).
 fn day_results(
@@ -411,13 +412,19 @@ fn day_results(
     let day_after = |t: i64| days.partition_point(|d| d.end <= t);
 
     // Each unit's daily peak per partition: the first segment of the highest value that day.
+    // A day strictly inside a segment meets no other segment of its unit, so the segment's
+    // value is the unit's peak there: when not explaining (no peaks to keep) those days are
+    // added as one range (`interior`, summed per partition below) instead of day by day.
     let mut best: Vec<Option<UnitPeak>> = vec![None; days.len() * width];
+    let mut interior: Vec<Exact> = vec![Exact::ZERO; days.len() * width];
+    let mut interior_units: Vec<i64> = vec![0; days.len() * width];
     let mut touched: Vec<usize> = Vec::new();
     for (u, (_, segs)) in units.iter().enumerate() {
         for (k, seg) in segs.iter().enumerate() {
             let p = segment_partitions[u][k];
-            let mut d = day_after(seg.from);
-            while d < days.len() && days[d].start < seg.to {
+            let first = day_after(seg.from);
+            let end = days.partition_point(|d| d.start < seg.to);
+            let mut visit = |d: usize| {
                 let cell = d * width + p;
                 let at = seg.from.max(days[d].start);
                 match &mut best[cell] {
@@ -439,7 +446,16 @@ fn day_results(
                         touched.push(cell);
                     }
                 }
-                d += 1;
+            };
+            if !explaining && seg.value.warnings.is_empty() && end > first + 2 {
+                visit(first);
+                visit(end - 1);
+                interior[(first + 1) * width + p] += seg.value.value;
+                interior[(end - 1) * width + p] -= seg.value.value;
+                interior_units[(first + 1) * width + p] += 1;
+                interior_units[(end - 1) * width + p] -= 1;
+            } else {
+                (first..end).for_each(&mut visit);
             }
         }
         for cell in touched.drain(..) {
@@ -450,6 +466,18 @@ fn day_results(
             c.warnings.extend(value.warnings.iter().map(String::as_str));
             if explaining {
                 c.peaks.push(peak);
+            }
+        }
+    }
+    for p in 0..width {
+        let (mut sum, mut count) = (Exact::ZERO, 0i64);
+        for d in 0..days.len() {
+            sum += interior[d * width + p];
+            count += interior_units[d * width + p];
+            if count > 0 {
+                cells[d * width + p]
+                    .get_or_insert_with(Cell::default)
+                    .quantity += sum;
             }
         }
     }

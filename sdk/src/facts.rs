@@ -99,6 +99,18 @@ impl Interner {
             .copied()
     }
 
+    /// Adds every string of `other` and returns, for each of `other`'s indices, its index
+    /// here: what turns columns interned apart (on several threads) into one table.
+    pub fn absorb(&mut self, other: &Interner) -> Vec<u32> {
+        (0..other.ends.len() as u32)
+            .map(|i| {
+                let s = entry(&other.bytes, &other.ends, i);
+                // Interned from &str, so each entry is UTF-8.
+                self.intern(std::str::from_utf8(s).expect("interned strings are UTF-8"))
+            })
+            .collect()
+    }
+
     /// A copy of the table so far.
     pub fn table(&self) -> StringTable {
         StringTable {

@@ -14,6 +14,9 @@ use licmetric_sdk::types::{FactRequest, Selection, Timeline, ValueType};
 use super::state::{Attr, State};
 use super::{DAY_MS, Store, intervals, keys};
 
+/// Most threads one evaluation reads timelines on (one request each at a time).
+pub const READERS: usize = 4;
+
 /// The span the evaluated days cover: `[start, end)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -22,17 +25,63 @@ pub struct Window {
 }
 
 impl Store {
-    /// The timeline of each request, in request order.
+    /// The timeline of each request, in request order. Several requests are read on up to
+    /// [`READERS`] threads, each interning its own strings; the tables are then merged into
+    /// `strings` and the string columns renumbered (one hash per distinct string again, small
+    /// beside reading the states).
     pub fn timelines(
         &self,
         requests: &[FactRequest],
         window: Window,
         strings: &mut Interner,
     ) -> anyhow::Result<Vec<Timeline>> {
-        requests
+        let readers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(READERS)
+            .min(requests.len());
+        if readers <= 1 {
+            return requests
+                .iter()
+                .map(|r| self.timeline(r, window, strings))
+                .collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let read: Vec<std::sync::Mutex<Option<anyhow::Result<(Timeline, Interner)>>>> = requests
             .iter()
-            .map(|r| self.timeline(r, window, strings))
-            .collect()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+        std::thread::scope(|scope| {
+            for _ in 0..readers {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(request) = requests.get(i) else {
+                            break;
+                        };
+                        let mut own = Interner::default();
+                        let timeline = self.timeline(request, window, &mut own);
+                        *read[i].lock().expect("timeline") = Some(timeline.map(|t| (t, own)));
+                    }
+                });
+            }
+        });
+        let mut out = Vec::with_capacity(requests.len());
+        for (request, slot) in requests.iter().zip(read) {
+            let (mut timeline, own) = slot.into_inner().expect("timeline").expect("read")?;
+            let renumber = strings.absorb(&own);
+            for e in timeline.entity.iter_mut() {
+                *e = renumber[*e as usize];
+            }
+            for (column, attribute) in timeline.columns.iter_mut().zip(&request.attributes) {
+                if matches!(attribute.type_, ValueType::Text | ValueType::Decimal) {
+                    for v in column.iter_mut().filter(|v| **v != ABSENT) {
+                        *v = renumber[*v as usize] as i64;
+                    }
+                }
+            }
+            out.push(timeline);
+        }
+        Ok(out)
     }
 
     fn timeline(

@@ -163,10 +163,13 @@ fn a_report_after_a_batch_recounts_only_touched_days_and_equals_a_fresh_one() {
     assert_eq!(status, 200, "{second}");
     assert_eq!(quantity(&second, "cad"), Some(json!(3)), "{second}");
     assert_eq!(quantity(&second, "cam"), Some(json!(1)), "{second}");
-    assert_eq!(
-        plugin.evaluation_counts(),
-        (counts.0 + 1, counts.1 + 2),
-        "one call for the one touched day of each product"
+    let (calls, days) = plugin.evaluation_counts();
+    assert_eq!(days, counts.1 + 2, "the one touched day of each product");
+    // The two products' days may go to two calls when the machine has two cores.
+    assert!(
+        (1..=2).contains(&(calls - counts.0)),
+        "one call per worker at most: {} calls",
+        calls - counts.0
     );
     assert!(
         store.cached_day_reads() - reads <= 2,

@@ -129,32 +129,59 @@ impl Store {
         Ok(out)
     }
 
-    /// Every change point of the kind, in one pass.
+    /// Every change point of the kind, in one pass. Walking sled's tree and decoding the
+    /// states cost about the same, so they run on two threads: one scans and hands over the
+    /// change points in batches, this one selects and encodes them.
     pub(super) fn scanned_timeline(
         &self,
         request: &FactRequest,
         window: Window,
         strings: &mut Interner,
     ) -> anyhow::Result<Timeline> {
-        let mut out = empty(request);
-        let mut entity: Vec<u8> = Vec::new();
-        let mut changes: Vec<(i64, sled::IVec)> = Vec::new();
-        for item in self
-            .facts
-            .scan_prefix(keys::kind(keys::CHANGE, &request.kind))
-        {
-            let (k, v) = item?;
-            let (this_entity, at) = keys::split_observation(&k[1..]);
-            if this_entity != entity.as_slice() {
-                select(request, window, &entity, &changes, strings, &mut out)?;
-                changes.clear();
-                entity.clear();
-                entity.extend_from_slice(this_entity);
+        /// Change points handed over at a time, and batches in flight.
+        const BATCH: usize = 4096;
+        const IN_FLIGHT: usize = 4;
+        type Batch = Vec<(sled::IVec, sled::IVec)>;
+        let (send, receive) = std::sync::mpsc::sync_channel::<sled::Result<Batch>>(IN_FLIGHT);
+        let prefix = keys::kind(keys::CHANGE, &request.kind);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                for item in self.facts.scan_prefix(prefix) {
+                    match item {
+                        Ok(kv) => batch.push(kv),
+                        Err(e) => {
+                            let _ = send.send(Err(e));
+                            return;
+                        }
+                    }
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if send.send(Ok(full)).is_err() {
+                            return; // The reader stopped on an error.
+                        }
+                    }
+                }
+                let _ = send.send(Ok(batch));
+            });
+            let mut out = empty(request);
+            let mut entity: Vec<u8> = Vec::new();
+            let mut changes: Vec<(i64, sled::IVec)> = Vec::new();
+            for batch in receive {
+                for (k, v) in batch? {
+                    let (this_entity, at) = keys::split_observation(&k[1..]);
+                    if this_entity != entity.as_slice() {
+                        select(request, window, &entity, &changes, strings, &mut out)?;
+                        changes.clear();
+                        entity.clear();
+                        entity.extend_from_slice(this_entity);
+                    }
+                    changes.push((at, v));
+                }
             }
-            changes.push((at, v));
-        }
-        select(request, window, &entity, &changes, strings, &mut out)?;
-        Ok(out)
+            select(request, window, &entity, &changes, strings, &mut out)?;
+            Ok(out)
+        })
     }
 }
 

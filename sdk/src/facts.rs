@@ -28,37 +28,28 @@ pub const ABSENT: i64 = i64::MIN;
 /// The `to` of a state that still holds.
 pub const OPEN: i64 = i64::MAX;
 
-/// The hasher state of [`FastMap`], for tables keyed the same way.
-#[cfg(not(target_family = "wasm"))]
-type FastState = foldhash::fast::RandomState;
-#[cfg(target_family = "wasm")]
-type FastState = foldhash::fast::FixedState;
-
 /// Builds a [`StringTable`] the way the host does for an evaluation: each distinct string once,
 /// index 0 the empty string. The host uses it to send facts; tests use it to build evaluations
 /// by hand.
 ///
-/// Cost: one hash and, on a hit, one comparison per string; a new string is copied once, into
-/// the table itself (the index holds only its number), so interning a million distinct session
-/// keys allocates no string of its own.
+/// Cost: one hash and, on a hit, one comparison per string; a new string is copied into the
+/// table and kept once more as the index's key. (An index holding only numbers into the table
+/// read 1M sessions faster, but left the heap such that the next cached report of the estate
+/// took 2-3 times as long: docs/BENCHMARKS.md.)
 #[derive(Debug, Clone)]
 pub struct Interner {
     bytes: Vec<u8>,
     ends: Vec<u32>,
-    index: hashbrown::HashTable<u32>,
-    state: FastState,
+    index: FastMap<String, u32>,
 }
 
 impl Default for Interner {
     fn default() -> Self {
-        let mut interner = Interner {
+        Interner {
             bytes: Vec::new(),
-            ends: Vec::new(),
-            index: hashbrown::HashTable::new(),
-            state: FastState::default(),
-        };
-        interner.intern("");
-        interner
+            ends: vec![0],
+            index: FastMap::from_iter([(String::new(), 0)]),
+        }
     }
 }
 
@@ -72,31 +63,19 @@ fn entry<'t>(bytes: &'t [u8], ends: &[u32], i: u32) -> &'t [u8] {
 impl Interner {
     /// The index of `s`, adding it on first use.
     pub fn intern(&mut self, s: &str) -> u32 {
-        use std::hash::BuildHasher;
-        let Interner {
-            bytes,
-            ends,
-            index,
-            state,
-        } = self;
-        let hash = state.hash_one(s.as_bytes());
-        if let Some(&i) = index.find(hash, |&i| entry(bytes, ends, i) == s.as_bytes()) {
+        if let Some(&i) = self.index.get(s) {
             return i;
         }
-        bytes.extend_from_slice(s.as_bytes());
-        ends.push(bytes.len() as u32);
-        let i = (ends.len() - 1) as u32;
-        index.insert_unique(hash, i, |&i| state.hash_one(entry(bytes, ends, i)));
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.ends.push(self.bytes.len() as u32);
+        let i = (self.ends.len() - 1) as u32;
+        self.index.insert(s.to_string(), i);
         i
     }
 
     /// The index of `s`, if it was interned.
     pub fn get(&self, s: &str) -> Option<u32> {
-        use std::hash::BuildHasher;
-        let hash = self.state.hash_one(s.as_bytes());
-        self.index
-            .find(hash, |&i| entry(&self.bytes, &self.ends, i) == s.as_bytes())
-            .copied()
+        self.index.get(s).copied()
     }
 
     /// Adds every string of `other` and returns, for each of `other`'s indices, its index
